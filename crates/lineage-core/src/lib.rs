@@ -1,1 +1,20 @@
-//! placeholder
+//! The lineage domain: identifiers, validated events, the graph projection
+//! and the questions it answers.
+//!
+//! Architecture invariant: this crate does no IO and knows nothing of NATS,
+//! sled, tokio or protobuf. Applying an event is a pure, infallible function
+//! of the graph and the event, so the graph is a pure function of the log.
+
+pub mod digest;
+pub mod event;
+pub mod graph;
+pub mod id;
+pub mod query;
+
+/// Graph indexes, valid for the [`LineageGraph`] that returned them.
+pub use petgraph::graph::{EdgeIndex, NodeIndex};
+
+pub use event::{Event, EventId, EventTime, Payload, Stamp};
+pub use graph::{EdgeKind, LineageGraph, Node};
+pub use id::{EntityKey, EntityKind, Workspace};
+pub use query::{EdgeKinds, ModelTrace, NodeKinds, Subgraph, TraversalSpec, Walk};

@@ -1,0 +1,297 @@
+//! Validated events: the past-tense facts the projection folds into the graph.
+//!
+//! Values of these types only exist after validation (in `lineage-proto`,
+//! where wire input becomes domain input), so applying one cannot fail.
+//! References inside a payload name entities of the event's own workspace.
+
+use std::collections::BTreeMap;
+
+use crate::id::{EntityKey, Workspace};
+
+/// Event time: nanoseconds since the Unix epoch, as the producer stated it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EventTime(i64);
+
+impl EventTime {
+    /// The earliest accepted event time: 1970-01-01T00:00:00Z.
+    pub const MIN: EventTime = EventTime(0);
+    /// The latest accepted event time: 2200-01-01T00:00:00Z. Later times are
+    /// producer bugs, not facts.
+    pub const MAX: EventTime = EventTime(7_258_118_400 * 1_000_000_000);
+
+    /// Converts seconds and nanoseconds, or `None` when outside MIN..=MAX.
+    pub fn from_unix(seconds: i64, nanos: i32) -> Option<Self> {
+        if !(0..1_000_000_000).contains(&nanos) {
+            return None;
+        }
+        let total = seconds
+            .checked_mul(1_000_000_000)?
+            .checked_add(i64::from(nanos))?;
+        let time = EventTime(total);
+        (EventTime::MIN..=EventTime::MAX)
+            .contains(&time)
+            .then_some(time)
+    }
+
+    pub fn from_unix_nanos(nanos: i64) -> Self {
+        EventTime(nanos)
+    }
+
+    pub fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds and sub-second nanoseconds, as protobuf timestamps want them.
+    pub fn to_unix(self) -> (i64, i32) {
+        let seconds = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000) as i32;
+        (seconds, nanos)
+    }
+}
+
+/// A producer-assigned event id, unique within a workspace.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EventId(String);
+
+impl EventId {
+    /// Wraps an id that `crate::id::check_event_id` accepted.
+    pub fn new_unchecked(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Orders facts about the same thing: event time first, then event id, so
+/// that every replay agrees on a winner whatever the arrival order.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Stamp {
+    pub occurred_at: EventTime,
+    pub event_id: EventId,
+}
+
+/// One validated event.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Event {
+    pub id: EventId,
+    pub workspace: Workspace,
+    pub occurred_at: EventTime,
+    pub producer: String,
+    pub actor: String,
+    pub payload: Payload,
+}
+
+impl Event {
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            occurred_at: self.occurred_at,
+            event_id: self.id.clone(),
+        }
+    }
+}
+
+/// The fact an event states.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Payload {
+    ExperimentCreated(ExperimentCreated),
+    RunStarted(RunStarted),
+    RunFinished(RunFinished),
+    ParamsLogged(ParamsLogged),
+    MetricsLogged(MetricsLogged),
+    TagsSet(TagsSet),
+    DatasetVersionRegistered(DatasetVersionRegistered),
+    RunInputsDeclared(RunInputsDeclared),
+    ArtifactLogged(ArtifactLogged),
+    ModelRegistered(ModelRegistered),
+    ModelStageChanged(ModelStageChanged),
+    ModelDeployed(ModelDeployed),
+    EntityFlagged(EntityFlagged),
+}
+
+pub type StringMap = BTreeMap<String, String>;
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ExperimentCreated {
+    pub experiment: String,
+    pub description: String,
+    pub tags: StringMap,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct EnvironmentRef {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct DatasetVersionRef {
+    pub dataset: String,
+    pub version: String,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ArtifactRef {
+    pub run_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ModelVersionRef {
+    pub model: String,
+    pub version: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RunStarted {
+    pub run_id: String,
+    pub experiment: Option<String>,
+    pub name: String,
+    pub parent_run_id: Option<String>,
+    pub code_version: String,
+    pub environment: Option<EnvironmentRef>,
+    pub compute_target: Option<String>,
+    pub params: StringMap,
+    pub tags: StringMap,
+}
+
+/// Where a run is in its life. Terminal states always outrank `Started`, so
+/// a late-arriving start never reopens a finished run.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum RunStatus {
+    Started,
+    Completed,
+    Failed,
+    Canceled,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RunFinished {
+    pub run_id: String,
+    /// Completed, Failed or Canceled; validation rejects Started.
+    pub status: RunStatus,
+    pub error: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ParamsLogged {
+    pub run_id: String,
+    pub params: StringMap,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct MetricPoint {
+    pub key: String,
+    pub value: f64,
+    pub step: i64,
+    pub timestamp: EventTime,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct MetricsLogged {
+    pub run_id: String,
+    pub metrics: Vec<MetricPoint>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TagsSet {
+    pub entity: EntityKey,
+    pub tags: StringMap,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DatasetVersionRegistered {
+    pub dataset: String,
+    pub version: String,
+    pub uri: String,
+    pub digest: String,
+    pub derived_from: Vec<DatasetVersionRef>,
+    pub produced_by_run_id: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RunInputsDeclared {
+    pub run_id: String,
+    pub datasets: Vec<DatasetVersionRef>,
+    pub artifacts: Vec<ArtifactRef>,
+    pub models: Vec<ModelVersionRef>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ArtifactLogged {
+    pub run_id: String,
+    pub name: String,
+    pub uri: String,
+    pub digest: String,
+    pub kind: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ModelRegistered {
+    pub model: String,
+    pub version: String,
+    /// Always present: a registration without a source run is rejected
+    /// before it reaches the log.
+    pub source_run_id: String,
+    pub artifact_name: Option<String>,
+    pub approval_notes: String,
+    pub approved_by: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum ModelStage {
+    Staging,
+    Production,
+    Archived,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ModelStageChanged {
+    pub model: String,
+    pub version: String,
+    pub stage: ModelStage,
+    pub reason: String,
+    pub approved_by: String,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ModelDeployed {
+    pub model: String,
+    pub version: String,
+    pub endpoint: String,
+    pub deployment: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EntityFlagged {
+    pub entity: EntityKey,
+    pub reason: String,
+    pub severity: Severity,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_time_bounds() {
+        assert!(EventTime::from_unix(0, 0).is_some());
+        assert!(EventTime::from_unix(-1, 0).is_none());
+        assert!(EventTime::from_unix(1_800_000_000, 999_999_999).is_some());
+        assert!(EventTime::from_unix(1_800_000_000, 1_000_000_000).is_none());
+        assert!(EventTime::from_unix(i64::MAX, 0).is_none());
+        assert!(EventTime::from_unix(7_258_118_401, 0).is_none());
+        let time = EventTime::from_unix(1_700_000_000, 5).expect("in range");
+        assert_eq!(time.to_unix(), (1_700_000_000, 5));
+    }
+}

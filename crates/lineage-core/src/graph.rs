@@ -1,0 +1,894 @@
+//! The lineage graph: a projection of the event log into a petgraph graph.
+//!
+//! The projection is order-independent and idempotent. Nodes appear on first
+//! reference (as placeholders) and are completed by their own event; scalar
+//! facts are last-writer-wins registers ordered by [`Stamp`] (event time, then
+//! event id), never by arrival; collections only grow. Edges implied by a
+//! scalar fact (a run's environment, a dataset version's parents, the model
+//! version an endpoint serves...) belong to that fact: when a later stamp
+//! replaces the fact, its edges are retired, not deleted, so every edge keeps
+//! the log sequence at which it appeared (for "as of" answers later).
+//!
+//! Nothing here can fail: events were validated before they were logged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::event::{
+    ArtifactLogged, DatasetVersionRef, DatasetVersionRegistered, EnvironmentRef, Event, EventId,
+    EventTime, ExperimentCreated, ModelDeployed, ModelRegistered, ModelStage, ModelStageChanged,
+    Payload, RunFinished, RunInputsDeclared, RunStarted, RunStatus, Severity, Stamp, StringMap,
+};
+use crate::id::{EntityKey, EntityKind, Workspace};
+
+/// How one entity relates to another; edges point from cause to effect.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum EdgeKind {
+    /// dataset version, artifact or model version -> the run that read it
+    Input,
+    /// run -> the artifact or dataset version it wrote
+    Produced,
+    /// dataset version -> a dataset version derived from it
+    Derived,
+    /// run -> the model version registered from it
+    Registered,
+    /// artifact -> the model version that packages it
+    Packaged,
+    /// model version -> the endpoint currently serving it
+    Deployed,
+    /// environment -> a run that ran in it
+    RanIn,
+    /// compute target -> a run that ran on it
+    RanOn,
+    /// parent run -> child run
+    ParentOf,
+    /// run -> its experiment (skipped by traversals unless asked for)
+    MemberOf,
+}
+
+impl EdgeKind {
+    pub const ALL: [EdgeKind; 10] = [
+        EdgeKind::Input,
+        EdgeKind::Produced,
+        EdgeKind::Derived,
+        EdgeKind::Registered,
+        EdgeKind::Packaged,
+        EdgeKind::Deployed,
+        EdgeKind::RanIn,
+        EdgeKind::RanOn,
+        EdgeKind::ParentOf,
+        EdgeKind::MemberOf,
+    ];
+
+    pub(crate) fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A value decided by the greatest stamp among the facts that stated it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Lww<T> {
+    pub stamp: Stamp,
+    pub value: T,
+}
+
+/// Offers a value to a register; returns the value it replaced, if it won.
+fn offer<T>(slot: &mut Option<Lww<T>>, stamp: &Stamp, value: T) -> Offer<T> {
+    match slot {
+        Some(current) if current.stamp >= *stamp => Offer::Lost,
+        _ => {
+            let previous = slot.replace(Lww {
+                stamp: stamp.clone(),
+                value,
+            });
+            Offer::Won(previous.map(|p| p.value))
+        }
+    }
+}
+
+enum Offer<T> {
+    Won(Option<T>),
+    Lost,
+}
+
+fn merge_map(target: &mut BTreeMap<String, Lww<String>>, stamp: &Stamp, values: &StringMap) {
+    for (key, value) in values {
+        let slot = target.entry(key.clone()).or_insert_with(|| Lww {
+            stamp: stamp.clone(),
+            value: value.clone(),
+        });
+        if slot.stamp < *stamp {
+            *slot = Lww {
+                stamp: stamp.clone(),
+                value: value.clone(),
+            };
+        }
+    }
+}
+
+/// The facts of an experiment's creation.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ExperimentFacts {
+    pub description: String,
+}
+
+/// The facts a `RunStarted` states about its run, decided as one register.
+#[derive(Clone, PartialEq, Debug)]
+pub struct RunStartFacts {
+    pub experiment: Option<String>,
+    pub name: String,
+    pub parent_run_id: Option<String>,
+    pub code_version: String,
+    pub environment: Option<EnvironmentRef>,
+    pub compute_target: Option<String>,
+    pub owner: String,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct RunFinishFacts {
+    pub status: RunStatus,
+    pub error: String,
+}
+
+/// One metric value, with the stamp of the event that logged it.
+pub type MetricSeries = BTreeMap<(i64, EventTime), Lww<f64>>;
+
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct RunFacts {
+    pub started: Option<Lww<RunStartFacts>>,
+    pub finished: Option<Lww<RunFinishFacts>>,
+    pub params: BTreeMap<String, Lww<String>>,
+    /// Per key, the values by (step, timestamp).
+    pub metrics: BTreeMap<String, MetricSeries>,
+}
+
+impl RunFacts {
+    /// Terminal states outrank `Started`; among terminal states the latest
+    /// stamp wins. `None` for a run only referenced so far.
+    pub fn status(&self) -> Option<RunStatus> {
+        match (&self.finished, &self.started) {
+            (Some(finished), _) => Some(finished.value.status),
+            (None, Some(_)) => Some(RunStatus::Started),
+            (None, None) => None,
+        }
+    }
+
+    /// The value at the highest step (latest timestamp within it) per key.
+    pub fn latest_metrics(&self) -> impl Iterator<Item = (&str, i64, EventTime, f64)> {
+        self.metrics.iter().filter_map(|(key, series)| {
+            series
+                .iter()
+                .next_back()
+                .map(|(&(step, timestamp), value)| (key.as_str(), step, timestamp, value.value))
+        })
+    }
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct DatasetFacts {
+    pub uri: String,
+    pub digest: String,
+    pub derived_from: Vec<DatasetVersionRef>,
+    pub produced_by_run_id: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct ArtifactFacts {
+    pub uri: String,
+    pub digest: String,
+    pub kind: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct RegistrationFacts {
+    pub source_run_id: String,
+    pub artifact_name: Option<String>,
+    pub approval_notes: String,
+    pub approved_by: String,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct StageChangeFacts {
+    pub stage: ModelStage,
+    pub reason: String,
+    pub approved_by: String,
+}
+
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct ModelFacts {
+    pub registered: Option<Lww<RegistrationFacts>>,
+    /// Every stage change, keyed (and so ordered) by its stamp.
+    pub stage_changes: BTreeMap<Stamp, StageChangeFacts>,
+}
+
+impl ModelFacts {
+    /// The stage of the latest change by event time, if any.
+    pub fn stage(&self) -> Option<ModelStage> {
+        self.stage_changes.values().next_back().map(|c| c.stage)
+    }
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct DeploymentFacts {
+    pub model: String,
+    pub version: String,
+    pub deployment: String,
+}
+
+/// What is known about an entity, by kind.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Facts {
+    Experiment(Option<Lww<ExperimentFacts>>),
+    Run(Box<RunFacts>),
+    DatasetVersion(Option<Lww<DatasetFacts>>),
+    Artifact(Option<Lww<ArtifactFacts>>),
+    ModelVersion(Box<ModelFacts>),
+    Environment,
+    Compute,
+    /// The deployment the endpoint currently serves.
+    Endpoint(Option<Lww<DeploymentFacts>>),
+}
+
+impl Facts {
+    fn empty(kind: EntityKind) -> Self {
+        match kind {
+            EntityKind::Experiment => Facts::Experiment(None),
+            EntityKind::Run => Facts::Run(Box::default()),
+            EntityKind::DatasetVersion => Facts::DatasetVersion(None),
+            EntityKind::Artifact => Facts::Artifact(None),
+            EntityKind::ModelVersion => Facts::ModelVersion(Box::default()),
+            EntityKind::Environment => Facts::Environment,
+            EntityKind::Compute => Facts::Compute,
+            EntityKind::Endpoint => Facts::Endpoint(None),
+        }
+    }
+}
+
+/// A flag raised on an entity.
+#[derive(Clone, PartialEq, Debug)]
+pub struct FlagFacts {
+    pub reason: String,
+    pub severity: Severity,
+    pub flagged_at: EventTime,
+    pub flagged_by: String,
+}
+
+/// One entity in the graph.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Node {
+    pub key: EntityKey,
+    /// The log sequence at which the entity was first referenced.
+    pub first_seq: u64,
+    pub facts: Facts,
+    pub tags: BTreeMap<String, Lww<String>>,
+    /// Flags by the id of the event that raised them.
+    pub flags: BTreeMap<EventId, FlagFacts>,
+}
+
+impl Node {
+    /// True while the entity is only referenced and its own registering event
+    /// has not arrived. Environments, compute targets and endpoints have no
+    /// registering event, so they are never placeholders.
+    pub fn is_placeholder(&self) -> bool {
+        match &self.facts {
+            Facts::Experiment(created) => created.is_none(),
+            Facts::Run(run) => run.started.is_none() && run.finished.is_none(),
+            Facts::DatasetVersion(registered) => registered.is_none(),
+            Facts::Artifact(logged) => logged.is_none(),
+            Facts::ModelVersion(model) => model.registered.is_none(),
+            Facts::Environment | Facts::Compute | Facts::Endpoint(_) => false,
+        }
+    }
+}
+
+/// One relationship in the graph.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    /// The log sequence at which the edge appeared.
+    pub first_seq: u64,
+    /// The log sequence at which a later fact replaced the fact that implied
+    /// this edge; `None` while the edge holds.
+    pub retired_seq: Option<u64>,
+}
+
+impl Edge {
+    pub fn is_active(&self) -> bool {
+        self.retired_seq.is_none()
+    }
+}
+
+type EdgeEnds = (NodeIndex, NodeIndex, EdgeKind);
+
+/// The projection of the log: the graph plus the indexes queries need.
+#[derive(Debug, Default)]
+pub struct LineageGraph {
+    graph: DiGraph<Node, Edge>,
+    /// Finds a node by its identity.
+    nodes_by_key: HashMap<EntityKey, NodeIndex>,
+    /// Makes edges a set: one edge per (from, to, kind).
+    edges_by_ends: HashMap<EdgeEnds, EdgeIndex>,
+    /// Run ids (sorted, for stable pagination) that used any version of a
+    /// dataset, per (workspace, dataset).
+    runs_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    /// Run ids that used one dataset version, per dataset version node.
+    runs_by_dataset_version: HashMap<NodeIndex, BTreeMap<String, NodeIndex>>,
+    /// The versions of each dataset ever referenced, per (workspace, dataset).
+    versions_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    /// The highest log sequence applied.
+    applied_seq: u64,
+    /// Edges not retired, kept so that status answers in O(1).
+    active_edges: usize,
+}
+
+impl LineageGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The highest log sequence applied so far.
+    pub fn applied_seq(&self) -> u64 {
+        self.applied_seq
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Edges currently holding (retired edges are kept but not counted).
+    pub fn active_edge_count(&self) -> usize {
+        self.active_edges
+    }
+
+    pub fn find(&self, key: &EntityKey) -> Option<NodeIndex> {
+        self.nodes_by_key.get(key).copied()
+    }
+
+    pub fn node(&self, index: NodeIndex) -> &Node {
+        &self.graph[index]
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeIndex, &Node)> {
+        self.graph
+            .node_indices()
+            .map(move |index| (index, &self.graph[index]))
+    }
+
+    /// The ends and data of an edge.
+    pub fn edge(&self, index: EdgeIndex) -> (NodeIndex, NodeIndex, &Edge) {
+        let (from, to) = self
+            .graph
+            .edge_endpoints(index)
+            .expect("edge indexes come from this graph and edges are never removed");
+        (from, to, &self.graph[index])
+    }
+
+    /// Active edges of one kind arriving at a node, as (edge, source).
+    pub fn incoming(
+        &self,
+        node: NodeIndex,
+        kind: EdgeKind,
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
+        self.active_edges_of(node, Direction::Incoming)
+            .filter(move |(_, _, edge)| edge.kind == kind)
+            .map(|(index, other, _)| (index, other))
+    }
+
+    /// Active edges of one kind leaving a node, as (edge, target).
+    pub fn outgoing(
+        &self,
+        node: NodeIndex,
+        kind: EdgeKind,
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
+        self.active_edges_of(node, Direction::Outgoing)
+            .filter(move |(_, _, edge)| edge.kind == kind)
+            .map(|(index, other, _)| (index, other))
+    }
+
+    /// Active edges at a node in one direction, as (edge, the other end, data).
+    pub(crate) fn active_edges_of(
+        &self,
+        node: NodeIndex,
+        direction: Direction,
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &Edge)> + '_ {
+        self.graph
+            .edges_directed(node, direction)
+            .filter(|edge| edge.weight().is_active())
+            .map(move |edge| {
+                let other = match direction {
+                    Direction::Outgoing => edge.target(),
+                    Direction::Incoming => edge.source(),
+                };
+                (edge.id(), other, edge.weight())
+            })
+    }
+
+    /// Every edge ever added, active or retired.
+    pub fn all_edges(&self) -> impl Iterator<Item = (NodeIndex, NodeIndex, &Edge)> + '_ {
+        self.graph
+            .edge_indices()
+            .map(move |index| self.edge(index))
+    }
+
+    pub(crate) fn runs_by_dataset(
+        &self,
+        workspace: &Workspace,
+        dataset: &str,
+    ) -> Option<&BTreeMap<String, NodeIndex>> {
+        self.runs_by_dataset
+            .get(&(workspace.clone(), dataset.to_owned()))
+    }
+
+    /// The versions of a dataset ever referenced, ordered by version.
+    pub fn dataset_versions(
+        &self,
+        workspace: &Workspace,
+        dataset: &str,
+    ) -> Option<&BTreeMap<String, NodeIndex>> {
+        self.versions_by_dataset
+            .get(&(workspace.clone(), dataset.to_owned()))
+    }
+
+    pub(crate) fn runs_by_dataset_version(
+        &self,
+        dataset_version: NodeIndex,
+    ) -> Option<&BTreeMap<String, NodeIndex>> {
+        self.runs_by_dataset_version.get(&dataset_version)
+    }
+
+    /// Folds one logged event into the graph. `seq` is its log sequence.
+    pub fn apply(&mut self, seq: u64, event: &Event) {
+        let stamp = event.stamp();
+        let ws = &event.workspace;
+        match &event.payload {
+            Payload::ExperimentCreated(created) => {
+                self.apply_experiment_created(seq, ws, &stamp, created)
+            }
+            Payload::RunStarted(started) => {
+                self.apply_run_started(seq, ws, &stamp, &event.actor, started)
+            }
+            Payload::RunFinished(finished) => self.apply_run_finished(seq, ws, &stamp, finished),
+            Payload::ParamsLogged(logged) => {
+                let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
+                merge_map(&mut self.run_facts_mut(run).params, &stamp, &logged.params);
+            }
+            Payload::MetricsLogged(logged) => {
+                let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
+                let facts = self.run_facts_mut(run);
+                for point in &logged.metrics {
+                    let series = facts.metrics.entry(point.key.clone()).or_default();
+                    let mut slot = series.remove(&(point.step, point.timestamp));
+                    // A re-logged point keeps the value of the greatest stamp.
+                    let _ = offer(&mut slot, &stamp, point.value);
+                    if let Some(slot) = slot {
+                        series.insert((point.step, point.timestamp), slot);
+                    }
+                }
+            }
+            Payload::TagsSet(set) => {
+                let node = self.ensure_node(seq, set.entity.clone());
+                merge_map(&mut self.graph[node].tags, &stamp, &set.tags);
+            }
+            Payload::DatasetVersionRegistered(registered) => {
+                self.apply_dataset_registered(seq, ws, &stamp, registered)
+            }
+            Payload::RunInputsDeclared(declared) => self.apply_run_inputs(seq, ws, declared),
+            Payload::ArtifactLogged(logged) => self.apply_artifact_logged(seq, ws, &stamp, logged),
+            Payload::ModelRegistered(registered) => {
+                self.apply_model_registered(seq, ws, &stamp, registered)
+            }
+            Payload::ModelStageChanged(changed) => {
+                self.apply_model_stage_changed(seq, ws, &stamp, changed)
+            }
+            Payload::ModelDeployed(deployed) => self.apply_model_deployed(seq, ws, &stamp, deployed),
+            Payload::EntityFlagged(flagged) => {
+                let node = self.ensure_node(seq, flagged.entity.clone());
+                self.graph[node].flags.insert(
+                    event.id.clone(),
+                    FlagFacts {
+                        reason: flagged.reason.clone(),
+                        severity: flagged.severity,
+                        flagged_at: event.occurred_at,
+                        flagged_by: event.actor.clone(),
+                    },
+                );
+            }
+        }
+        self.applied_seq = self.applied_seq.max(seq);
+    }
+
+    fn apply_experiment_created(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        created: &ExperimentCreated,
+    ) {
+        let node = self.ensure_node(seq, EntityKey::experiment(ws, &created.experiment));
+        if let Facts::Experiment(slot) = &mut self.graph[node].facts {
+            let _ = offer(
+                slot,
+                stamp,
+                ExperimentFacts {
+                    description: created.description.clone(),
+                },
+            );
+        }
+        merge_map(&mut self.graph[node].tags, stamp, &created.tags);
+    }
+
+    fn apply_run_started(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        actor: &str,
+        started: &RunStarted,
+    ) {
+        let run = self.ensure_node(seq, EntityKey::run(ws, &started.run_id));
+        let facts = RunStartFacts {
+            experiment: started.experiment.clone(),
+            name: started.name.clone(),
+            parent_run_id: started.parent_run_id.clone(),
+            code_version: started.code_version.clone(),
+            environment: started.environment.clone(),
+            compute_target: started.compute_target.clone(),
+            owner: actor.to_owned(),
+        };
+        let run_facts = self.run_facts_mut(run);
+        if let Offer::Won(previous) = offer(&mut run_facts.started, stamp, facts.clone()) {
+            let old = previous
+                .map(|p| self.run_start_edges(seq, ws, run, &p))
+                .unwrap_or_default();
+            let new = self.run_start_edges(seq, ws, run, &facts);
+            self.replace_owned_edges(seq, &old, &new);
+        }
+        let run_facts = self.run_facts_mut(run);
+        merge_map(&mut run_facts.params, stamp, &started.params);
+        merge_map(&mut self.graph[run].tags, stamp, &started.tags);
+    }
+
+    fn run_start_edges(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        run: NodeIndex,
+        facts: &RunStartFacts,
+    ) -> Vec<EdgeEnds> {
+        let mut edges = Vec::with_capacity(4);
+        if let Some(experiment) = &facts.experiment {
+            let experiment = self.ensure_node(seq, EntityKey::experiment(ws, experiment));
+            edges.push((run, experiment, EdgeKind::MemberOf));
+        }
+        if let Some(parent) = &facts.parent_run_id {
+            let parent = self.ensure_node(seq, EntityKey::run(ws, parent));
+            edges.push((parent, run, EdgeKind::ParentOf));
+        }
+        if let Some(environment) = &facts.environment {
+            let environment = self.ensure_node(
+                seq,
+                EntityKey::environment(ws, &environment.name, &environment.version),
+            );
+            edges.push((environment, run, EdgeKind::RanIn));
+        }
+        if let Some(compute) = &facts.compute_target {
+            let compute = self.ensure_node(seq, EntityKey::compute(ws, compute));
+            edges.push((compute, run, EdgeKind::RanOn));
+        }
+        edges
+    }
+
+    fn apply_run_finished(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        finished: &RunFinished,
+    ) {
+        let run = self.ensure_node(seq, EntityKey::run(ws, &finished.run_id));
+        let _ = offer(
+            &mut self.run_facts_mut(run).finished,
+            stamp,
+            RunFinishFacts {
+                status: finished.status,
+                error: finished.error.clone(),
+            },
+        );
+    }
+
+    fn apply_dataset_registered(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        registered: &DatasetVersionRegistered,
+    ) {
+        let dataset = self.ensure_node(
+            seq,
+            EntityKey::dataset_version(ws, &registered.dataset, &registered.version),
+        );
+        let facts = DatasetFacts {
+            uri: registered.uri.clone(),
+            digest: registered.digest.clone(),
+            derived_from: registered.derived_from.clone(),
+            produced_by_run_id: registered.produced_by_run_id.clone(),
+        };
+        let Facts::DatasetVersion(slot) = &mut self.graph[dataset].facts else {
+            return;
+        };
+        if let Offer::Won(previous) = offer(slot, stamp, facts.clone()) {
+            let old = previous
+                .map(|p| self.dataset_edges(seq, ws, dataset, &p))
+                .unwrap_or_default();
+            let new = self.dataset_edges(seq, ws, dataset, &facts);
+            self.replace_owned_edges(seq, &old, &new);
+        }
+    }
+
+    fn dataset_edges(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        dataset: NodeIndex,
+        facts: &DatasetFacts,
+    ) -> Vec<EdgeEnds> {
+        let mut edges = Vec::with_capacity(facts.derived_from.len() + 1);
+        for parent in &facts.derived_from {
+            let parent = self.ensure_node(
+                seq,
+                EntityKey::dataset_version(ws, &parent.dataset, &parent.version),
+            );
+            edges.push((parent, dataset, EdgeKind::Derived));
+        }
+        if let Some(run_id) = &facts.produced_by_run_id {
+            let run = self.ensure_node(seq, EntityKey::run(ws, run_id));
+            edges.push((run, dataset, EdgeKind::Produced));
+        }
+        edges
+    }
+
+    fn apply_run_inputs(&mut self, seq: u64, ws: &Workspace, declared: &RunInputsDeclared) {
+        let run = self.ensure_node(seq, EntityKey::run(ws, &declared.run_id));
+        for input in &declared.datasets {
+            let dataset = self.ensure_node(
+                seq,
+                EntityKey::dataset_version(ws, &input.dataset, &input.version),
+            );
+            self.activate_edge(seq, (dataset, run, EdgeKind::Input));
+            self.runs_by_dataset
+                .entry((ws.clone(), input.dataset.clone()))
+                .or_default()
+                .insert(declared.run_id.clone(), run);
+            self.runs_by_dataset_version
+                .entry(dataset)
+                .or_default()
+                .insert(declared.run_id.clone(), run);
+        }
+        for input in &declared.artifacts {
+            let artifact = self.ensure_node(seq, EntityKey::artifact(ws, &input.run_id, &input.name));
+            self.activate_edge(seq, (artifact, run, EdgeKind::Input));
+        }
+        for input in &declared.models {
+            let model = self.ensure_node(
+                seq,
+                EntityKey::model_version(ws, &input.model, &input.version),
+            );
+            self.activate_edge(seq, (model, run, EdgeKind::Input));
+        }
+    }
+
+    fn apply_artifact_logged(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        logged: &ArtifactLogged,
+    ) {
+        let artifact = self.ensure_node(seq, EntityKey::artifact(ws, &logged.run_id, &logged.name));
+        if let Facts::Artifact(slot) = &mut self.graph[artifact].facts {
+            let _ = offer(
+                slot,
+                stamp,
+                ArtifactFacts {
+                    uri: logged.uri.clone(),
+                    digest: logged.digest.clone(),
+                    kind: logged.kind.clone(),
+                    size_bytes: logged.size_bytes,
+                },
+            );
+        }
+    }
+
+    fn apply_model_registered(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        registered: &ModelRegistered,
+    ) {
+        let model = self.ensure_node(
+            seq,
+            EntityKey::model_version(ws, &registered.model, &registered.version),
+        );
+        let facts = RegistrationFacts {
+            source_run_id: registered.source_run_id.clone(),
+            artifact_name: registered.artifact_name.clone(),
+            approval_notes: registered.approval_notes.clone(),
+            approved_by: registered.approved_by.clone(),
+        };
+        let Facts::ModelVersion(model_facts) = &mut self.graph[model].facts else {
+            return;
+        };
+        if let Offer::Won(previous) = offer(&mut model_facts.registered, stamp, facts.clone()) {
+            let old = previous
+                .map(|p| self.registration_edges(seq, ws, model, &p))
+                .unwrap_or_default();
+            let new = self.registration_edges(seq, ws, model, &facts);
+            self.replace_owned_edges(seq, &old, &new);
+        }
+    }
+
+    fn registration_edges(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        model: NodeIndex,
+        facts: &RegistrationFacts,
+    ) -> Vec<EdgeEnds> {
+        let run = self.ensure_node(seq, EntityKey::run(ws, &facts.source_run_id));
+        let mut edges = vec![(run, model, EdgeKind::Registered)];
+        if let Some(artifact) = &facts.artifact_name {
+            let artifact =
+                self.ensure_node(seq, EntityKey::artifact(ws, &facts.source_run_id, artifact));
+            edges.push((artifact, model, EdgeKind::Packaged));
+        }
+        edges
+    }
+
+    fn apply_model_stage_changed(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        changed: &ModelStageChanged,
+    ) {
+        let model = self.ensure_node(
+            seq,
+            EntityKey::model_version(ws, &changed.model, &changed.version),
+        );
+        if let Facts::ModelVersion(model_facts) = &mut self.graph[model].facts {
+            model_facts.stage_changes.insert(
+                stamp.clone(),
+                StageChangeFacts {
+                    stage: changed.stage,
+                    reason: changed.reason.clone(),
+                    approved_by: changed.approved_by.clone(),
+                },
+            );
+        }
+    }
+
+    fn apply_model_deployed(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        stamp: &Stamp,
+        deployed: &ModelDeployed,
+    ) {
+        let endpoint = self.ensure_node(seq, EntityKey::endpoint(ws, &deployed.endpoint));
+        let facts = DeploymentFacts {
+            model: deployed.model.clone(),
+            version: deployed.version.clone(),
+            deployment: deployed.deployment.clone(),
+        };
+        let Facts::Endpoint(slot) = &mut self.graph[endpoint].facts else {
+            return;
+        };
+        if let Offer::Won(previous) = offer(slot, stamp, facts.clone()) {
+            let old = previous
+                .map(|p| self.deployment_edges(seq, ws, endpoint, &p))
+                .unwrap_or_default();
+            let new = self.deployment_edges(seq, ws, endpoint, &facts);
+            self.replace_owned_edges(seq, &old, &new);
+        }
+    }
+
+    fn deployment_edges(
+        &mut self,
+        seq: u64,
+        ws: &Workspace,
+        endpoint: NodeIndex,
+        facts: &DeploymentFacts,
+    ) -> Vec<EdgeEnds> {
+        let model = self.ensure_node(seq, EntityKey::model_version(ws, &facts.model, &facts.version));
+        vec![(model, endpoint, EdgeKind::Deployed)]
+    }
+
+    fn run_facts_mut(&mut self, run: NodeIndex) -> &mut RunFacts {
+        match &mut self.graph[run].facts {
+            Facts::Run(facts) => facts,
+            _ => unreachable!("run keys always map to run nodes"),
+        }
+    }
+
+    /// Returns the node for a key, creating a placeholder on first reference.
+    fn ensure_node(&mut self, seq: u64, key: EntityKey) -> NodeIndex {
+        if let Some(&index) = self.nodes_by_key.get(&key) {
+            return index;
+        }
+        let kind = key.kind;
+        let index = self.graph.add_node(Node {
+            key: key.clone(),
+            first_seq: seq,
+            facts: Facts::empty(kind),
+            tags: BTreeMap::new(),
+            flags: BTreeMap::new(),
+        });
+        self.nodes_by_key.insert(key.clone(), index);
+        if kind == EntityKind::DatasetVersion {
+            self.versions_by_dataset
+                .entry((key.workspace.clone(), key.name.clone()))
+                .or_default()
+                .insert(key.version.clone(), index);
+        }
+        // An artifact's name says which run logged it, so that edge is known
+        // from the first reference, whichever event arrives first.
+        if let Some((run_id, _)) = key.artifact_parts() {
+            let run = self.ensure_node(seq, EntityKey::run(&key.workspace, run_id));
+            self.activate_edge(seq, (run, index, EdgeKind::Produced));
+        }
+        index
+    }
+
+    /// Adds an edge, or brings a retired one back.
+    fn activate_edge(&mut self, seq: u64, (from, to, kind): EdgeEnds) {
+        match self.edges_by_ends.get(&(from, to, kind)) {
+            Some(&index) => {
+                let edge = &mut self.graph[index];
+                if edge.retired_seq.take().is_some() {
+                    self.active_edges += 1;
+                }
+            }
+            None => {
+                let index = self.graph.add_edge(
+                    from,
+                    to,
+                    Edge {
+                        kind,
+                        first_seq: seq,
+                        retired_seq: None,
+                    },
+                );
+                self.edges_by_ends.insert((from, to, kind), index);
+                self.active_edges += 1;
+            }
+        }
+    }
+
+    fn retire_edge(&mut self, seq: u64, ends: EdgeEnds) {
+        if let Some(&index) = self.edges_by_ends.get(&ends) {
+            let edge = &mut self.graph[index];
+            if edge.retired_seq.is_none() {
+                edge.retired_seq = Some(seq);
+                self.active_edges -= 1;
+            }
+        }
+    }
+
+    /// Swaps the edges implied by a replaced fact for those of its successor.
+    fn replace_owned_edges(&mut self, seq: u64, old: &[EdgeEnds], new: &[EdgeEnds]) {
+        let keep: BTreeSet<&EdgeEnds> = new.iter().collect();
+        for ends in old {
+            if !keep.contains(ends) {
+                self.retire_edge(seq, *ends);
+            }
+        }
+        for ends in new {
+            self.activate_edge(seq, *ends);
+        }
+    }
+}

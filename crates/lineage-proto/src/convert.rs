@@ -1,0 +1,366 @@
+//! Domain answers into wire messages: entities with their kind-specific
+//! facts, edges, subgraphs and model traces.
+//!
+//! These read the graph directly (under the caller's read lock) so that an
+//! answer is built in one pass without copying the domain state twice.
+
+use lineage_core::event::{ModelStage, RunStatus, Severity};
+use lineage_core::graph::{EdgeKind, Facts, LineageGraph, Node};
+use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
+use lineage_core::{EdgeIndex, NodeIndex};
+
+use crate::v1;
+
+/// The most items in one list of an entity (a run's inputs, a model's stage
+/// history...): bounds the size of one answer.
+pub const MAX_ENTITY_LIST: usize = 1_000;
+
+pub fn timestamp(time: EventTime) -> pbjson_types::Timestamp {
+    let (seconds, nanos) = time.to_unix();
+    pbjson_types::Timestamp { seconds, nanos }
+}
+
+pub fn entity_kind(kind: EntityKind) -> v1::EntityKind {
+    match kind {
+        EntityKind::Experiment => v1::EntityKind::Experiment,
+        EntityKind::Run => v1::EntityKind::Run,
+        EntityKind::DatasetVersion => v1::EntityKind::DatasetVersion,
+        EntityKind::Artifact => v1::EntityKind::Artifact,
+        EntityKind::ModelVersion => v1::EntityKind::ModelVersion,
+        EntityKind::Environment => v1::EntityKind::Environment,
+        EntityKind::Compute => v1::EntityKind::Compute,
+        EntityKind::Endpoint => v1::EntityKind::Endpoint,
+    }
+}
+
+pub fn edge_kind(kind: EdgeKind) -> v1::EdgeKind {
+    match kind {
+        EdgeKind::Input => v1::EdgeKind::Input,
+        EdgeKind::Produced => v1::EdgeKind::Produced,
+        EdgeKind::Derived => v1::EdgeKind::Derived,
+        EdgeKind::Registered => v1::EdgeKind::Registered,
+        EdgeKind::Packaged => v1::EdgeKind::Packaged,
+        EdgeKind::Deployed => v1::EdgeKind::Deployed,
+        EdgeKind::RanIn => v1::EdgeKind::RanIn,
+        EdgeKind::RanOn => v1::EdgeKind::RanOn,
+        EdgeKind::ParentOf => v1::EdgeKind::ParentOf,
+        EdgeKind::MemberOf => v1::EdgeKind::MemberOf,
+    }
+}
+
+/// Reads an `EdgeKind` enum value from a request.
+pub fn edge_kind_from_wire(raw: i32) -> Option<EdgeKind> {
+    Some(match v1::EdgeKind::try_from(raw).ok()? {
+        v1::EdgeKind::Unspecified => return None,
+        v1::EdgeKind::Input => EdgeKind::Input,
+        v1::EdgeKind::Produced => EdgeKind::Produced,
+        v1::EdgeKind::Derived => EdgeKind::Derived,
+        v1::EdgeKind::Registered => EdgeKind::Registered,
+        v1::EdgeKind::Packaged => EdgeKind::Packaged,
+        v1::EdgeKind::Deployed => EdgeKind::Deployed,
+        v1::EdgeKind::RanIn => EdgeKind::RanIn,
+        v1::EdgeKind::RanOn => EdgeKind::RanOn,
+        v1::EdgeKind::ParentOf => EdgeKind::ParentOf,
+        v1::EdgeKind::MemberOf => EdgeKind::MemberOf,
+    })
+}
+
+fn run_status(status: RunStatus) -> v1::RunStatus {
+    match status {
+        RunStatus::Started => v1::RunStatus::Started,
+        RunStatus::Completed => v1::RunStatus::Completed,
+        RunStatus::Failed => v1::RunStatus::Failed,
+        RunStatus::Canceled => v1::RunStatus::Canceled,
+    }
+}
+
+fn model_stage(stage: ModelStage) -> v1::ModelStage {
+    match stage {
+        ModelStage::Staging => v1::ModelStage::Staging,
+        ModelStage::Production => v1::ModelStage::Production,
+        ModelStage::Archived => v1::ModelStage::Archived,
+    }
+}
+
+fn severity(severity: Severity) -> v1::Severity {
+    match severity {
+        Severity::Low => v1::Severity::Low,
+        Severity::Medium => v1::Severity::Medium,
+        Severity::High => v1::Severity::High,
+        Severity::Critical => v1::Severity::Critical,
+    }
+}
+
+pub fn entity_ref(key: &EntityKey) -> v1::EntityRef {
+    v1::EntityRef {
+        workspace: key.workspace.as_str().to_owned(),
+        kind: entity_kind(key.kind) as i32,
+        name: key.name.clone(),
+        version: key.version.clone(),
+    }
+}
+
+/// Collects at most [`MAX_ENTITY_LIST`] items, noting whether more existed.
+fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -> Vec<T> {
+    let mut items = items.peekable();
+    let collected: Vec<T> = items.by_ref().take(MAX_ENTITY_LIST).collect();
+    if items.peek().is_some() {
+        *truncated = true;
+    }
+    collected
+}
+
+/// One entity with its kind-specific facts.
+pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+    let node = graph.node(index);
+    let details = match &node.facts {
+        Facts::Experiment(created) => Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
+            description: created
+                .as_ref()
+                .map(|c| c.value.description.clone())
+                .unwrap_or_default(),
+            created_at: created.as_ref().map(|c| timestamp(c.stamp.occurred_at)),
+            runs: graph.incoming(index, EdgeKind::MemberOf).count() as u64,
+        })),
+        Facts::Run(_) => Some(v1::entity::Details::Run(run_details(graph, index, node))),
+        Facts::DatasetVersion(registered) => Some(v1::entity::Details::DatasetVersion(
+            match registered {
+                None => v1::DatasetVersionDetails::default(),
+                Some(r) => v1::DatasetVersionDetails {
+                    uri: r.value.uri.clone(),
+                    digest: r.value.digest.clone(),
+                    produced_by_run_id: r.value.produced_by_run_id.clone().unwrap_or_default(),
+                    derived_from: r
+                        .value
+                        .derived_from
+                        .iter()
+                        .map(|d| v1::DatasetVersionRef {
+                            dataset: d.dataset.clone(),
+                            version: d.version.clone(),
+                        })
+                        .collect(),
+                    registered_at: Some(timestamp(r.stamp.occurred_at)),
+                },
+            },
+        )),
+        Facts::Artifact(logged) => {
+            let (run_id, name) = node.key.artifact_parts().unwrap_or_default();
+            let mut details = v1::ArtifactDetails {
+                run_id: run_id.to_owned(),
+                name: name.to_owned(),
+                ..Default::default()
+            };
+            if let Some(logged) = logged {
+                details.uri = logged.value.uri.clone();
+                details.digest = logged.value.digest.clone();
+                details.kind = logged.value.kind.clone();
+                details.size_bytes = logged.value.size_bytes;
+                details.logged_at = Some(timestamp(logged.stamp.occurred_at));
+            }
+            Some(v1::entity::Details::Artifact(details))
+        }
+        Facts::ModelVersion(model) => {
+            let mut details = v1::ModelVersionDetails {
+                stage: model
+                    .stage()
+                    .map_or(v1::ModelStage::Unspecified, model_stage) as i32,
+                stage_history: model
+                    .stage_changes
+                    .iter()
+                    .rev()
+                    .take(MAX_ENTITY_LIST)
+                    .rev()
+                    .map(|(stamp, change)| v1::StageChange {
+                        stage: model_stage(change.stage) as i32,
+                        reason: change.reason.clone(),
+                        approved_by: change.approved_by.clone(),
+                        changed_at: Some(timestamp(stamp.occurred_at)),
+                        event_id: stamp.event_id.as_str().to_owned(),
+                    })
+                    .collect(),
+                deployments: graph
+                    .outgoing(index, EdgeKind::Deployed)
+                    .take(MAX_ENTITY_LIST)
+                    .map(|(_, endpoint)| {
+                        let endpoint = graph.node(endpoint);
+                        let current = match &endpoint.facts {
+                            Facts::Endpoint(Some(current)) => Some(current),
+                            _ => None,
+                        };
+                        v1::Deployment {
+                            endpoint: endpoint.key.name.clone(),
+                            deployment: current
+                                .map(|c| c.value.deployment.clone())
+                                .unwrap_or_default(),
+                            deployed_at: current.map(|c| timestamp(c.stamp.occurred_at)),
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            if let Some(registered) = &model.registered {
+                details.source_run_id = registered.value.source_run_id.clone();
+                details.artifact_name = registered.value.artifact_name.clone().unwrap_or_default();
+                details.approval_notes = registered.value.approval_notes.clone();
+                details.approved_by = registered.value.approved_by.clone();
+                details.registered_at = Some(timestamp(registered.stamp.occurred_at));
+            }
+            Some(v1::entity::Details::ModelVersion(details))
+        }
+        Facts::Endpoint(current) => current.as_ref().map(|current| {
+            v1::entity::Details::Endpoint(v1::EndpointDetails {
+                model: Some(v1::ModelVersionRef {
+                    model: current.value.model.clone(),
+                    version: current.value.version.clone(),
+                }),
+                deployment: current.value.deployment.clone(),
+                deployed_at: Some(timestamp(current.stamp.occurred_at)),
+            })
+        }),
+        Facts::Environment | Facts::Compute => None,
+    };
+    v1::Entity {
+        r#ref: Some(entity_ref(&node.key)),
+        placeholder: node.is_placeholder(),
+        first_seq: node.first_seq,
+        tags: node
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        flags: node
+            .flags
+            .iter()
+            .map(|(event_id, flag)| v1::Flag {
+                reason: flag.reason.clone(),
+                severity: severity(flag.severity) as i32,
+                flagged_at: Some(timestamp(flag.flagged_at)),
+                flagged_by: flag.flagged_by.clone(),
+                event_id: event_id.as_str().to_owned(),
+            })
+            .collect(),
+        details,
+    }
+}
+
+fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDetails {
+    let Facts::Run(run) = &node.facts else {
+        return v1::RunDetails::default();
+    };
+    let mut truncated = false;
+    let mut details = v1::RunDetails {
+        status: run.status().map_or(v1::RunStatus::Unspecified, run_status) as i32,
+        params: run
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect(),
+        latest_metrics: run
+            .latest_metrics()
+            .map(|(key, step, time, value)| v1::MetricValue {
+                key: key.to_owned(),
+                value,
+                step,
+                timestamp: Some(timestamp(time)),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    if let Some(started) = &run.started {
+        let facts = &started.value;
+        details.experiment = facts.experiment.clone().unwrap_or_default();
+        details.name = facts.name.clone();
+        details.parent_run_id = facts.parent_run_id.clone().unwrap_or_default();
+        details.owner = facts.owner.clone();
+        details.started_at = Some(timestamp(started.stamp.occurred_at));
+        details.code_version = facts.code_version.clone();
+        details.environment = facts.environment.as_ref().map(|e| v1::EnvironmentRef {
+            name: e.name.clone(),
+            version: e.version.clone(),
+        });
+        details.compute_target = facts.compute_target.clone().unwrap_or_default();
+    }
+    if let Some(finished) = &run.finished {
+        details.error = finished.value.error.clone();
+        details.ended_at = Some(timestamp(finished.stamp.occurred_at));
+    }
+    let inputs: Vec<&EntityKey> = bounded(
+        graph
+            .incoming(index, EdgeKind::Input)
+            .map(|(_, input)| &graph.node(input).key),
+        &mut truncated,
+    );
+    for key in inputs {
+        match key.kind {
+            EntityKind::DatasetVersion => details.input_datasets.push(v1::DatasetVersionRef {
+                dataset: key.name.clone(),
+                version: key.version.clone(),
+            }),
+            EntityKind::Artifact => {
+                let (run_id, name) = key.artifact_parts().unwrap_or_default();
+                details.input_artifacts.push(v1::ArtifactRef {
+                    run_id: run_id.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
+            EntityKind::ModelVersion => details.input_models.push(v1::ModelVersionRef {
+                model: key.name.clone(),
+                version: key.version.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let outputs: Vec<&EntityKey> = bounded(
+        graph
+            .outgoing(index, EdgeKind::Produced)
+            .map(|(_, output)| &graph.node(output).key),
+        &mut truncated,
+    );
+    for key in outputs {
+        match key.kind {
+            EntityKind::Artifact => {
+                let (_, name) = key.artifact_parts().unwrap_or_default();
+                details.artifacts.push(name.to_owned());
+            }
+            EntityKind::DatasetVersion => details.output_datasets.push(v1::DatasetVersionRef {
+                dataset: key.name.clone(),
+                version: key.version.clone(),
+            }),
+            _ => {}
+        }
+    }
+    details.input_datasets.sort_by(|a, b| (&a.dataset, &a.version).cmp(&(&b.dataset, &b.version)));
+    details.artifacts.sort();
+    details.lists_truncated = truncated;
+    details
+}
+
+pub fn edge(graph: &LineageGraph, index: EdgeIndex) -> v1::Edge {
+    let (from, to, data) = graph.edge(index);
+    v1::Edge {
+        from: Some(entity_ref(&graph.node(from).key)),
+        to: Some(entity_ref(&graph.node(to).key)),
+        kind: edge_kind(data.kind) as i32,
+        first_seq: data.first_seq,
+    }
+}
+
+pub fn subgraph(graph: &LineageGraph, answer: &Subgraph) -> v1::Subgraph {
+    v1::Subgraph {
+        nodes: answer.nodes.iter().map(|&n| entity(graph, n)).collect(),
+        edges: answer.edges.iter().map(|&e| edge(graph, e)).collect(),
+        truncated: answer.truncated,
+        applied_seq: graph.applied_seq(),
+    }
+}
+
+pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace) -> v1::ModelTrace {
+    v1::ModelTrace {
+        model: Some(entity(graph, trace.model)),
+        source_run: trace.source_run.map(|run| entity(graph, run)),
+        inputs: trace.inputs.iter().map(|&n| entity(graph, n)).collect(),
+        environment: trace.environment.map(|n| entity(graph, n)),
+        compute: trace.compute.map(|n| entity(graph, n)),
+        upstream: Some(subgraph(graph, &trace.upstream)),
+    }
+}

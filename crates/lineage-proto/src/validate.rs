@@ -1,0 +1,810 @@
+//! Wire input into domain input: decoding an event's bytes and validating it
+//! into a [`lineage_core::Event`], or saying exactly why not.
+//!
+//! This is the only door into the log: whatever passes here can be applied to
+//! the graph without failing. Every rejection names a reason code (stable,
+//! for the dead-letter headers and for producers' dashboards) and a detail
+//! that points at the field.
+
+use std::collections::BTreeMap;
+
+use lineage_core::event::{
+    ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
+    EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
+    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
+    RunStarted, RunStatus, Severity, TagsSet,
+};
+use lineage_core::id::{self, IdError};
+use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, Workspace};
+use prost::Message;
+
+use crate::v1;
+
+/// The longest free-text field (descriptions, errors, notes, URIs), in bytes.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+/// The longest tag or parameter value, in bytes.
+pub const MAX_VALUE_LEN: usize = 8 * 1024;
+/// The most entries in one map (tags, params) of one event.
+pub const MAX_MAP_ENTRIES: usize = 1_000;
+/// The most items in one list (inputs, parents) of one event.
+pub const MAX_LIST_ITEMS: usize = 1_000;
+/// The most metric values in one event.
+pub const MAX_METRICS: usize = 10_000;
+
+/// How the producer encoded an event, from the `Content-Type` header.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Encoding {
+    /// Binary protobuf, the default.
+    Protobuf,
+    /// The proto3 JSON mapping (`Content-Type: application/json`).
+    Json,
+}
+
+impl Encoding {
+    /// Reads a `Content-Type` header value; anything but JSON is protobuf.
+    pub fn from_content_type(content_type: Option<&str>) -> Self {
+        match content_type {
+            Some(value)
+                if value
+                    .split(';')
+                    .next()
+                    .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json")) =>
+            {
+                Encoding::Json
+            }
+            _ => Encoding::Protobuf,
+        }
+    }
+}
+
+/// Why a message was rejected. Each has a stable code for the dead-letter
+/// stream's `Lineage-Reject-Reason` header.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RejectReason {
+    /// The bytes are not an `Event` in the stated encoding.
+    Undecodable,
+    /// A required field is absent or empty.
+    MissingField,
+    /// An identifier breaks its alphabet or length rules.
+    InvalidIdentifier,
+    /// A value is out of range or inconsistent (times, sizes, enums, self references).
+    InvalidValue,
+    /// The event carries no payload.
+    EmptyPayload,
+    /// The event's workspace is not the one its subject names.
+    WorkspaceMismatch,
+    /// A model registration that does not name its source run.
+    ModelWithoutSourceRun,
+    /// The message is larger than the configured limit.
+    Oversize,
+    /// An event id that was already stored with different content.
+    ConflictingDuplicate,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::Undecodable,
+        RejectReason::MissingField,
+        RejectReason::InvalidIdentifier,
+        RejectReason::InvalidValue,
+        RejectReason::EmptyPayload,
+        RejectReason::WorkspaceMismatch,
+        RejectReason::ModelWithoutSourceRun,
+        RejectReason::Oversize,
+        RejectReason::ConflictingDuplicate,
+    ];
+
+    /// The stable code, as written in dead-letter headers.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Undecodable => "undecodable",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::InvalidIdentifier => "invalid_identifier",
+            RejectReason::InvalidValue => "invalid_value",
+            RejectReason::EmptyPayload => "empty_payload",
+            RejectReason::WorkspaceMismatch => "workspace_mismatch",
+            RejectReason::ModelWithoutSourceRun => "model_without_source_run",
+            RejectReason::Oversize => "oversize",
+            RejectReason::ConflictingDuplicate => "conflicting_duplicate",
+        }
+    }
+}
+
+/// A rejected message: the reason code and a detail naming the field.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{} ({detail})", reason.code())]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Decodes an event's bytes in the given encoding.
+pub fn decode_event(bytes: &[u8], encoding: Encoding) -> Result<v1::Event, Rejection> {
+    match encoding {
+        Encoding::Protobuf => v1::Event::decode(bytes).map_err(|error| {
+            Rejection::new(
+                RejectReason::Undecodable,
+                format!("not a protobuf lineage.v1.Event: {error}"),
+            )
+        }),
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|error| {
+            Rejection::new(
+                RejectReason::Undecodable,
+                format!("not a JSON lineage.v1.Event: {error}"),
+            )
+        }),
+    }
+}
+
+/// The digest of an event's content, independent of how it was encoded:
+/// blake3 of its protobuf encoding, which is deterministic because maps are
+/// ordered. Two deliveries of one event id are the same event iff equal.
+pub fn content_digest(event: &v1::Event) -> [u8; 32] {
+    *blake3::hash(&event.encode_to_vec()).as_bytes()
+}
+
+/// Validates a decoded event into a domain event.
+pub fn validate_event(event: &v1::Event) -> Result<Event, Rejection> {
+    let id = {
+        let raw = &event.event_id;
+        if raw.is_empty() {
+            return Err(missing("event_id"));
+        }
+        id::check_event_id(raw).map_err(|e| bad_id("event_id", e))?;
+        EventId::new_unchecked(raw.clone())
+    };
+    if event.workspace.is_empty() {
+        return Err(missing("workspace"));
+    }
+    let workspace = Workspace::parse(&event.workspace).map_err(|e| bad_id("workspace", e))?;
+    let occurred_at = event_time("occurred_at", event.occurred_at.as_ref())?;
+    let producer = text("producer", &event.producer, id::MAX_NAME_LEN)?;
+    let actor = text("actor", &event.actor, id::MAX_NAME_LEN)?;
+    let payload = event
+        .payload
+        .as_ref()
+        .ok_or_else(|| Rejection::new(RejectReason::EmptyPayload, "the event has no payload"))?;
+    let payload = validate_payload(&workspace, occurred_at, payload)?;
+    Ok(Event {
+        id,
+        workspace,
+        occurred_at,
+        producer,
+        actor,
+        payload,
+    })
+}
+
+fn validate_payload(
+    workspace: &Workspace,
+    occurred_at: EventTime,
+    payload: &v1::event::Payload,
+) -> Result<Payload, Rejection> {
+    use v1::event::Payload as P;
+    Ok(match payload {
+        P::ExperimentCreated(p) => Payload::ExperimentCreated(ExperimentCreated {
+            experiment: name("experiment_created.experiment", &p.experiment)?,
+            description: text("experiment_created.description", &p.description, MAX_TEXT_LEN)?,
+            tags: string_map("experiment_created.tags", &p.tags)?,
+        }),
+        P::RunStarted(p) => {
+            let run_id = run_id("run_started.run_id", &p.run_id)?;
+            let parent_run_id =
+                optional(&p.parent_run_id, |s| self::run_id("run_started.parent_run_id", s))?;
+            if parent_run_id.as_deref() == Some(run_id.as_str()) {
+                return Err(Rejection::new(
+                    RejectReason::InvalidValue,
+                    "run_started.parent_run_id: a run cannot be its own parent",
+                ));
+            }
+            let environment = match &p.environment {
+                None => None,
+                Some(env) if env.name.is_empty() && env.version.is_empty() => None,
+                Some(env) => Some(EnvironmentRef {
+                    name: name("run_started.environment.name", &env.name)?,
+                    version: version("run_started.environment.version", &env.version)?,
+                }),
+            };
+            Payload::RunStarted(RunStarted {
+                run_id,
+                experiment: optional(&p.experiment, |s| name("run_started.experiment", s))?,
+                name: text("run_started.name", &p.name, id::MAX_NAME_LEN)?,
+                parent_run_id,
+                code_version: text("run_started.code_version", &p.code_version, id::MAX_NAME_LEN)?,
+                environment,
+                compute_target: optional(&p.compute_target, |s| {
+                    name("run_started.compute_target", s)
+                })?,
+                params: string_map("run_started.params", &p.params)?,
+                tags: string_map("run_started.tags", &p.tags)?,
+            })
+        }
+        P::RunFinished(p) => {
+            let status = match v1::RunStatus::try_from(p.status) {
+                Ok(v1::RunStatus::Completed) => RunStatus::Completed,
+                Ok(v1::RunStatus::Failed) => RunStatus::Failed,
+                Ok(v1::RunStatus::Canceled) => RunStatus::Canceled,
+                Ok(v1::RunStatus::Unspecified) => return Err(missing("run_finished.status")),
+                _ => {
+                    return Err(Rejection::new(
+                        RejectReason::InvalidValue,
+                        format!(
+                            "run_finished.status: {} is not COMPLETED, FAILED or CANCELED",
+                            p.status
+                        ),
+                    ));
+                }
+            };
+            Payload::RunFinished(RunFinished {
+                run_id: run_id("run_finished.run_id", &p.run_id)?,
+                status,
+                error: text("run_finished.error", &p.error, MAX_TEXT_LEN)?,
+            })
+        }
+        P::ParamsLogged(p) => Payload::ParamsLogged(ParamsLogged {
+            run_id: run_id("params_logged.run_id", &p.run_id)?,
+            params: string_map("params_logged.params", &p.params)?,
+        }),
+        P::MetricsLogged(p) => {
+            let run_id = run_id("metrics_logged.run_id", &p.run_id)?;
+            if p.metrics.is_empty() {
+                return Err(missing("metrics_logged.metrics"));
+            }
+            bounded_list("metrics_logged.metrics", p.metrics.len(), MAX_METRICS)?;
+            let metrics = p
+                .metrics
+                .iter()
+                .enumerate()
+                .map(|(i, metric)| {
+                    let field = format!("metrics_logged.metrics[{i}]");
+                    if metric.key.is_empty() {
+                        return Err(missing(&format!("{field}.key")));
+                    }
+                    id::check_key(&metric.key).map_err(|e| bad_id(&format!("{field}.key"), e))?;
+                    let timestamp = match &metric.timestamp {
+                        None => occurred_at,
+                        Some(t) => event_time(&format!("{field}.timestamp"), Some(t))?,
+                    };
+                    Ok::<_, Rejection>(MetricPoint {
+                        key: metric.key.clone(),
+                        value: metric.value,
+                        step: metric.step,
+                        timestamp,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Payload::MetricsLogged(MetricsLogged { run_id, metrics })
+        }
+        P::TagsSet(p) => Payload::TagsSet(TagsSet {
+            entity: entity_in_event("tags_set.entity", workspace, p.entity.as_ref())?,
+            tags: string_map("tags_set.tags", &p.tags)?,
+        }),
+        P::DatasetVersionRegistered(p) => {
+            let dataset = name("dataset_version_registered.dataset", &p.dataset)?;
+            let version = version("dataset_version_registered.version", &p.version)?;
+            bounded_list(
+                "dataset_version_registered.derived_from",
+                p.derived_from.len(),
+                MAX_LIST_ITEMS,
+            )?;
+            let derived_from = p
+                .derived_from
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    dataset_ref(&format!("dataset_version_registered.derived_from[{i}]"), r)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if derived_from
+                .iter()
+                .any(|parent| parent.dataset == dataset && parent.version == version)
+            {
+                return Err(Rejection::new(
+                    RejectReason::InvalidValue,
+                    "dataset_version_registered.derived_from: a dataset version cannot derive from itself",
+                ));
+            }
+            Payload::DatasetVersionRegistered(DatasetVersionRegistered {
+                dataset,
+                version,
+                uri: text("dataset_version_registered.uri", &p.uri, MAX_TEXT_LEN)?,
+                digest: text("dataset_version_registered.digest", &p.digest, MAX_TEXT_LEN)?,
+                derived_from,
+                produced_by_run_id: optional(&p.produced_by_run_id, |s| {
+                    run_id("dataset_version_registered.produced_by_run_id", s)
+                })?,
+            })
+        }
+        P::RunInputsDeclared(p) => {
+            let run_id = run_id("run_inputs_declared.run_id", &p.run_id)?;
+            let total = p.datasets.len() + p.artifacts.len() + p.models.len();
+            if total == 0 {
+                return Err(missing("run_inputs_declared.datasets"));
+            }
+            bounded_list("run_inputs_declared", total, MAX_LIST_ITEMS)?;
+            let datasets = p
+                .datasets
+                .iter()
+                .enumerate()
+                .map(|(i, r)| dataset_ref(&format!("run_inputs_declared.datasets[{i}]"), r))
+                .collect::<Result<_, _>>()?;
+            let artifacts = p
+                .artifacts
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let field = format!("run_inputs_declared.artifacts[{i}]");
+                    Ok::<_, Rejection>(ArtifactRef {
+                        run_id: self::run_id(&format!("{field}.run_id"), &r.run_id)?,
+                        name: name(&format!("{field}.name"), &r.name)?,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let models = p
+                .models
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let field = format!("run_inputs_declared.models[{i}]");
+                    Ok::<_, Rejection>(ModelVersionRef {
+                        model: name(&format!("{field}.model"), &r.model)?,
+                        version: self::version(&format!("{field}.version"), &r.version)?,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Payload::RunInputsDeclared(RunInputsDeclared {
+                run_id,
+                datasets,
+                artifacts,
+                models,
+            })
+        }
+        P::ArtifactLogged(p) => Payload::ArtifactLogged(ArtifactLogged {
+            run_id: run_id("artifact_logged.run_id", &p.run_id)?,
+            name: name("artifact_logged.name", &p.name)?,
+            uri: text("artifact_logged.uri", &p.uri, MAX_TEXT_LEN)?,
+            digest: text("artifact_logged.digest", &p.digest, MAX_TEXT_LEN)?,
+            kind: text("artifact_logged.kind", &p.kind, id::MAX_NAME_LEN)?,
+            size_bytes: p.size_bytes,
+        }),
+        P::ModelRegistered(p) => {
+            let model = name("model_registered.model", &p.model)?;
+            let version = version("model_registered.version", &p.version)?;
+            if p.source_run_id.is_empty() {
+                return Err(Rejection::new(
+                    RejectReason::ModelWithoutSourceRun,
+                    format!(
+                        "model_registered.source_run_id: {model}@{version} must name the run that produced it"
+                    ),
+                ));
+            }
+            Payload::ModelRegistered(ModelRegistered {
+                model,
+                version,
+                source_run_id: run_id("model_registered.source_run_id", &p.source_run_id)?,
+                artifact_name: optional(&p.artifact_name, |s| {
+                    name("model_registered.artifact_name", s)
+                })?,
+                approval_notes: text(
+                    "model_registered.approval_notes",
+                    &p.approval_notes,
+                    MAX_TEXT_LEN,
+                )?,
+                approved_by: text("model_registered.approved_by", &p.approved_by, id::MAX_NAME_LEN)?,
+            })
+        }
+        P::ModelStageChanged(p) => {
+            let stage = match v1::ModelStage::try_from(p.stage) {
+                Ok(v1::ModelStage::Staging) => ModelStage::Staging,
+                Ok(v1::ModelStage::Production) => ModelStage::Production,
+                Ok(v1::ModelStage::Archived) => ModelStage::Archived,
+                Ok(v1::ModelStage::Unspecified) => return Err(missing("model_stage_changed.stage")),
+                Err(_) => {
+                    return Err(Rejection::new(
+                        RejectReason::InvalidValue,
+                        format!(
+                            "model_stage_changed.stage: {} is not STAGING, PRODUCTION or ARCHIVED",
+                            p.stage
+                        ),
+                    ));
+                }
+            };
+            Payload::ModelStageChanged(ModelStageChanged {
+                model: name("model_stage_changed.model", &p.model)?,
+                version: version("model_stage_changed.version", &p.version)?,
+                stage,
+                reason: text("model_stage_changed.reason", &p.reason, MAX_TEXT_LEN)?,
+                approved_by: text(
+                    "model_stage_changed.approved_by",
+                    &p.approved_by,
+                    id::MAX_NAME_LEN,
+                )?,
+            })
+        }
+        P::ModelDeployed(p) => Payload::ModelDeployed(ModelDeployed {
+            model: name("model_deployed.model", &p.model)?,
+            version: version("model_deployed.version", &p.version)?,
+            endpoint: name("model_deployed.endpoint", &p.endpoint)?,
+            deployment: text("model_deployed.deployment", &p.deployment, id::MAX_NAME_LEN)?,
+        }),
+        P::EntityFlagged(p) => {
+            let severity = match v1::Severity::try_from(p.severity) {
+                Ok(v1::Severity::Low) => Severity::Low,
+                Ok(v1::Severity::Medium) => Severity::Medium,
+                Ok(v1::Severity::High) => Severity::High,
+                Ok(v1::Severity::Critical) => Severity::Critical,
+                Ok(v1::Severity::Unspecified) => return Err(missing("entity_flagged.severity")),
+                Err(_) => {
+                    return Err(Rejection::new(
+                        RejectReason::InvalidValue,
+                        format!(
+                            "entity_flagged.severity: {} is not LOW, MEDIUM, HIGH or CRITICAL",
+                            p.severity
+                        ),
+                    ));
+                }
+            };
+            if p.reason.is_empty() {
+                return Err(missing("entity_flagged.reason"));
+            }
+            Payload::EntityFlagged(EntityFlagged {
+                entity: entity_in_event("entity_flagged.entity", workspace, p.entity.as_ref())?,
+                reason: text("entity_flagged.reason", &p.reason, MAX_TEXT_LEN)?,
+                severity,
+            })
+        }
+    })
+}
+
+/// A problem with one field of a request or event reference.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl From<FieldError> for Rejection {
+    fn from(error: FieldError) -> Self {
+        let reason = if error.reason == "is required" {
+            RejectReason::MissingField
+        } else {
+            RejectReason::InvalidIdentifier
+        };
+        Rejection::new(reason, error.to_string())
+    }
+}
+
+/// Parses an `EntityRef` naming any entity; its workspace is required.
+pub fn entity_key(field: &str, entity: Option<&v1::EntityRef>) -> Result<EntityKey, FieldError> {
+    let entity = entity.ok_or_else(|| field_error(field, "is required"))?;
+    if entity.workspace.is_empty() {
+        return Err(field_error(&format!("{field}.workspace"), "is required"));
+    }
+    let workspace = Workspace::parse(&entity.workspace)
+        .map_err(|e| field_error(&format!("{field}.workspace"), e))?;
+    entity_key_in(field, workspace, entity)
+}
+
+/// Parses an `EntityRef` inside an event: its workspace defaults to the
+/// event's and, when given, must equal it.
+fn entity_in_event(
+    field: &str,
+    workspace: &Workspace,
+    entity: Option<&v1::EntityRef>,
+) -> Result<EntityKey, Rejection> {
+    let entity = entity.ok_or_else(|| missing(field))?;
+    if !entity.workspace.is_empty() && entity.workspace != workspace.as_str() {
+        return Err(Rejection::new(
+            RejectReason::WorkspaceMismatch,
+            format!(
+                "{field}.workspace: {:?} is not the event's workspace {workspace}",
+                entity.workspace
+            ),
+        ));
+    }
+    Ok(entity_key_in(field, workspace.clone(), entity)?)
+}
+
+fn entity_key_in(
+    field: &str,
+    workspace: Workspace,
+    entity: &v1::EntityRef,
+) -> Result<EntityKey, FieldError> {
+    let kind = entity_kind(&format!("{field}.kind"), entity.kind)?;
+    if entity.name.is_empty() {
+        return Err(field_error(&format!("{field}.name"), "is required"));
+    }
+    if kind.is_versioned() && entity.version.is_empty() {
+        return Err(field_error(&format!("{field}.version"), "is required"));
+    }
+    EntityKey::parse(workspace, kind, &entity.name, &entity.version).map_err(|e| match e {
+        id::KeyError::Name(e) => field_error(&format!("{field}.name"), e),
+        id::KeyError::Version(e) => field_error(&format!("{field}.version"), e),
+    })
+}
+
+/// Reads an `EntityKind` enum value; UNSPECIFIED and unknown values are errors.
+pub fn entity_kind(field: &str, raw: i32) -> Result<lineage_core::EntityKind, FieldError> {
+    use lineage_core::EntityKind as K;
+    match v1::EntityKind::try_from(raw) {
+        Ok(v1::EntityKind::Experiment) => Ok(K::Experiment),
+        Ok(v1::EntityKind::Run) => Ok(K::Run),
+        Ok(v1::EntityKind::DatasetVersion) => Ok(K::DatasetVersion),
+        Ok(v1::EntityKind::Artifact) => Ok(K::Artifact),
+        Ok(v1::EntityKind::ModelVersion) => Ok(K::ModelVersion),
+        Ok(v1::EntityKind::Environment) => Ok(K::Environment),
+        Ok(v1::EntityKind::Compute) => Ok(K::Compute),
+        Ok(v1::EntityKind::Endpoint) => Ok(K::Endpoint),
+        Ok(v1::EntityKind::Unspecified) => Err(field_error(field, "is required")),
+        Err(_) => Err(field_error(field, format!("{raw} is not an entity kind"))),
+    }
+}
+
+fn field_error(field: &str, reason: impl ToString) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+fn missing(field: &str) -> Rejection {
+    Rejection::new(RejectReason::MissingField, format!("{field}: is required"))
+}
+
+fn bad_id(field: &str, error: IdError) -> Rejection {
+    Rejection::new(RejectReason::InvalidIdentifier, format!("{field}: {error}"))
+}
+
+fn checked(
+    field: &str,
+    value: &str,
+    check: fn(&str) -> Result<(), IdError>,
+) -> Result<String, Rejection> {
+    if value.is_empty() {
+        return Err(missing(field));
+    }
+    check(value).map_err(|e| bad_id(field, e))?;
+    Ok(value.to_owned())
+}
+
+fn name(field: &str, value: &str) -> Result<String, Rejection> {
+    checked(field, value, id::check_name)
+}
+
+fn run_id(field: &str, value: &str) -> Result<String, Rejection> {
+    checked(field, value, id::check_run_id)
+}
+
+fn version(field: &str, value: &str) -> Result<String, Rejection> {
+    checked(field, value, id::check_version)
+}
+
+fn optional(
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<String, Rejection>,
+) -> Result<Option<String>, Rejection> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        parse(value).map(Some)
+    }
+}
+
+fn dataset_ref(field: &str, r: &v1::DatasetVersionRef) -> Result<DatasetVersionRef, Rejection> {
+    Ok(DatasetVersionRef {
+        dataset: name(&format!("{field}.dataset"), &r.dataset)?,
+        version: version(&format!("{field}.version"), &r.version)?,
+    })
+}
+
+/// Free text: any UTF-8 (protobuf and JSON decoding guarantee that) but NUL,
+/// within a length bound.
+fn text(field: &str, value: &str, max: usize) -> Result<String, Rejection> {
+    if value.len() > max {
+        return Err(Rejection::new(
+            RejectReason::InvalidValue,
+            format!("{field}: is {} bytes long, the limit is {max}", value.len()),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(Rejection::new(
+            RejectReason::InvalidValue,
+            format!("{field}: contains a NUL character"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn bounded_list(field: &str, len: usize, max: usize) -> Result<(), Rejection> {
+    if len > max {
+        return Err(Rejection::new(
+            RejectReason::InvalidValue,
+            format!("{field}: has {len} items, the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn string_map(
+    field: &str,
+    map: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Rejection> {
+    bounded_list(field, map.len(), MAX_MAP_ENTRIES)?;
+    for (key, value) in map {
+        id::check_key(key).map_err(|e| bad_id(&format!("{field}[{key:?}]"), e))?;
+        text(&format!("{field}[{key:?}]"), value, MAX_VALUE_LEN)?;
+    }
+    Ok(map.clone())
+}
+
+fn event_time(
+    field: &str,
+    timestamp: Option<&pbjson_types::Timestamp>,
+) -> Result<EventTime, Rejection> {
+    let timestamp = timestamp.ok_or_else(|| missing(field))?;
+    EventTime::from_unix(timestamp.seconds, timestamp.nanos).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::InvalidValue,
+            format!(
+                "{field}: {}s {}ns is outside 1970-01-01..2200-01-01",
+                timestamp.seconds, timestamp.nanos
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> v1::Event {
+        v1::Event {
+            event_id: "e1".into(),
+            workspace: "w".into(),
+            occurred_at: Some(pbjson_types::Timestamp {
+                seconds: 1_770_000_000,
+                nanos: 0,
+            }),
+            producer: "test".into(),
+            actor: "alice".into(),
+            payload: Some(v1::event::Payload::RunFinished(v1::RunFinished {
+                run_id: "r1".into(),
+                status: v1::RunStatus::Completed as i32,
+                error: String::new(),
+            })),
+        }
+    }
+
+    fn reason_of(event: v1::Event) -> RejectReason {
+        validate_event(&event).expect_err("should be rejected").reason
+    }
+
+    #[test]
+    fn accepts_a_valid_event() {
+        let event = validate_event(&base()).expect("valid");
+        assert_eq!(event.workspace.as_str(), "w");
+    }
+
+    #[test]
+    fn names_each_reason() {
+        assert_eq!(
+            reason_of(v1::Event {
+                event_id: String::new(),
+                ..base()
+            }),
+            RejectReason::MissingField
+        );
+        assert_eq!(
+            reason_of(v1::Event {
+                workspace: "W!".into(),
+                ..base()
+            }),
+            RejectReason::InvalidIdentifier
+        );
+        assert_eq!(
+            reason_of(v1::Event {
+                payload: None,
+                ..base()
+            }),
+            RejectReason::EmptyPayload
+        );
+        assert_eq!(
+            reason_of(v1::Event {
+                occurred_at: Some(pbjson_types::Timestamp {
+                    seconds: -5,
+                    nanos: 0
+                }),
+                ..base()
+            }),
+            RejectReason::InvalidValue
+        );
+        assert_eq!(
+            reason_of(v1::Event {
+                payload: Some(v1::event::Payload::ModelRegistered(v1::ModelRegistered {
+                    model: "m".into(),
+                    version: "1".into(),
+                    ..Default::default()
+                })),
+                ..base()
+            }),
+            RejectReason::ModelWithoutSourceRun
+        );
+        assert_eq!(
+            reason_of(v1::Event {
+                payload: Some(v1::event::Payload::TagsSet(v1::TagsSet {
+                    entity: Some(v1::EntityRef {
+                        workspace: "other".into(),
+                        kind: v1::EntityKind::Run as i32,
+                        name: "r1".into(),
+                        version: String::new(),
+                    }),
+                    tags: BTreeMap::new(),
+                })),
+                ..base()
+            }),
+            RejectReason::WorkspaceMismatch
+        );
+    }
+
+    #[test]
+    fn detail_names_the_field() {
+        let rejection = validate_event(&v1::Event {
+            payload: Some(v1::event::Payload::RunStarted(v1::RunStarted {
+                run_id: "r1".into(),
+                environment: Some(v1::EnvironmentRef {
+                    name: "sklearn".into(),
+                    version: String::new(),
+                }),
+                ..Default::default()
+            })),
+            ..base()
+        })
+        .expect_err("missing environment version");
+        assert_eq!(rejection.reason, RejectReason::MissingField);
+        assert!(
+            rejection.detail.contains("run_started.environment.version"),
+            "{}",
+            rejection.detail
+        );
+    }
+
+    #[test]
+    fn json_and_protobuf_decode_to_the_same_content() {
+        let json = br#"{"event_id":"e1","workspace":"w","occurred_at":"2026-02-02T02:40:00Z",
+            "producer":"test","actor":"alice","run_finished":{"run_id":"r1","status":"COMPLETED"}}"#;
+        let from_json = decode_event(json, Encoding::Json).expect("decodes");
+        let from_proto =
+            decode_event(&from_json.encode_to_vec(), Encoding::Protobuf).expect("decodes");
+        assert_eq!(content_digest(&from_json), content_digest(&from_proto));
+        assert!(decode_event(b"{not json", Encoding::Json).is_err());
+        assert_eq!(
+            decode_event(&[0xff, 0xff, 0xff], Encoding::Protobuf)
+                .expect_err("garbage")
+                .reason,
+            RejectReason::Undecodable
+        );
+    }
+
+    #[test]
+    fn content_type_header() {
+        assert_eq!(
+            Encoding::from_content_type(Some("application/json; charset=utf-8")),
+            Encoding::Json
+        );
+        assert_eq!(
+            Encoding::from_content_type(Some("application/x-protobuf")),
+            Encoding::Protobuf
+        );
+        assert_eq!(Encoding::from_content_type(None), Encoding::Protobuf);
+    }
+}
