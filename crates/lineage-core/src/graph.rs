@@ -409,9 +409,7 @@ impl LineageGraph {
 
     /// Every edge ever added, active or retired.
     pub fn all_edges(&self) -> impl Iterator<Item = (NodeIndex, NodeIndex, &Edge)> + '_ {
-        self.graph
-            .edge_indices()
-            .map(move |index| self.edge(index))
+        self.graph.edge_indices().map(move |index| self.edge(index))
     }
 
     pub(crate) fn runs_by_dataset(
@@ -484,7 +482,9 @@ impl LineageGraph {
             Payload::ModelStageChanged(changed) => {
                 self.apply_model_stage_changed(seq, ws, &stamp, changed)
             }
-            Payload::ModelDeployed(deployed) => self.apply_model_deployed(seq, ws, &stamp, deployed),
+            Payload::ModelDeployed(deployed) => {
+                self.apply_model_deployed(seq, ws, &stamp, deployed)
+            }
             Payload::EntityFlagged(flagged) => {
                 let node = self.ensure_node(seq, flagged.entity.clone());
                 self.graph[node].flags.insert(
@@ -539,12 +539,14 @@ impl LineageGraph {
             compute_target: started.compute_target.clone(),
             owner: actor.to_owned(),
         };
+        // Referenced entities exist whether or not this fact wins, so the
+        // set of nodes does not depend on arrival order.
+        let new = self.run_start_edges(seq, ws, run, &facts);
         let run_facts = self.run_facts_mut(run);
-        if let Offer::Won(previous) = offer(&mut run_facts.started, stamp, facts.clone()) {
+        if let Offer::Won(previous) = offer(&mut run_facts.started, stamp, facts) {
             let old = previous
                 .map(|p| self.run_start_edges(seq, ws, run, &p))
                 .unwrap_or_default();
-            let new = self.run_start_edges(seq, ws, run, &facts);
             self.replace_owned_edges(seq, &old, &new);
         }
         let run_facts = self.run_facts_mut(run);
@@ -617,14 +619,14 @@ impl LineageGraph {
             derived_from: registered.derived_from.clone(),
             produced_by_run_id: registered.produced_by_run_id.clone(),
         };
+        let new = self.dataset_edges(seq, ws, dataset, &facts);
         let Facts::DatasetVersion(slot) = &mut self.graph[dataset].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(slot, stamp, facts.clone()) {
+        if let Offer::Won(previous) = offer(slot, stamp, facts) {
             let old = previous
                 .map(|p| self.dataset_edges(seq, ws, dataset, &p))
                 .unwrap_or_default();
-            let new = self.dataset_edges(seq, ws, dataset, &facts);
             self.replace_owned_edges(seq, &old, &new);
         }
     }
@@ -669,7 +671,8 @@ impl LineageGraph {
                 .insert(declared.run_id.clone(), run);
         }
         for input in &declared.artifacts {
-            let artifact = self.ensure_node(seq, EntityKey::artifact(ws, &input.run_id, &input.name));
+            let artifact =
+                self.ensure_node(seq, EntityKey::artifact(ws, &input.run_id, &input.name));
             self.activate_edge(seq, (artifact, run, EdgeKind::Input));
         }
         for input in &declared.models {
@@ -720,14 +723,14 @@ impl LineageGraph {
             approval_notes: registered.approval_notes.clone(),
             approved_by: registered.approved_by.clone(),
         };
+        let new = self.registration_edges(seq, ws, model, &facts);
         let Facts::ModelVersion(model_facts) = &mut self.graph[model].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(&mut model_facts.registered, stamp, facts.clone()) {
+        if let Offer::Won(previous) = offer(&mut model_facts.registered, stamp, facts) {
             let old = previous
                 .map(|p| self.registration_edges(seq, ws, model, &p))
                 .unwrap_or_default();
-            let new = self.registration_edges(seq, ws, model, &facts);
             self.replace_owned_edges(seq, &old, &new);
         }
     }
@@ -785,14 +788,14 @@ impl LineageGraph {
             version: deployed.version.clone(),
             deployment: deployed.deployment.clone(),
         };
+        let new = self.deployment_edges(seq, ws, endpoint, &facts);
         let Facts::Endpoint(slot) = &mut self.graph[endpoint].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(slot, stamp, facts.clone()) {
+        if let Offer::Won(previous) = offer(slot, stamp, facts) {
             let old = previous
                 .map(|p| self.deployment_edges(seq, ws, endpoint, &p))
                 .unwrap_or_default();
-            let new = self.deployment_edges(seq, ws, endpoint, &facts);
             self.replace_owned_edges(seq, &old, &new);
         }
     }
@@ -804,7 +807,10 @@ impl LineageGraph {
         endpoint: NodeIndex,
         facts: &DeploymentFacts,
     ) -> Vec<EdgeEnds> {
-        let model = self.ensure_node(seq, EntityKey::model_version(ws, &facts.model, &facts.version));
+        let model = self.ensure_node(
+            seq,
+            EntityKey::model_version(ws, &facts.model, &facts.version),
+        );
         vec![(model, endpoint, EdgeKind::Deployed)]
     }
 

@@ -117,15 +117,17 @@ impl LineageGraph {
                 if !spec.edge_kinds.contains(data.kind) {
                     continue;
                 }
+                if depth_of.contains_key(&next) {
+                    // Already reached: the edge still belongs in the answer.
+                    walked_edges.push(edge);
+                    continue;
+                }
                 if depth >= spec.max_depth {
                     // There is more beyond the depth bound.
                     answer.truncated = true;
-                    break;
-                }
-                walked_edges.push(edge);
-                if depth_of.contains_key(&next) {
                     continue;
                 }
+                walked_edges.push(edge);
                 if depth_of.len() >= spec.max_visits {
                     answer.truncated = true;
                     break 'walk;
@@ -177,10 +179,9 @@ impl LineageGraph {
             return (Vec::new(), false);
         };
         let mut remaining = match after {
-            Some(after) => runs.range::<str, _>((
-                std::ops::Bound::Excluded(after),
-                std::ops::Bound::Unbounded,
-            )),
+            Some(after) => {
+                runs.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            }
             None => runs.range::<str, _>(..),
         };
         let page: Vec<NodeIndex> = remaining

@@ -338,9 +338,11 @@ impl Log {
     /// `reason`. Returns false if it was already recorded (a redelivery).
     /// Not durable until [`Log::flush`].
     pub fn record_rejection(&mut self, stream_seq: u64, reason: &str) -> Result<bool, LogError> {
-        let previous =
-            self.rejections
-                .compare_and_swap(stream_seq.to_be_bytes(), None::<&[u8]>, Some(reason))?;
+        let previous = self.rejections.compare_and_swap(
+            stream_seq.to_be_bytes(),
+            None::<&[u8]>,
+            Some(reason),
+        )?;
         let inserted = previous.is_ok();
         if inserted {
             self.rejected += 1;
@@ -374,12 +376,10 @@ impl LogReader {
         &self,
         from_seq: u64,
     ) -> impl Iterator<Item = Result<Record, LogError>> + use<> {
-        self.records
-            .range(from_seq.to_be_bytes()..)
-            .map(|entry| {
-                let (key, raw) = entry?;
-                Record::decode(seq_from_key(&key)?, &raw)
-            })
+        self.records.range(from_seq.to_be_bytes()..).map(|entry| {
+            let (key, raw) = entry?;
+            Record::decode(seq_from_key(&key)?, &raw)
+        })
     }
 
     /// Recomputes the hash chain from the first record: every sequence

@@ -44,7 +44,10 @@ fn appends_dense_sequences_and_chains_hashes() {
     let mut log = Log::open(dir.path()).expect("open");
     assert_eq!(log.head().seq, 0);
     let outcomes = log
-        .append_batch(&[new_record(1, "w\0a", "A"), new_record(2, "w\0b", "B")], 10)
+        .append_batch(
+            &[new_record(1, "w\0a", "A"), new_record(2, "w\0b", "B")],
+            10,
+        )
         .expect("append");
     assert_eq!(
         outcomes,
@@ -129,7 +132,10 @@ fn rejections_count_once_per_stream_sequence() {
     {
         let mut log = Log::open(dir.path()).expect("open");
         assert!(log.record_rejection(7, "undecodable").expect("record"));
-        assert!(!log.record_rejection(7, "undecodable").expect("record again"));
+        assert!(
+            !log.record_rejection(7, "undecodable")
+                .expect("record again")
+        );
         assert!(log.record_rejection(9, "oversize").expect("record"));
         assert_eq!(log.rejected(), 2);
         block_on(log.flush()).expect("flush");

@@ -6,8 +6,8 @@
 
 use lineage_core::event::{ModelStage, RunStatus, Severity};
 use lineage_core::graph::{EdgeKind, Facts, LineageGraph, Node};
-use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 use lineage_core::{EdgeIndex, NodeIndex};
+use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 
 use crate::v1;
 
@@ -114,17 +114,19 @@ fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -> Vec<T> {
 pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
     let node = graph.node(index);
     let details = match &node.facts {
-        Facts::Experiment(created) => Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
-            description: created
-                .as_ref()
-                .map(|c| c.value.description.clone())
-                .unwrap_or_default(),
-            created_at: created.as_ref().map(|c| timestamp(c.stamp.occurred_at)),
-            runs: graph.incoming(index, EdgeKind::MemberOf).count() as u64,
-        })),
+        Facts::Experiment(created) => {
+            Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
+                description: created
+                    .as_ref()
+                    .map(|c| c.value.description.clone())
+                    .unwrap_or_default(),
+                created_at: created.as_ref().map(|c| timestamp(c.stamp.occurred_at)),
+                runs: graph.incoming(index, EdgeKind::MemberOf).count() as u64,
+            }))
+        }
         Facts::Run(_) => Some(v1::entity::Details::Run(run_details(graph, index, node))),
-        Facts::DatasetVersion(registered) => Some(v1::entity::Details::DatasetVersion(
-            match registered {
+        Facts::DatasetVersion(registered) => {
+            Some(v1::entity::Details::DatasetVersion(match registered {
                 None => v1::DatasetVersionDetails::default(),
                 Some(r) => v1::DatasetVersionDetails {
                     uri: r.value.uri.clone(),
@@ -141,8 +143,8 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
                         .collect(),
                     registered_at: Some(timestamp(r.stamp.occurred_at)),
                 },
-            },
-        )),
+            }))
+        }
         Facts::Artifact(logged) => {
             let (run_id, name) = node.key.artifact_parts().unwrap_or_default();
             let mut details = v1::ArtifactDetails {
@@ -329,7 +331,9 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
             _ => {}
         }
     }
-    details.input_datasets.sort_by(|a, b| (&a.dataset, &a.version).cmp(&(&b.dataset, &b.version)));
+    details
+        .input_datasets
+        .sort_by(|a, b| (&a.dataset, &a.version).cmp(&(&b.dataset, &b.version)));
     details.artifacts.sort();
     details.lists_truncated = truncated;
     details

@@ -41,6 +41,23 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The byte the log stores for this encoding.
+    pub fn as_byte(self) -> u8 {
+        match self {
+            Encoding::Protobuf => 0,
+            Encoding::Json => 1,
+        }
+    }
+
+    /// The encoding a log byte names, if any.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Encoding::Protobuf),
+            1 => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
     /// Reads a `Content-Type` header value; anything but JSON is protobuf.
     pub fn from_content_type(content_type: Option<&str>) -> Self {
         match content_type {
@@ -193,13 +210,18 @@ fn validate_payload(
     Ok(match payload {
         P::ExperimentCreated(p) => Payload::ExperimentCreated(ExperimentCreated {
             experiment: name("experiment_created.experiment", &p.experiment)?,
-            description: text("experiment_created.description", &p.description, MAX_TEXT_LEN)?,
+            description: text(
+                "experiment_created.description",
+                &p.description,
+                MAX_TEXT_LEN,
+            )?,
             tags: string_map("experiment_created.tags", &p.tags)?,
         }),
         P::RunStarted(p) => {
             let run_id = run_id("run_started.run_id", &p.run_id)?;
-            let parent_run_id =
-                optional(&p.parent_run_id, |s| self::run_id("run_started.parent_run_id", s))?;
+            let parent_run_id = optional(&p.parent_run_id, |s| {
+                self::run_id("run_started.parent_run_id", s)
+            })?;
             if parent_run_id.as_deref() == Some(run_id.as_str()) {
                 return Err(Rejection::new(
                     RejectReason::InvalidValue,
@@ -219,7 +241,11 @@ fn validate_payload(
                 experiment: optional(&p.experiment, |s| name("run_started.experiment", s))?,
                 name: text("run_started.name", &p.name, id::MAX_NAME_LEN)?,
                 parent_run_id,
-                code_version: text("run_started.code_version", &p.code_version, id::MAX_NAME_LEN)?,
+                code_version: text(
+                    "run_started.code_version",
+                    &p.code_version,
+                    id::MAX_NAME_LEN,
+                )?,
                 environment,
                 compute_target: optional(&p.compute_target, |s| {
                     name("run_started.compute_target", s)
@@ -399,7 +425,11 @@ fn validate_payload(
                     &p.approval_notes,
                     MAX_TEXT_LEN,
                 )?,
-                approved_by: text("model_registered.approved_by", &p.approved_by, id::MAX_NAME_LEN)?,
+                approved_by: text(
+                    "model_registered.approved_by",
+                    &p.approved_by,
+                    id::MAX_NAME_LEN,
+                )?,
             })
         }
         P::ModelStageChanged(p) => {
@@ -407,7 +437,9 @@ fn validate_payload(
                 Ok(v1::ModelStage::Staging) => ModelStage::Staging,
                 Ok(v1::ModelStage::Production) => ModelStage::Production,
                 Ok(v1::ModelStage::Archived) => ModelStage::Archived,
-                Ok(v1::ModelStage::Unspecified) => return Err(missing("model_stage_changed.stage")),
+                Ok(v1::ModelStage::Unspecified) => {
+                    return Err(missing("model_stage_changed.stage"));
+                }
                 Err(_) => {
                     return Err(Rejection::new(
                         RejectReason::InvalidValue,
@@ -686,7 +718,9 @@ mod tests {
     }
 
     fn reason_of(event: v1::Event) -> RejectReason {
-        validate_event(&event).expect_err("should be rejected").reason
+        validate_event(&event)
+            .expect_err("should be rejected")
+            .reason
     }
 
     #[test]

@@ -1,1 +1,176 @@
-//! placeholder
+//! `lineaged`: consumes lineage events from NATS JetStream into a durable,
+//! hash-chained log, projects the log into the lineage graph, and answers
+//! gRPC queries.
+//!
+//! - [`config`]: every setting, as flags and `LINEAGE_*` variables.
+//! - [`ingest`]: the JetStream consumer loop and the startup replay.
+//! - [`grpc`]: the query service and the one error-to-status mapping.
+//! - [`state`]: what ingest and queries share.
+//!
+//! [`run`] is the whole service as a function: the binary only parses flags,
+//! sets up tracing and calls it; tests bind port 0 and call the same.
+
+pub mod config;
+pub mod grpc;
+pub mod ingest;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lineage_log::Log;
+use lineage_proto::v1::lineage_service_server::LineageServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{error, info};
+
+pub use config::Config;
+
+use crate::grpc::LineageApi;
+use crate::ingest::Ingest;
+use crate::state::Shared;
+
+/// The largest request the gRPC service decodes.
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// The largest response it encodes (bounded answers stay well below).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The log could not be opened (locked by another process, unreadable).
+    #[error("opening the log in {dir}: {source}")]
+    OpenLog {
+        dir: String,
+        source: lineage_log::LogError,
+    },
+    /// The log does not replay: it is damaged and must be looked at.
+    #[error("replaying the log: {0}")]
+    Replay(String),
+    /// The NATS URL or options are unusable.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// gRPC serving failed.
+    #[error("grpc: {0}")]
+    Grpc(String),
+}
+
+/// Runs the service until `shutdown` completes, then stops consuming after
+/// the batch in flight, flushes the log, and stops serving.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared::default());
+    let (stop_sender, stop) = watch::channel(false);
+
+    let data_dir = config.data_dir.clone();
+    let log = tokio::task::spawn_blocking(move || Log::open(&data_dir))
+        .await
+        .map_err(|e| ServerError::Replay(e.to_string()))?
+        .map_err(|source| ServerError::OpenLog {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_not_serving::<LineageServiceServer<LineageApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lineage_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServerError::Grpc(e.to_string()))?;
+    let api = LineageServiceServer::new(LineageApi::new(shared.clone(), config.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
+    let local_addr = listener.local_addr().ok();
+    let mut grpc_stop = stop.clone();
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .timeout(config.request_timeout())
+            .concurrency_limit_per_connection(256)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(api)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = grpc_stop.wait_for(|stop| *stop).await;
+            }),
+    );
+    info!(addr = ?local_addr, "gRPC listening (not serving until the log is replayed)");
+
+    // The shutdown future may complete at any time from here on.
+    let signal = tokio::spawn({
+        let stop_sender = stop_sender.clone();
+        async move {
+            shutdown.await;
+            let _ = stop_sender.send(true);
+        }
+    });
+
+    let reader = log.reader();
+    let started = std::time::Instant::now();
+    let graph = tokio::task::spawn_blocking(move || ingest::replay(&reader))
+        .await
+        .map_err(|e| ServerError::Replay(e.to_string()))?
+        .map_err(ServerError::Replay)?;
+    info!(
+        records = graph.applied_seq(),
+        nodes = graph.node_count(),
+        edges = graph.active_edge_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "log replayed"
+    );
+    *shared.graph_mut() = graph;
+    let head = log.head();
+    shared.update_status(|status| {
+        status.head_seq = head.seq;
+        status.head_hash = head.hash;
+        status.duplicates = log.duplicates();
+        status.dead_lettered = log.rejected();
+    });
+    shared.set_ready();
+    health_reporter
+        .set_serving::<LineageServiceServer<LineageApi>>()
+        .await;
+
+    let client = async_nats::ConnectOptions::new()
+        .name("lineaged")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| ServerError::Nats(e.to_string()))?;
+    let ingest = tokio::spawn(
+        Ingest {
+            config: config.clone(),
+            shared: shared.clone(),
+            client: client.clone(),
+        }
+        .run(log, stop.clone()),
+    );
+
+    // Wait for the stop signal, then for every task to finish its part.
+    let mut stopped = stop.clone();
+    let _ = stopped.wait_for(|stop| *stop).await;
+    info!("shutting down");
+    if let Err(e) = ingest.await {
+        error!(error = %e, "ingest task failed");
+    }
+    health_reporter
+        .set_not_serving::<LineageServiceServer<LineageApi>>()
+        .await;
+    let served = grpc.await;
+    signal.abort();
+    drop(client);
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServerError::Grpc(e.to_string())),
+        Err(e) => Err(ServerError::Grpc(e.to_string())),
+    }
+}

@@ -129,7 +129,13 @@ pub fn params(ws: &str, id: &str, run_id: &str, pairs: &[(&str, &str)], at_secs:
 }
 
 /// Metric points as (key, value, step), all timestamped at the event time.
-pub fn metrics(ws: &str, id: &str, run_id: &str, points: &[(&str, f64, i64)], at_secs: i64) -> Event {
+pub fn metrics(
+    ws: &str,
+    id: &str,
+    run_id: &str,
+    points: &[(&str, f64, i64)],
+    at_secs: i64,
+) -> Event {
     event(
         ws,
         id,

@@ -1,0 +1,499 @@
+//! The projection is a pure function of the set of events: any arrival
+//! order, and any number of deliveries of each event, give the same graph.
+//!
+//! Histories are drawn from small pools of names so that references collide
+//! (the same run started twice, a dataset version both read and registered,
+//! an endpoint redeployed) and from a small range of times so that event
+//! times tie and event ids must decide.
+
+mod common;
+
+use common::*;
+use lineage_core::event::{
+    ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
+    EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
+    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
+    RunStarted, RunStatus, Severity, TagsSet,
+};
+use lineage_core::{EntityKey, Event, EventId, LineageGraph, Payload};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+const RUNS: [&str; 4] = ["r0", "r1", "r2", "r3"];
+const DATASETS: [&str; 3] = ["applications", "bureau", "features"];
+const DATASET_VERSIONS: [&str; 2] = ["1", "2"];
+const MODELS: [&str; 2] = ["credit-risk", "fraud"];
+const MODEL_VERSIONS: [&str; 2] = ["7", "8"];
+const ENDPOINTS: [&str; 2] = ["scoring", "shadow"];
+const ENVIRONMENTS: [(&str, &str); 2] = [("sklearn", "1.4"), ("sklearn", "1.5")];
+const COMPUTE: [&str; 2] = ["gpu-a", "cpu-b"];
+const EXPERIMENTS: [&str; 2] = ["credit-risk-2026", "fraud-2026"];
+const ARTIFACTS: [&str; 2] = ["model.pkl", "confusion.png"];
+const KEYS: [&str; 3] = ["lr", "depth", "region"];
+const VALUES: [&str; 3] = ["0.01", "0.1", "emea"];
+const ACTORS: [&str; 2] = ["alice", "bob"];
+/// Event times fall in 0..TIMES seconds, so ties are common.
+const TIMES: i64 = 4;
+
+fn name<const N: usize>(pool: [&'static str; N]) -> impl Strategy<Value = String> {
+    select(pool.to_vec()).prop_map(str::to_owned)
+}
+
+fn optional<S: Strategy>(inner: S) -> impl Strategy<Value = Option<S::Value>> {
+    prop::option::of(inner)
+}
+
+fn string_map() -> impl Strategy<Value = std::collections::BTreeMap<String, String>> {
+    prop::collection::btree_map(name(KEYS), name(VALUES), 0..3)
+}
+
+fn dataset_ref() -> impl Strategy<Value = DatasetVersionRef> {
+    (name(DATASETS), name(DATASET_VERSIONS))
+        .prop_map(|(dataset, version)| DatasetVersionRef { dataset, version })
+}
+
+fn model_ref() -> impl Strategy<Value = ModelVersionRef> {
+    (name(MODELS), name(MODEL_VERSIONS))
+        .prop_map(|(model, version)| ModelVersionRef { model, version })
+}
+
+fn artifact_ref() -> impl Strategy<Value = ArtifactRef> {
+    (name(RUNS), name(ARTIFACTS)).prop_map(|(run_id, name)| ArtifactRef { run_id, name })
+}
+
+fn environment_ref() -> impl Strategy<Value = EnvironmentRef> {
+    select(ENVIRONMENTS.to_vec()).prop_map(|(name, version)| EnvironmentRef {
+        name: name.to_owned(),
+        version: version.to_owned(),
+    })
+}
+
+/// Every entity the pools can name, in the workspace `WS`.
+fn all_pool_keys() -> Vec<EntityKey> {
+    let ws = workspace(WS);
+    let mut keys = Vec::new();
+    for run in RUNS {
+        keys.push(EntityKey::run(&ws, run));
+        for artifact in ARTIFACTS {
+            keys.push(EntityKey::artifact(&ws, run, artifact));
+        }
+    }
+    for dataset in DATASETS {
+        for version in DATASET_VERSIONS {
+            keys.push(EntityKey::dataset_version(&ws, dataset, version));
+        }
+    }
+    for model in MODELS {
+        for version in MODEL_VERSIONS {
+            keys.push(EntityKey::model_version(&ws, model, version));
+        }
+    }
+    keys.extend(ENDPOINTS.map(|endpoint| EntityKey::endpoint(&ws, endpoint)));
+    keys.extend(ENVIRONMENTS.map(|(name, version)| EntityKey::environment(&ws, name, version)));
+    keys.extend(COMPUTE.map(|compute| EntityKey::compute(&ws, compute)));
+    keys.extend(EXPERIMENTS.map(|experiment| EntityKey::experiment(&ws, experiment)));
+    keys
+}
+
+fn any_key() -> impl Strategy<Value = EntityKey> {
+    select(all_pool_keys())
+}
+
+/// Any of the 13 payloads, over the pools.
+fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        (name(EXPERIMENTS), name(VALUES), string_map()).prop_map(
+            |(experiment, description, tags)| Payload::ExperimentCreated(ExperimentCreated {
+                experiment,
+                description,
+                tags,
+            })
+        ),
+        (
+            name(RUNS),
+            optional(name(EXPERIMENTS)),
+            optional(name(RUNS)),
+            optional(environment_ref()),
+            optional(name(COMPUTE)),
+            name(VALUES),
+            string_map(),
+            string_map(),
+        )
+            .prop_map(
+                |(run_id, experiment, parent, environment, compute_target, code, params, tags)| {
+                    Payload::RunStarted(RunStarted {
+                        // A run is not its own parent; validation would say so.
+                        parent_run_id: parent.filter(|parent| *parent != run_id),
+                        name: run_id.clone(),
+                        run_id,
+                        experiment,
+                        code_version: code,
+                        environment,
+                        compute_target,
+                        params,
+                        tags,
+                    })
+                }
+            ),
+        (
+            name(RUNS),
+            select(vec![
+                RunStatus::Completed,
+                RunStatus::Failed,
+                RunStatus::Canceled
+            ]),
+            name(VALUES),
+        )
+            .prop_map(|(run_id, status, error)| Payload::RunFinished(RunFinished {
+                run_id,
+                status,
+                error,
+            })),
+        (name(RUNS), string_map())
+            .prop_map(|(run_id, params)| Payload::ParamsLogged(ParamsLogged { run_id, params })),
+        (
+            name(RUNS),
+            prop::collection::vec((name(KEYS), 0..4i32, 0..3i64, 0..TIMES), 0..4),
+        )
+            .prop_map(|(run_id, points)| Payload::MetricsLogged(MetricsLogged {
+                run_id,
+                metrics: points
+                    .into_iter()
+                    .map(|(key, value, step, timestamp)| MetricPoint {
+                        key,
+                        value: f64::from(value) / 4.0,
+                        step,
+                        timestamp: at(timestamp),
+                    })
+                    .collect(),
+            })),
+        (any_key(), string_map())
+            .prop_map(|(entity, tags)| Payload::TagsSet(TagsSet { entity, tags })),
+        (
+            dataset_ref(),
+            name(VALUES),
+            prop::collection::vec(dataset_ref(), 0..3),
+            optional(name(RUNS)),
+        )
+            .prop_map(|(this, uri, derived_from, produced_by_run_id)| {
+                Payload::DatasetVersionRegistered(DatasetVersionRegistered {
+                    digest: format!("digest-{uri}"),
+                    derived_from: derived_from
+                        .into_iter()
+                        .filter(|parent| *parent != this)
+                        .collect(),
+                    dataset: this.dataset,
+                    version: this.version,
+                    uri,
+                    produced_by_run_id,
+                })
+            }),
+        (
+            name(RUNS),
+            prop::collection::vec(dataset_ref(), 0..3),
+            prop::collection::vec(artifact_ref(), 0..2),
+            prop::collection::vec(model_ref(), 0..2),
+        )
+            .prop_map(|(run_id, datasets, artifacts, models)| {
+                Payload::RunInputsDeclared(RunInputsDeclared {
+                    run_id,
+                    datasets,
+                    artifacts,
+                    models,
+                })
+            }),
+        (name(RUNS), name(ARTIFACTS), name(VALUES), 0..3u64).prop_map(
+            |(run_id, name, uri, size_bytes)| Payload::ArtifactLogged(ArtifactLogged {
+                run_id,
+                name,
+                digest: format!("digest-{uri}"),
+                uri,
+                kind: "model".to_owned(),
+                size_bytes,
+            })
+        ),
+        (
+            model_ref(),
+            name(RUNS),
+            optional(name(ARTIFACTS)),
+            name(VALUES),
+            name(ACTORS),
+        )
+            .prop_map(|(model, source_run_id, artifact_name, notes, approver)| {
+                Payload::ModelRegistered(ModelRegistered {
+                    model: model.model,
+                    version: model.version,
+                    source_run_id,
+                    artifact_name,
+                    approval_notes: notes,
+                    approved_by: approver,
+                })
+            }),
+        (
+            model_ref(),
+            select(vec![
+                ModelStage::Staging,
+                ModelStage::Production,
+                ModelStage::Archived
+            ]),
+            name(VALUES),
+            name(ACTORS),
+        )
+            .prop_map(|(model, stage, reason, approved_by)| {
+                Payload::ModelStageChanged(ModelStageChanged {
+                    model: model.model,
+                    version: model.version,
+                    stage,
+                    reason,
+                    approved_by,
+                })
+            }),
+        (model_ref(), name(ENDPOINTS), name(VALUES)).prop_map(|(model, endpoint, deployment)| {
+            Payload::ModelDeployed(ModelDeployed {
+                model: model.model,
+                version: model.version,
+                endpoint,
+                deployment,
+            })
+        }),
+        (
+            any_key(),
+            name(VALUES),
+            select(vec![
+                Severity::Low,
+                Severity::Medium,
+                Severity::High,
+                Severity::Critical
+            ]),
+        )
+            .prop_map(
+                |(entity, reason, severity)| Payload::EntityFlagged(EntityFlagged {
+                    entity,
+                    reason,
+                    severity,
+                })
+            ),
+    ]
+}
+
+/// A history of up to `max_len` events with unique ids, small times and
+/// one of two actors.
+fn history(max_len: usize) -> impl Strategy<Value = Vec<Event>> {
+    prop::collection::vec((payload(), 0..TIMES, name(ACTORS)), 1..=max_len).prop_map(|drawn| {
+        drawn
+            .into_iter()
+            .enumerate()
+            .map(|(index, (payload, at_secs, actor))| {
+                let mut event = event(WS, &format!("e{index:03}"), at_secs, payload);
+                event.actor = actor;
+                event
+            })
+            .collect()
+    })
+}
+
+/// One `TagsSet` per entity the pools can name, so that every node exists
+/// whatever else the history says.
+fn touch_every_entity() -> Vec<Event> {
+    all_pool_keys()
+        .into_iter()
+        .enumerate()
+        .map(|(index, entity)| {
+            event(
+                WS,
+                &format!("touch{index:03}"),
+                0,
+                Payload::TagsSet(TagsSet {
+                    entity,
+                    tags: Default::default(),
+                }),
+            )
+        })
+        .collect()
+}
+
+/// A history, a shuffle of it, and a shuffle with each event repeated 1 to 3
+/// times (so repeats arrive under different log sequences).
+fn arrivals(history: impl Strategy<Value = Vec<Event>>) -> impl Strategy<Value = Arrivals> {
+    history.prop_flat_map(|events| {
+        let len = events.len();
+        let shuffled = Just(events.clone()).prop_shuffle();
+        let repeated = prop::collection::vec(1..=3usize, len).prop_flat_map(move |counts| {
+            let order: Vec<usize> = counts
+                .iter()
+                .enumerate()
+                .flat_map(|(index, &count)| std::iter::repeat_n(index, count))
+                .collect();
+            Just(order).prop_shuffle()
+        });
+        (Just(events), shuffled, repeated).prop_map(|(original, shuffled, order)| {
+            let duplicated = order.iter().map(|&index| original[index].clone()).collect();
+            Arrivals {
+                original,
+                shuffled,
+                duplicated,
+            }
+        })
+    })
+}
+
+#[derive(Debug, Clone)]
+struct Arrivals {
+    original: Vec<Event>,
+    shuffled: Vec<Event>,
+    duplicated: Vec<Event>,
+}
+
+fn assert_same_projection(arrivals: &Arrivals) -> Result<(), TestCaseError> {
+    let original = project(&arrivals.original);
+    for (what, events) in [
+        ("shuffled", &arrivals.shuffled),
+        ("shuffled with duplicates", &arrivals.duplicated),
+    ] {
+        let other = project(events);
+        prop_assert_eq!(original.node_count(), other.node_count(), "nodes, {}", what);
+        prop_assert_eq!(
+            original.active_edge_count(),
+            other.active_edge_count(),
+            "active edges, {}",
+            what
+        );
+        prop_assert_eq!(
+            original.state_digest(),
+            other.state_digest(),
+            "digest, {}",
+            what
+        );
+    }
+    Ok(())
+}
+
+/// 64 cases keep the suite quick; `PROPTEST_CASES=5000` searches harder.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Random histories over all 13 payload kinds, plus one event naming
+    /// each pool entity, so that every entity has facts of its own.
+    #[test]
+    fn any_order_and_any_repeats_give_the_same_graph(
+        arrivals in arrivals(history(60).prop_map(|mut events| {
+            events.extend(touch_every_entity());
+            events
+        }))
+    ) {
+        assert_same_projection(&arrivals)?;
+    }
+
+    /// The same property without help: every node must exist whatever the
+    /// order, including those only a superseded fact referenced.
+    #[test]
+        fn any_order_and_any_repeats_give_the_same_graph_without_touching_every_entity(
+        arrivals in arrivals(history(60))
+    ) {
+        assert_same_projection(&arrivals)?;
+    }
+}
+
+#[test]
+fn repeating_every_event_changes_nothing() {
+    let history = vec![
+        run_started(WS, "s-r1", "r1", 1)
+            .env("sklearn@1.4")
+            .param("lr", "0.01"),
+        inputs(WS, "i-r1", "r1", &["dataset:applications@3"], 2),
+        dataset(WS, "d3", "applications@3", 1),
+        metrics(WS, "m-r1", "r1", &[("auc", 0.9, 1)], 3),
+        artifact(WS, "a-r1", "r1", "model.pkl", 4),
+        registered(WS, "reg-7", "credit-risk@7", "r1", 5).packaging("model.pkl"),
+        stage(WS, "st-7", "credit-risk@7", ModelStage::Production, 6),
+        deployed(WS, "dep-7", "credit-risk@7", "scoring", 7),
+        flagged(WS, "flag-3", "dataset:applications@3", 8),
+    ];
+    let once = project(&history);
+    let thrice = project(history.iter().chain(&history).chain(history.iter().rev()));
+    assert_eq!(once.node_count(), thrice.node_count());
+    assert_eq!(once.active_edge_count(), thrice.active_edge_count());
+    assert_eq!(once.state_digest(), thrice.state_digest());
+    assert_eq!(thrice.applied_seq(), 3 * history.len() as u64);
+}
+
+// ---------------------------------------------------------------------------
+// The digest tells different lineage apart
+// ---------------------------------------------------------------------------
+
+fn base_history() -> Vec<Event> {
+    vec![
+        run_started(WS, "s-r1", "r1", 1).param("lr", "0.01"),
+        inputs(WS, "i-r1", "r1", &["dataset:applications@3"], 2),
+        dataset(WS, "d3", "applications@3", 1),
+    ]
+}
+
+#[test]
+fn one_more_param_changes_the_digest() {
+    let base = project(&base_history());
+    let mut more = base_history();
+    more.push(params(WS, "p-r1", "r1", &[("depth", "6")], 3));
+    let with_param = project(&more);
+    assert_eq!(base.node_count(), with_param.node_count());
+    assert_eq!(base.active_edge_count(), with_param.active_edge_count());
+    assert_ne!(base.state_digest(), with_param.state_digest());
+}
+
+#[test]
+fn small_differences_change_the_digest() {
+    let base = project(&base_history()).state_digest();
+    let variants: Vec<(&str, Event)> = vec![
+        (
+            "a param's value",
+            params(WS, "p-r1", "r1", &[("lr", "0.02")], 3),
+        ),
+        (
+            "a tag",
+            tags(WS, "t-r1", "run:r1", &[("region", "emea")], 3),
+        ),
+        ("a metric", metrics(WS, "m-r1", "r1", &[("auc", 0.9, 1)], 3)),
+        ("a flag", flagged(WS, "flag-3", "dataset:applications@3", 3)),
+        (
+            "an unrelated placeholder",
+            inputs(WS, "i-r2", "r2", &["dataset:bureau@1"], 3),
+        ),
+        (
+            "a finish",
+            run_finished(WS, "f-r1", "r1", RunStatus::Completed, 3),
+        ),
+    ];
+    for (what, extra) in variants {
+        let mut history = base_history();
+        history.push(extra);
+        assert_ne!(project(&history).state_digest(), base, "{what}");
+    }
+    // The same fact from a different event (another stamp) is a different
+    // state: the digest covers the stamps that decided each register.
+    let mut restamped = base_history();
+    restamped[0].id = EventId::new_unchecked("s-r1-retry");
+    assert_ne!(
+        project(&restamped).state_digest(),
+        base,
+        "a restamped start"
+    );
+}
+
+#[test]
+fn the_digest_of_an_empty_graph_is_stable() {
+    assert_eq!(
+        LineageGraph::new().state_digest(),
+        project(&Vec::<Event>::new()).state_digest()
+    );
+    assert_ne!(
+        LineageGraph::new().state_digest(),
+        project(&base_history()).state_digest()
+    );
+}

@@ -1,0 +1,138 @@
+//! Every setting of `lineaged`, each a flag and a `LINEAGE_*` environment
+//! variable, with the bounds that keep the service's resources finite.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole configuration. Tests build it with [`Config::for_tests`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// NATS server(s) to consume from, comma-separated.
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+
+    /// Directory of the sled event log.
+    #[arg(long, env = "LINEAGE_DATA_DIR", default_value = "./data/lineaged")]
+    pub data_dir: PathBuf,
+
+    /// Address the gRPC service listens on.
+    #[arg(long, env = "LINEAGE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// JetStream stream holding the events (created if missing).
+    #[arg(long, env = "LINEAGE_STREAM", default_value = "LINEAGE_EVENTS")]
+    pub stream: String,
+
+    /// Subject prefix producers publish under: `<prefix>.<workspace>`.
+    #[arg(long, env = "LINEAGE_SUBJECT_PREFIX", default_value = "lineage.events")]
+    pub subject_prefix: String,
+
+    /// JetStream stream holding rejected messages (created if missing).
+    #[arg(long, env = "LINEAGE_DLQ_STREAM", default_value = "LINEAGE_DLQ")]
+    pub dlq_stream: String,
+
+    /// Subject prefix of the dead-letter stream: `<prefix>.<workspace>`.
+    #[arg(
+        long,
+        env = "LINEAGE_DLQ_SUBJECT_PREFIX",
+        default_value = "lineage.dlq"
+    )]
+    pub dlq_subject_prefix: String,
+
+    /// Durable pull consumer name (created if missing).
+    #[arg(long, env = "LINEAGE_CONSUMER", default_value = "lineaged")]
+    pub consumer: String,
+
+    /// Replicas for the streams this service creates (3 on a cluster).
+    #[arg(long, env = "LINEAGE_STREAM_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub stream_replicas: u8,
+
+    /// Most messages fetched and made durable together.
+    #[arg(long, env = "LINEAGE_BATCH_SIZE", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub batch_size: u16,
+
+    /// Largest accepted message, in bytes; larger ones are dead-lettered.
+    #[arg(long, env = "LINEAGE_MAX_EVENT_BYTES", default_value_t = 1024 * 1024)]
+    pub max_event_bytes: usize,
+
+    /// Seconds JetStream waits for an ack before redelivering.
+    #[arg(long, env = "LINEAGE_ACK_WAIT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ack_wait_secs: u64,
+
+    /// Traversal depth when a request leaves it 0.
+    #[arg(long, env = "LINEAGE_DEFAULT_DEPTH", default_value_t = 64)]
+    pub default_depth: u32,
+
+    /// Largest traversal depth a request may ask for (larger is clamped).
+    #[arg(long, env = "LINEAGE_MAX_DEPTH", default_value_t = 1024)]
+    pub max_depth: u32,
+
+    /// Nodes returned by a traversal when a request leaves `limit` 0.
+    #[arg(long, env = "LINEAGE_DEFAULT_LIMIT", default_value_t = 1000)]
+    pub default_limit: u32,
+
+    /// Most nodes one traversal may return (larger limits are clamped).
+    #[arg(long, env = "LINEAGE_MAX_LIMIT", default_value_t = 20_000)]
+    pub max_limit: u32,
+
+    /// Most nodes one traversal may visit, returned or not.
+    #[arg(long, env = "LINEAGE_MAX_VISITS", default_value_t = 500_000)]
+    pub max_visits: u32,
+
+    /// Page size when a request leaves it 0.
+    #[arg(long, env = "LINEAGE_DEFAULT_PAGE_SIZE", default_value_t = 100)]
+    pub default_page_size: u32,
+
+    /// Largest page size (larger is an INVALID_ARGUMENT).
+    #[arg(long, env = "LINEAGE_MAX_PAGE_SIZE", default_value_t = 1000)]
+    pub max_page_size: u32,
+
+    /// Queries computed at once; more wait for a slot.
+    #[arg(long, env = "LINEAGE_QUERY_CONCURRENCY", default_value_t = 16)]
+    pub query_concurrency: u32,
+
+    /// Seconds a request may take before it is answered DEADLINE_EXCEEDED.
+    #[arg(long, env = "LINEAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl Config {
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Defaults for an instance on loopback with its data in `data_dir`.
+    pub fn for_tests(nats_url: &str, data_dir: PathBuf) -> Self {
+        use clap::{FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parsing no arguments yields the documented defaults, so tests and
+        // the binary cannot drift apart. The environment is not consulted
+        // here: tests must not pick up an operator's LINEAGE_* variables.
+        let matches = <Wrapper as clap::CommandFactory>::command()
+            .mut_args(|arg| arg.env(None::<&str>))
+            .get_matches_from(["lineaged"]);
+        let mut config = Wrapper::from_arg_matches(&matches)
+            .expect("defaults always parse")
+            .config;
+        config.nats_url = nats_url.to_owned();
+        config.data_dir = data_dir;
+        config.grpc_addr = ([127, 0, 0, 1], 0).into();
+        config
+    }
+}

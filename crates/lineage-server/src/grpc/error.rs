@@ -1,0 +1,51 @@
+//! The one place where query errors become gRPC status codes.
+//!
+//! The set of codes is deliberately small: a client can act on each.
+
+use lineage_proto::validate::FieldError;
+
+/// Why a query was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed; the client must fix the named field.
+    #[error("{field}: {reason}")]
+    InvalidArgument { field: String, reason: String },
+    /// The entity does not exist; retrying will not help until events arrive.
+    #[error("{0}")]
+    NotFound(String),
+    /// The service is still replaying its log; retry shortly.
+    #[error("{0}")]
+    NotReady(String),
+    /// A bug or a lost task; report it.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        ApiError::InvalidArgument {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::InvalidArgument {
+            field: error.field,
+            reason: error.reason,
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> Self {
+        match &error {
+            ApiError::InvalidArgument { .. } => tonic::Status::invalid_argument(error.to_string()),
+            ApiError::NotFound(_) => tonic::Status::not_found(error.to_string()),
+            ApiError::NotReady(_) => tonic::Status::unavailable(error.to_string()),
+            ApiError::Internal(_) => tonic::Status::internal(error.to_string()),
+        }
+    }
+}

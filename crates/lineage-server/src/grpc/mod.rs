@@ -1,0 +1,430 @@
+//! The gRPC adapter: `lineage.v1.LineageService` over the shared graph.
+//!
+//! Each handler parses its request into domain arguments (malformed input is
+//! INVALID_ARGUMENT naming the field), then computes the answer on the
+//! blocking pool under the graph's read lock, bounded by a semaphore so a
+//! burst of heavy queries cannot starve ingest or the runtime.
+
+mod error;
+
+use std::sync::Arc;
+
+use lineage_core::id;
+use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
+use lineage_proto::convert;
+use lineage_proto::v1;
+use lineage_proto::v1::lineage_service_server::LineageService;
+use lineage_proto::validate;
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::state::Shared;
+
+/// The most kinds a request may list in a filter (there are fewer kinds than
+/// this; longer lists are abuse, not intent).
+const MAX_FILTER_ITEMS: usize = 32;
+
+/// The query service.
+#[derive(Debug, Clone)]
+pub struct LineageApi {
+    /// The graph and ingest status.
+    shared: Arc<Shared>,
+    /// Limits and defaults for queries.
+    config: Arc<Config>,
+    /// Bounds the queries computed at once.
+    permits: Arc<Semaphore>,
+}
+
+impl LineageApi {
+    pub fn new(shared: Arc<Shared>, config: Arc<Config>) -> Self {
+        let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
+        Self {
+            shared,
+            config,
+            permits,
+        }
+    }
+
+    /// Runs `answer` against the graph on the blocking pool.
+    async fn query<T: Send + 'static>(
+        &self,
+        answer: impl FnOnce(&LineageGraph) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        if !self.shared.is_ready() {
+            return Err(ApiError::NotReady(
+                "lineaged is replaying its log; retry shortly".into(),
+            ));
+        }
+        let _permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::Internal("query permits closed".into()))?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || answer(&shared.graph()))
+            .await
+            .map_err(|error| ApiError::Internal(format!("query task failed: {error}")))?
+    }
+
+    fn traversal_spec(
+        &self,
+        walk: Walk,
+        request: &v1::TraversalRequest,
+    ) -> Result<(EntityKey, TraversalSpec), ApiError> {
+        let root = validate::entity_key("root", request.root.as_ref())?;
+        if request.edge_kinds.len() > MAX_FILTER_ITEMS {
+            return Err(ApiError::invalid(
+                "edge_kinds",
+                format!(
+                    "lists {} kinds, the limit is {MAX_FILTER_ITEMS}",
+                    request.edge_kinds.len()
+                ),
+            ));
+        }
+        if request.node_kinds.len() > MAX_FILTER_ITEMS {
+            return Err(ApiError::invalid(
+                "node_kinds",
+                format!(
+                    "lists {} kinds, the limit is {MAX_FILTER_ITEMS}",
+                    request.node_kinds.len()
+                ),
+            ));
+        }
+        let edge_kinds = if request.edge_kinds.is_empty() {
+            EdgeKinds::lineage()
+        } else {
+            let kinds = request
+                .edge_kinds
+                .iter()
+                .enumerate()
+                .map(|(i, &raw)| {
+                    convert::edge_kind_from_wire(raw).ok_or_else(|| {
+                        ApiError::invalid(
+                            &format!("edge_kinds[{i}]"),
+                            format!("{raw} is not an edge kind"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            EdgeKinds::of(kinds)
+        };
+        let node_kinds = if request.node_kinds.is_empty() {
+            NodeKinds::all()
+        } else {
+            let kinds = request
+                .node_kinds
+                .iter()
+                .enumerate()
+                .map(|(i, &raw)| validate::entity_kind(&format!("node_kinds[{i}]"), raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            NodeKinds::of(kinds)
+        };
+        Ok((
+            root,
+            self.spec(
+                walk,
+                request.max_depth,
+                request.limit,
+                edge_kinds,
+                node_kinds,
+            ),
+        ))
+    }
+
+    /// A traversal spec with the server's defaults and maxima applied.
+    fn spec(
+        &self,
+        walk: Walk,
+        max_depth: u32,
+        limit: u32,
+        edge_kinds: EdgeKinds,
+        node_kinds: NodeKinds,
+    ) -> TraversalSpec {
+        let config = &self.config;
+        let max_depth = match max_depth {
+            0 => config.default_depth,
+            depth => depth.min(config.max_depth),
+        };
+        let max_nodes = match limit {
+            0 => config.default_limit,
+            limit => limit.min(config.max_limit),
+        } as usize;
+        TraversalSpec {
+            walk,
+            max_depth,
+            edge_kinds,
+            node_kinds,
+            max_nodes,
+            // Lineage graphs are sparse; four edges per node is generous and
+            // keeps the answer's size proportional to its node bound.
+            max_edges: max_nodes.saturating_mul(4),
+            max_visits: config.max_visits as usize,
+        }
+    }
+
+    async fn traverse(
+        &self,
+        walk: Walk,
+        request: v1::TraversalRequest,
+    ) -> Result<v1::Subgraph, ApiError> {
+        let (root, spec) = self.traversal_spec(walk, &request)?;
+        self.query(move |graph| {
+            let node = find(graph, &root)?;
+            Ok(convert::subgraph(graph, &graph.traverse(node, &spec)))
+        })
+        .await
+    }
+}
+
+fn find(graph: &LineageGraph, key: &EntityKey) -> Result<lineage_core::NodeIndex, ApiError> {
+    graph
+        .find(key)
+        .ok_or_else(|| ApiError::NotFound(format!("no {key} in workspace {}", key.workspace)))
+}
+
+fn workspace(field: &str, raw: &str) -> Result<Workspace, ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    Workspace::parse(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn checked(
+    field: &str,
+    raw: &str,
+    check: fn(&str) -> Result<(), id::IdError>,
+) -> Result<(), ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    check(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+const PAGE_TOKEN_PREFIX: &str = "after:";
+
+/// Page tokens are opaque to clients: hex of the last run id returned.
+fn encode_page_token(last_run_id: &str) -> String {
+    hex::encode(format!("{PAGE_TOKEN_PREFIX}{last_run_id}"))
+}
+
+fn decode_page_token(token: &str) -> Result<Option<String>, ApiError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || ApiError::invalid("page_token", "is not a token this service issued");
+    let bytes = hex::decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let run_id = text.strip_prefix(PAGE_TOKEN_PREFIX).ok_or_else(invalid)?;
+    id::check_run_id(run_id).map_err(|_| invalid())?;
+    Ok(Some(run_id.to_owned()))
+}
+
+fn into_response<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl LineageService for LineageApi {
+    #[instrument(skip_all, fields(entity))]
+    async fn get_entity(
+        &self,
+        request: Request<v1::GetEntityRequest>,
+    ) -> Result<Response<v1::Entity>, Status> {
+        let request = request.into_inner();
+        let result = async {
+            let key = validate::entity_key("entity", request.entity.as_ref())?;
+            tracing::Span::current().record("entity", tracing::field::display(&key));
+            self.query(move |graph| Ok(convert::entity(graph, find(graph, &key)?)))
+                .await
+        }
+        .await;
+        into_response(result)
+    }
+
+    #[instrument(skip_all)]
+    async fn provenance(
+        &self,
+        request: Request<v1::TraversalRequest>,
+    ) -> Result<Response<v1::Subgraph>, Status> {
+        into_response(self.traverse(Walk::Provenance, request.into_inner()).await)
+    }
+
+    #[instrument(skip_all)]
+    async fn impact(
+        &self,
+        request: Request<v1::TraversalRequest>,
+    ) -> Result<Response<v1::Subgraph>, Status> {
+        into_response(self.traverse(Walk::Impact, request.into_inner()).await)
+    }
+
+    #[instrument(skip_all, fields(workspace, dataset, version))]
+    async fn runs_using_dataset(
+        &self,
+        request: Request<v1::RunsUsingDatasetRequest>,
+    ) -> Result<Response<v1::RunsUsingDatasetResponse>, Status> {
+        let request = request.into_inner();
+        let result = async {
+            let ws = workspace("workspace", &request.workspace)?;
+            checked("dataset", &request.dataset, id::check_name)?;
+            let version = if request.version.is_empty() {
+                None
+            } else {
+                checked("version", &request.version, id::check_version)?;
+                Some(request.version.clone())
+            };
+            let page_size = match request.page_size {
+                0 => self.config.default_page_size,
+                size if size > self.config.max_page_size => {
+                    return Err(ApiError::invalid(
+                        "page_size",
+                        format!("{size} is above the limit of {}", self.config.max_page_size),
+                    ));
+                }
+                size => size,
+            } as usize;
+            let after = decode_page_token(&request.page_token)?;
+            let span = tracing::Span::current();
+            span.record("workspace", ws.as_str());
+            span.record("dataset", request.dataset.as_str());
+            span.record("version", request.version.as_str());
+            let dataset = request.dataset;
+            self.query(move |graph| {
+                let versions = graph.dataset_versions(&ws, &dataset);
+                let known = match (&version, versions) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(version), Some(versions)) => versions.contains_key(version),
+                };
+                if !known {
+                    let what = match &version {
+                        Some(version) => format!("dataset:{dataset}@{version}"),
+                        None => format!("any version of dataset {dataset}"),
+                    };
+                    return Err(ApiError::NotFound(format!("no {what} in workspace {ws}")));
+                }
+                let (runs, more) = graph.runs_using_dataset(
+                    &ws,
+                    &dataset,
+                    version.as_deref(),
+                    after.as_deref(),
+                    page_size,
+                );
+                let next_page_token = match (more, runs.last()) {
+                    (true, Some(&last)) => encode_page_token(&graph.node(last).key.name),
+                    _ => String::new(),
+                };
+                Ok(v1::RunsUsingDatasetResponse {
+                    runs: runs
+                        .iter()
+                        .map(|&run| convert::entity(graph, run))
+                        .collect(),
+                    next_page_token,
+                })
+            })
+            .await
+        }
+        .await;
+        into_response(result)
+    }
+
+    #[instrument(skip_all, fields(workspace, model, version))]
+    async fn trace_model(
+        &self,
+        request: Request<v1::TraceModelRequest>,
+    ) -> Result<Response<v1::ModelTrace>, Status> {
+        let request = request.into_inner();
+        let result = async {
+            let ws = workspace("workspace", &request.workspace)?;
+            checked("model", &request.model, id::check_name)?;
+            checked("version", &request.version, id::check_version)?;
+            let key = EntityKey::model_version(&ws, &request.model, &request.version);
+            let spec = self.spec(
+                Walk::Provenance,
+                0,
+                0,
+                EdgeKinds::lineage(),
+                NodeKinds::all(),
+            );
+            self.query(move |graph| {
+                let model = find(graph, &key)?;
+                let trace = graph.trace_model(model, &spec).ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "{key} is referenced in workspace {} but was never registered",
+                        key.workspace
+                    ))
+                })?;
+                Ok(convert::model_trace(graph, &trace))
+            })
+            .await
+        }
+        .await;
+        into_response(result)
+    }
+
+    #[instrument(skip_all)]
+    async fn get_status(
+        &self,
+        request: Request<v1::GetStatusRequest>,
+    ) -> Result<Response<v1::StatusResponse>, Status> {
+        let include_digest = request.into_inner().include_state_digest;
+        let ingest = self.shared.status();
+        let ready = self.shared.is_ready();
+        let (applied_seq, nodes, edges, state_digest) = if include_digest && ready {
+            self.query(|graph| {
+                Ok((
+                    graph.applied_seq(),
+                    graph.node_count(),
+                    graph.active_edge_count(),
+                    hex::encode(graph.state_digest()),
+                ))
+            })
+            .await?
+        } else {
+            let graph = self.shared.graph();
+            (
+                graph.applied_seq(),
+                graph.node_count(),
+                graph.active_edge_count(),
+                String::new(),
+            )
+        };
+        Ok(Response::new(v1::StatusResponse {
+            applied_seq,
+            head_hash: hex::encode(ingest.head_hash),
+            nodes: nodes as u64,
+            edges: edges as u64,
+            dead_lettered: ingest.dead_lettered,
+            duplicates: ingest.duplicates,
+            state_digest,
+            ready,
+            ingest_connected: ingest.connected,
+            ingest_error: ingest.last_error,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_forgeries() {
+        let token = encode_page_token("run-42");
+        assert_eq!(
+            decode_page_token(&token).expect("valid"),
+            Some("run-42".to_owned())
+        );
+        assert_eq!(
+            decode_page_token("").expect("empty is the first page"),
+            None
+        );
+        assert!(decode_page_token("zz").is_err());
+        assert!(decode_page_token(&hex::encode("run-42")).is_err());
+        assert!(decode_page_token(&hex::encode("after:bad/run")).is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! The ingest loop: JetStream messages into the durable log, then the graph,
+//! then acknowledgements, in that order.
+//!
+//! Per batch: classify every message (decode, validate, check the subject's
+//! workspace); append the valid ones to the log in one transaction; flush;
+//! apply what was stored to the graph; dead-letter the rejects (awaiting the
+//! dead-letter stream's publish ack); and only then acknowledge. A crash at
+//! any point leaves messages unacknowledged, and their redelivery is
+//! recognised by the log's idempotency index, so nothing is lost or applied
+//! twice. Storage trouble stops acknowledgements (messages are NAKed with a
+//! delay) while queries keep being served from the graph.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use futures_util::StreamExt;
+use lineage_core::{Event, LineageGraph};
+use lineage_log::{Appended, Log, LogReader, NewRecord};
+use lineage_proto::validate::{
+    self, Encoding, RejectReason, Rejection, content_digest, decode_event, validate_event,
+};
+use tokio::sync::watch;
+use tracing::{debug, info, instrument, warn};
+
+use crate::config::Config;
+use crate::state::Shared;
+
+/// Headers written on every dead-lettered message.
+pub mod dlq_headers {
+    pub const REASON: &str = "Lineage-Reject-Reason";
+    pub const DETAIL: &str = "Lineage-Reject-Detail";
+    pub const ORIGINAL_SUBJECT: &str = "Lineage-Original-Subject";
+    pub const ORIGINAL_STREAM_SEQ: &str = "Lineage-Original-Stream-Seq";
+}
+
+/// Why the loop had to stop consuming for a while.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// NATS or JetStream failed (unreachable, stream errors). Retried with backoff.
+    #[error("jetstream: {0}")]
+    JetStream(String),
+    /// The log could not store or flush. Nothing is acknowledged until it can.
+    #[error("storage: {0}")]
+    Storage(#[from] lineage_log::LogError),
+}
+
+fn jetstream_error(error: impl std::fmt::Display) -> IngestError {
+    IngestError::JetStream(error.to_string())
+}
+
+/// Everything the loop needs besides the log it owns.
+pub(crate) struct Ingest {
+    pub config: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub client: async_nats::Client,
+}
+
+/// Doubles from 100 ms to 5 s; reset after a healthy batch.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn next(&mut self) -> Duration {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Self::MAX);
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+}
+
+/// Folds the whole log into a fresh graph. Records were validated before they
+/// were stored, so a record that no longer decodes means the store was
+/// damaged: it is reported, not skipped silently.
+pub(crate) fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
+    let mut graph = LineageGraph::new();
+    for record in reader.records_from(1) {
+        let record = record.map_err(|e| e.to_string())?;
+        let encoding = Encoding::from_byte(record.encoding).ok_or_else(|| {
+            format!(
+                "record {} has unknown encoding {}",
+                record.seq, record.encoding
+            )
+        })?;
+        let event = decode_event(&record.bytes, encoding)
+            .and_then(|wire| validate_event(&wire))
+            .map_err(|rejection| {
+                format!("record {} no longer validates: {rejection}", record.seq)
+            })?;
+        graph.apply(record.seq, &event);
+    }
+    Ok(graph)
+}
+
+impl Ingest {
+    /// Consumes until `stop` turns true, retrying with backoff through NATS
+    /// outages and storage errors. Returns after the batch in flight is done
+    /// and the log is flushed.
+    pub async fn run(self, mut log: Log, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Backoff(Backoff::FIRST);
+        while !*stop.borrow() {
+            match self.consume(&mut log, &mut stop, &mut backoff).await {
+                Ok(()) => break,
+                Err(error) => {
+                    warn!(%error, "ingest interrupted; retrying");
+                    self.shared.update_status(|status| {
+                        status.connected = false;
+                        status.last_error = error.to_string();
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next()) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+            }
+        }
+        if let Err(error) = log.flush().await {
+            warn!(%error, "final flush failed; unacknowledged messages will be redelivered");
+        }
+        info!("ingest stopped");
+    }
+
+    async fn consume(
+        &self,
+        log: &mut Log,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> Result<(), IngestError> {
+        let config = &self.config;
+        let jetstream = jetstream::new(self.client.clone());
+        let events = jetstream
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                storage: stream::StorageType::File,
+                num_replicas: usize::from(config.stream_replicas),
+                ..Default::default()
+            })
+            .await
+            .map_err(jetstream_error)?;
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: config.dlq_stream.clone(),
+                subjects: vec![format!("{}.>", config.dlq_subject_prefix)],
+                storage: stream::StorageType::File,
+                num_replicas: usize::from(config.stream_replicas),
+                ..Default::default()
+            })
+            .await
+            .map_err(jetstream_error)?;
+        let batch_size = usize::from(config.batch_size);
+        let consumer = events
+            .get_or_create_consumer(
+                &config.consumer,
+                pull::Config {
+                    durable_name: Some(config.consumer.clone()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: config.ack_wait(),
+                    // Bounds what the server hands out before we ack: the
+                    // memory of the loop is a few batches at most.
+                    max_ack_pending: (batch_size * 4) as i64,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(jetstream_error)?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(jetstream_error)?;
+        let mut chunks = messages.ready_chunks(batch_size);
+        info!(stream = %config.stream, consumer = %config.consumer, "consuming");
+        self.shared.update_status(|status| {
+            status.connected = true;
+            status.last_error.clear();
+        });
+
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                chunk = chunks.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(IngestError::JetStream("message stream ended".into()));
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut interrupted = None;
+            for item in chunk {
+                match item {
+                    Ok(message) => batch.push(message),
+                    Err(error) => interrupted = Some(jetstream_error(error)),
+                }
+            }
+            if !batch.is_empty() {
+                self.process_batch(&jetstream, log, batch).await?;
+                backoff.reset();
+            }
+            if let Some(error) = interrupted {
+                return Err(error);
+            }
+        }
+    }
+
+    #[instrument(skip_all, fields(messages = batch.len()))]
+    async fn process_batch(
+        &self,
+        jetstream: &jetstream::Context,
+        log: &mut Log,
+        batch: Vec<jetstream::Message>,
+    ) -> Result<(), IngestError> {
+        let mut accepted: Vec<(usize, Accepted)> = Vec::with_capacity(batch.len());
+        let mut rejected: Vec<(usize, Rejection)> = Vec::new();
+        for (index, message) in batch.iter().enumerate() {
+            match classify(&self.config, message) {
+                Ok(valid) => accepted.push((index, valid)),
+                Err(rejection) => rejected.push((index, rejection)),
+            }
+        }
+
+        let new_records: Vec<NewRecord<'_>> = accepted
+            .iter()
+            .map(|(index, valid)| NewRecord {
+                stream_seq: stream_seq(&batch[*index]),
+                key: &valid.key,
+                content_digest: valid.content_digest,
+                encoding: valid.encoding.as_byte(),
+                bytes: &batch[*index].payload,
+            })
+            .collect();
+        let outcomes = match log.append_batch(&new_records, now_unix_nanos()) {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                nak_all(&batch).await;
+                return Err(error.into());
+            }
+        };
+        drop(new_records);
+        let flushed = log.flush().await;
+
+        // Apply what the log holds even if the flush failed: sled keeps it
+        // and persists it with a later flush, while redeliveries of these
+        // messages will be recognised as duplicates and not applied again.
+        let mut stored = 0usize;
+        let mut duplicates = 0usize;
+        {
+            let mut graph = self.shared.graph_mut();
+            for ((index, valid), outcome) in accepted.iter().zip(&outcomes) {
+                match outcome {
+                    Appended::Stored { seq } => {
+                        graph.apply(*seq, &valid.event);
+                        stored += 1;
+                    }
+                    Appended::Duplicate { .. } => duplicates += 1,
+                    Appended::Conflict { seq } => rejected.push((
+                        *index,
+                        Rejection::new(
+                            RejectReason::ConflictingDuplicate,
+                            format!(
+                                "event_id {:?} was stored at log sequence {seq} with different content; the first one stands",
+                                valid.event.id.as_str()
+                            ),
+                        ),
+                    )),
+                }
+            }
+        }
+        self.publish_status(log);
+        if let Err(error) = flushed {
+            nak_all(&batch).await;
+            return Err(error.into());
+        }
+
+        let mut unacked = vec![false; batch.len()];
+        for (index, rejection) in &rejected {
+            let message = &batch[*index];
+            match self.dead_letter(jetstream, message, rejection).await {
+                Ok(()) => {
+                    debug!(reason = rejection.reason.code(), detail = %rejection.detail, "dead-lettered");
+                    log.record_rejection(stream_seq(message), rejection.reason.code())?;
+                }
+                Err(error) => {
+                    warn!(%error, "dead-letter publish failed; will retry on redelivery");
+                    self.shared
+                        .update_status(|status| status.last_error = error.to_string());
+                    unacked[*index] = true;
+                }
+            }
+        }
+        if !rejected.is_empty() {
+            log.flush().await?;
+            self.publish_status(log);
+        }
+
+        for (message, keep) in batch.iter().zip(unacked) {
+            let result = if keep {
+                message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await
+            } else {
+                message.ack().await
+            };
+            if let Err(error) = result {
+                // The message will be redelivered and recognised as a duplicate.
+                warn!(%error, "ack failed");
+            }
+        }
+        debug!(stored, duplicates, rejected = rejected.len(), "batch done");
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        jetstream: &jetstream::Context,
+        message: &jetstream::Message,
+        rejection: &Rejection,
+    ) -> Result<(), IngestError> {
+        let subject = message.subject.as_str();
+        let workspace = subject
+            .strip_prefix(&self.config.subject_prefix)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .filter(|rest| !rest.is_empty())
+            .unwrap_or("unknown");
+        let seq = stream_seq(message);
+        let mut headers = async_nats::HeaderMap::new();
+        // Deduplicated by the dead-letter stream, so a redelivery after a
+        // crash does not dead-letter the same message twice.
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}-{seq}", self.config.stream).as_str(),
+        );
+        headers.insert(dlq_headers::REASON, rejection.reason.code());
+        headers.insert(dlq_headers::DETAIL, header_safe(&rejection.detail).as_str());
+        headers.insert(dlq_headers::ORIGINAL_SUBJECT, subject);
+        headers.insert(dlq_headers::ORIGINAL_STREAM_SEQ, seq.to_string().as_str());
+        if let Some(content_type) = message.headers.as_ref().and_then(|h| h.get("Content-Type")) {
+            headers.insert("Content-Type", content_type.as_str());
+        }
+        jetstream
+            .publish_with_headers(
+                format!("{}.{workspace}", self.config.dlq_subject_prefix),
+                headers,
+                message.payload.clone(),
+            )
+            .await
+            .map_err(jetstream_error)?
+            .await
+            .map_err(jetstream_error)?;
+        Ok(())
+    }
+
+    fn publish_status(&self, log: &Log) {
+        let head = log.head();
+        self.shared.update_status(|status| {
+            status.head_seq = head.seq;
+            status.head_hash = head.hash;
+            status.duplicates = log.duplicates();
+            status.dead_lettered = log.rejected();
+        });
+    }
+}
+
+/// A message that passed validation.
+struct Accepted {
+    event: Event,
+    /// Workspace, NUL, event id: the log's idempotency key.
+    key: Vec<u8>,
+    content_digest: [u8; 32],
+    encoding: Encoding,
+}
+
+fn classify(config: &Config, message: &jetstream::Message) -> Result<Accepted, Rejection> {
+    if message.payload.len() > config.max_event_bytes {
+        return Err(Rejection::new(
+            RejectReason::Oversize,
+            format!(
+                "message is {} bytes, the limit is {}",
+                message.payload.len(),
+                config.max_event_bytes
+            ),
+        ));
+    }
+    let content_type = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Content-Type"))
+        .map(|value| value.as_str());
+    let encoding = Encoding::from_content_type(content_type);
+    let wire = decode_event(&message.payload, encoding)?;
+    let event = validate_event(&wire)?;
+    let subject_workspace = message
+        .subject
+        .as_str()
+        .strip_prefix(&config.subject_prefix)
+        .and_then(|rest| rest.strip_prefix('.'));
+    if subject_workspace != Some(event.workspace.as_str()) {
+        return Err(Rejection::new(
+            RejectReason::WorkspaceMismatch,
+            format!(
+                "workspace {:?} published on subject {:?}; expected {}.{}",
+                event.workspace.as_str(),
+                message.subject.as_str(),
+                config.subject_prefix,
+                event.workspace
+            ),
+        ));
+    }
+    let mut key = Vec::with_capacity(event.workspace.as_str().len() + 1 + event.id.as_str().len());
+    key.extend_from_slice(event.workspace.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(event.id.as_str().as_bytes());
+    Ok(Accepted {
+        key,
+        content_digest: content_digest(&wire),
+        encoding,
+        event,
+    })
+}
+
+fn stream_seq(message: &jetstream::Message) -> u64 {
+    message
+        .info()
+        .map(|info| info.stream_sequence)
+        .unwrap_or_default()
+}
+
+async fn nak_all(batch: &[jetstream::Message]) {
+    for message in batch {
+        let _ = message
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+            .await;
+    }
+}
+
+fn now_unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default()
+}
+
+/// Header values are single lines of visible text; details may quote input.
+fn header_safe(text: &str) -> String {
+    let mut safe: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect();
+    if safe.is_empty() {
+        safe.push('-');
+    }
+    safe
+}
+
+// Keeps `validate` reachable for readers following the reject reasons.
+#[allow(unused_imports)]
+use validate as _;

@@ -1,0 +1,78 @@
+//! What the ingest loop and the query service share: the graph and the
+//! ingest status.
+//!
+//! The graph sits behind a std `RwLock` that is only ever taken inside
+//! synchronous code (a batch apply, a query on the blocking pool), never
+//! across an `.await`, so queries and ingest interleave batch by batch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use lineage_core::LineageGraph;
+
+/// Ingest figures for `GetStatus`.
+#[derive(Debug, Clone, Default)]
+pub struct IngestStatus {
+    /// The log's head sequence and hash.
+    pub head_seq: u64,
+    pub head_hash: [u8; 32],
+    /// Exact duplicates acknowledged, ever.
+    pub duplicates: u64,
+    /// Messages dead-lettered, ever.
+    pub dead_lettered: u64,
+    /// Whether the ingest loop currently holds its consumer.
+    pub connected: bool,
+    /// The last ingest problem; empty when healthy.
+    pub last_error: String,
+}
+
+/// State shared by the ingest loop and the query service.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The projection of the log.
+    graph: RwLock<LineageGraph>,
+    /// Set once the log has been replayed into the graph.
+    ready: AtomicBool,
+    /// Written by the ingest loop after each batch.
+    status: Mutex<IngestStatus>,
+}
+
+impl Shared {
+    pub fn graph(&self) -> RwLockReadGuard<'_, LineageGraph> {
+        // A panic while holding the lock would be a bug in the projection;
+        // the graph is still the last consistent batch, so keep serving.
+        self.graph
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn graph_mut(&self) -> RwLockWriteGuard<'_, LineageGraph> {
+        self.graph
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn status(&self) -> IngestStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn update_status(&self, update: impl FnOnce(&mut IngestStatus)) {
+        update(
+            &mut self
+                .status
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+    }
+}
