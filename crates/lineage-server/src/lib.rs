@@ -81,10 +81,18 @@ pub async fn run(
     health_reporter
         .set_not_serving::<LineageServiceServer<LineageApi>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(lineage_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: v1alpha is what many deployed tools
+    // (older grpcurl, Postman) still ask for.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lineage_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| ServerError::Grpc(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| ServerError::Grpc(e.to_string()))?;
     let api = LineageServiceServer::new(LineageApi::new(shared.clone(), config.clone()))
         .max_decoding_message_size(MAX_REQUEST_BYTES)
@@ -96,7 +104,8 @@ pub async fn run(
             .timeout(config.request_timeout())
             .concurrency_limit_per_connection(256)
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(api)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = grpc_stop.wait_for(|stop| *stop).await;

@@ -1,1 +1,463 @@
-//! e2e
+//! The end-to-end harness: a real `nats-server` on a dynamic loopback port
+//! with a temporary store, a real `lineaged` (the same `run` function the
+//! binary calls) on a dynamic port with a temporary sled log, and helpers to
+//! publish events and ask questions over real gRPC.
+//!
+//! Everything started here is stopped and cleaned up on drop, and every wait
+//! is bounded, so tests run in parallel and never hang.
+
+pub mod events;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use lineage_proto::v1;
+use lineage_proto::v1::lineage_service_client::LineageServiceClient;
+use lineage_server::Config;
+use prost::Message as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// How long any wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after [`WAIT`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A real nats-server with JetStream, killed and cleaned up on drop.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    /// The JetStream store; kept across restarts of the same server.
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a port chosen by the server itself.
+    pub fn start() -> Self {
+        let store = tempfile::tempdir().expect("temporary store dir");
+        let (child, port) = spawn_nats(None, store.path());
+        Self {
+            child: Some(child),
+            port,
+            store,
+        }
+    }
+
+    /// Starts a server on a given port (for "lineaged came up first").
+    pub fn start_on(port: u16) -> Self {
+        let store = tempfile::tempdir().expect("temporary store dir");
+        let (child, port) = spawn_nats(Some(port), store.path());
+        Self {
+            child: Some(child),
+            port,
+            store,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server, keeping its store.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, _) = spawn_nats(Some(self.port), self.store.path());
+        self.child = Some(child);
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to the test nats-server")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn nats_server_binary() -> String {
+    std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into())
+}
+
+/// Spawns nats-server and waits until it says where it listens.
+fn spawn_nats(port: Option<u16>, store: &Path) -> (Child, u16) {
+    let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+    let mut child = Command::new(nats_server_binary())
+        .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+        .arg(store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nats-server must be installed (scripts/test.sh installs it)");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (sender, receiver) = mpsc::channel();
+    // Drain stderr for the life of the server so it never blocks on a full
+    // pipe; report the listening port once.
+    std::thread::spawn(move || {
+        let mut sender = Some(sender);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("Listening for client connections on ").nth(1)
+                && let Some(port) = rest
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(port);
+            }
+        }
+    });
+    match receiver.recv_timeout(WAIT) {
+        Ok(port) => (child, port),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("nats-server did not report its client port");
+        }
+    }
+}
+
+/// Returns a loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A running lineaged, stopped gracefully by [`Lineaged::stop`] (or
+/// aborted on drop).
+#[derive(Debug)]
+pub struct Lineaged {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), lineage_server::ServerError>>>,
+}
+
+impl Lineaged {
+    /// Starts lineaged against `nats_url` with its log in `data_dir`;
+    /// `tweak` adjusts the test defaults.
+    pub async fn start(nats_url: &str, data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::for_tests(nats_url, data_dir.to_path_buf());
+        // Short enough that messages prefetched by a stopped instance come
+        // back quickly to the next one.
+        config.ack_wait_secs = 2;
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gRPC port");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(lineage_server::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A gRPC client, once the service answers.
+    pub async fn client(&self) -> LineageServiceClient<Channel> {
+        let url = format!("http://{}", self.addr);
+        wait_for("the gRPC port", || {
+            let url = url.clone();
+            async move {
+                let channel = tonic::transport::Endpoint::from_shared(url)
+                    .ok()?
+                    .connect()
+                    .await
+                    .ok()?;
+                Some(LineageServiceClient::new(channel))
+            }
+        })
+        .await
+    }
+
+    pub async fn channel(&self) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("valid url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// Waits until the log is replayed and `applied_seq` reaches `seq`.
+    pub async fn wait_applied(&self, seq: u64) -> v1::StatusResponse {
+        let client = self.client().await;
+        wait_for(&format!("applied_seq >= {seq}"), || {
+            let mut client = client.clone();
+            async move {
+                let status = client
+                    .get_status(v1::GetStatusRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner();
+                (status.ready && status.applied_seq >= seq).then_some(status)
+            }
+        })
+        .await
+    }
+
+    /// Waits until the status satisfies `check`.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        check: impl Fn(&v1::StatusResponse) -> bool,
+    ) -> v1::StatusResponse {
+        let client = self.client().await;
+        let check = &check;
+        wait_for(what, || {
+            let mut client = client.clone();
+            async move {
+                let status = client
+                    .get_status(v1::GetStatusRequest::default())
+                    .await
+                    .ok()?
+                    .into_inner();
+                check(&status).then_some(status)
+            }
+        })
+        .await
+    }
+
+    pub async fn status_with_digest(&self) -> v1::StatusResponse {
+        self.client()
+            .await
+            .get_status(v1::GetStatusRequest {
+                include_state_digest: true,
+            })
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
+    /// Stops gracefully and waits until the log is closed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("lineaged stops within the wait bound")
+                .expect("lineaged task did not panic")
+                .expect("lineaged stopped cleanly");
+        }
+    }
+}
+
+impl Drop for Lineaged {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Publishes an event as binary protobuf with `Nats-Msg-Id` = event id and
+/// waits for the stream's ack. Returns whether JetStream saw a duplicate.
+pub async fn publish(js: &jetstream::Context, event: &v1::Event) -> bool {
+    publish_with_msg_id(js, event, &event.event_id).await
+}
+
+/// Like [`publish`] with an explicit `Nats-Msg-Id`, so a test can get past
+/// JetStream's own duplicate window and reach lineaged's idempotency.
+pub async fn publish_with_msg_id(js: &jetstream::Context, event: &v1::Event, msg_id: &str) -> bool {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", msg_id);
+    publish_raw(
+        js,
+        &format!("lineage.events.{}", event.workspace),
+        headers,
+        event.encode_to_vec(),
+    )
+    .await
+}
+
+/// Publishes an event in the proto3 JSON mapping.
+pub async fn publish_json(js: &jetstream::Context, event: &v1::Event) -> bool {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event.event_id.as_str());
+    headers.insert("Content-Type", "application/json");
+    publish_raw(
+        js,
+        &format!("lineage.events.{}", event.workspace),
+        headers,
+        serde_json::to_vec(event).expect("events serialize"),
+    )
+    .await
+}
+
+/// Publishes arbitrary bytes and waits for the ack.
+pub async fn publish_raw(
+    js: &jetstream::Context,
+    subject: &str,
+    headers: async_nats::HeaderMap,
+    payload: Vec<u8>,
+) -> bool {
+    js.publish_with_headers(subject.to_owned(), headers, payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("publish ack")
+        .duplicate
+}
+
+/// Creates the events stream the way lineaged does, so tests can publish
+/// before lineaged has started.
+pub async fn ensure_events_stream(js: &jetstream::Context) {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "LINEAGE_EVENTS".into(),
+        subjects: vec!["lineage.events.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create events stream");
+}
+
+/// A dead-lettered message as a test sees it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub subject: String,
+    pub reason: String,
+    pub detail: String,
+    pub original_subject: String,
+    pub original_stream_seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Reads exactly `count` messages from the dead-letter stream.
+pub async fn read_dead_letters(js: &jetstream::Context, count: usize) -> Vec<DeadLetter> {
+    let stream = wait_for("the dead-letter stream", || async {
+        js.get_stream("LINEAGE_DLQ").await.ok()
+    })
+    .await;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .expect("ephemeral consumer");
+    let mut messages = consumer
+        .fetch()
+        .max_messages(count + 1)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut letters = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while letters.len() < count && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), messages.next()).await {
+            Ok(Some(Ok(message))) => {
+                let header = |name: &str| {
+                    message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(name))
+                        .map(|v| v.as_str().to_owned())
+                        .unwrap_or_default()
+                };
+                letters.push(DeadLetter {
+                    subject: message.subject.to_string(),
+                    reason: header("Lineage-Reject-Reason"),
+                    detail: header("Lineage-Reject-Detail"),
+                    original_subject: header("Lineage-Original-Subject"),
+                    original_stream_seq: header("Lineage-Original-Stream-Seq")
+                        .parse()
+                        .unwrap_or_default(),
+                    payload: message.payload.to_vec(),
+                });
+            }
+            // The fetch ended (expired or drained): ask again.
+            Ok(None) | Ok(Some(Err(_))) | Err(_) => {
+                messages = consumer
+                    .fetch()
+                    .max_messages(count + 1 - letters.len())
+                    .expires(Duration::from_secs(2))
+                    .messages()
+                    .await
+                    .expect("fetch");
+            }
+        }
+    }
+    letters
+}
+
+/// A reference to an entity in a request.
+pub fn entity(workspace: &str, kind: v1::EntityKind, name: &str, version: &str) -> v1::EntityRef {
+    v1::EntityRef {
+        workspace: workspace.into(),
+        kind: kind as i32,
+        name: name.into(),
+        version: version.into(),
+    }
+}
+
+/// `kind:name[@version]` of an entity in an answer, for readable assertions.
+pub fn label(entity: &v1::Entity) -> String {
+    let r = entity.r#ref.as_ref().expect("entities carry their ref");
+    let kind = match v1::EntityKind::try_from(r.kind).expect("known kind") {
+        v1::EntityKind::Experiment => "experiment",
+        v1::EntityKind::Run => "run",
+        v1::EntityKind::DatasetVersion => "dataset",
+        v1::EntityKind::Artifact => "artifact",
+        v1::EntityKind::ModelVersion => "model",
+        v1::EntityKind::Environment => "env",
+        v1::EntityKind::Compute => "compute",
+        v1::EntityKind::Endpoint => "endpoint",
+        v1::EntityKind::Unspecified => "unspecified",
+    };
+    if r.version.is_empty() {
+        format!("{kind}:{}", r.name)
+    } else {
+        format!("{kind}:{}@{}", r.name, r.version)
+    }
+}
+
+/// Sorted labels of a list of entities.
+pub fn labels<'a>(entities: impl IntoIterator<Item = &'a v1::Entity>) -> Vec<String> {
+    let mut labels: Vec<String> = entities.into_iter().map(label).collect();
+    labels.sort();
+    labels
+}
