@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use lineage_core::{Event, LineageGraph};
 use lineage_log::{Appended, Log, LogReader, NewRecord};
 use lineage_proto::validate::{
-    self, Encoding, RejectReason, Rejection, content_digest, decode_event, validate_event,
+    Encoding, RejectReason, Rejection, content_digest, decode_event, validate_event,
 };
 use tokio::sync::watch;
 use tracing::{debug, info, instrument, warn};
@@ -460,7 +460,3 @@ fn header_safe(text: &str) -> String {
     }
     safe
 }
-
-// Keeps `validate` reachable for readers following the reject reasons.
-#[allow(unused_imports)]
-use validate as _;
