@@ -6,7 +6,10 @@ use lineage_e2e::{Lineaged, NatsServer, entity, label, publish_raw};
 use lineage_proto::v1;
 
 fn demo_lines() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/demo/history.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/demo/history.jsonl"
+    );
     std::fs::read_to_string(path)
         .expect("the demo history is in the repository")
         .lines()
@@ -89,7 +92,10 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
         .map(label)
         .filter(|l| l.starts_with("endpoint:"))
         .collect();
-    assert!(endpoints.contains(&"endpoint:credit-scoring-eu".to_owned()), "{endpoints:?}");
+    assert!(
+        endpoints.contains(&"endpoint:credit-scoring-eu".to_owned()),
+        "{endpoints:?}"
+    );
 
     let claims = client
         .runs_using_dataset(v1::RunsUsingDatasetRequest {
