@@ -1,1 +1,405 @@
-fn main() {}
+//! `lineage`: publish lineage events and ask lineage questions from a shell.
+//!
+//! This file holds the flags (clap) and the dispatch from a subcommand to a
+//! request and a renderer. The pieces live in:
+//! - [`entity`]: `kind:name[@version]` and the other things people type;
+//! - [`client`]: the gRPC connection, exit codes and error messages;
+//! - [`emit`]: publishing JSON lines of events to JetStream;
+//! - [`render`]: text, JSON and Graphviz output.
+
+mod client;
+mod emit;
+mod entity;
+mod render;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lineage_core::{EntityKind, Workspace};
+use lineage_proto::v1;
+
+use crate::client::{Client, EXIT_FAILURE, UsageError};
+use crate::render::text::Direction;
+
+/// The most pages `runs-using --all` follows.
+const MAX_PAGES: usize = 100;
+
+const AFTER_HELP: &str = "\
+Entities are written kind:name[@version], with kinds experiment, run, dataset,
+artifact, model, env, compute and endpoint; dataset, model and env need a
+version. Examples: dataset:applications@3, model:credit-risk@7, run:r-123,
+artifact:r-123/model.pkl, env:sklearn@1.4.2, compute:gpu-a100.
+
+Exit codes: 0 success; 1 failure; 2 not found; 3 invalid argument (from the
+service); 4 service or NATS unreachable; 64 command-line mistake.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lineage",
+    version,
+    about = "Publish lineage events and ask lineage questions.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// The lineaged gRPC address: host:port or http://host:port.
+    #[arg(
+        long,
+        env = "LINEAGE_GRPC_ADDR",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    grpc_addr: String,
+
+    /// NATS server(s) that `emit` publishes to.
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    nats_url: String,
+
+    /// The workspace to query (required by every query). For `emit`, only
+    /// events of this workspace are accepted.
+    #[arg(short = 'w', long, env = "LINEAGE_WORKSPACE", global = true)]
+    workspace: Option<String>,
+
+    /// Output format; `dot` is for provenance and impact only.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    format: Format,
+
+    /// `emit` publishes to `<prefix>.<workspace>`.
+    #[arg(
+        long,
+        env = "LINEAGE_SUBJECT_PREFIX",
+        default_value = "lineage.events",
+        global = true
+    )]
+    subject_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Readable text.
+    Text,
+    /// The proto3 JSON mapping of the response.
+    Json,
+    /// Graphviz (provenance and impact only).
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish JSON lines of lineage.v1.Event to NATS JetStream.
+    ///
+    /// Blank lines and lines starting with '#' are skipped. Invalid lines are
+    /// reported as `line N: <reason>` and not published; the exit code is
+    /// then 1.
+    Emit(EmitArgs),
+    /// Show one entity with its facts.
+    Get {
+        /// kind:name[@version]
+        entity: String,
+    },
+    /// Everything upstream of an entity: what it came from.
+    Provenance(TraversalArgs),
+    /// Everything downstream of an entity: what it touched, and which model
+    /// versions in production depend on it.
+    Impact(TraversalArgs),
+    /// The runs that read a dataset version, or any version of a dataset.
+    RunsUsing(RunsUsingArgs),
+    /// Where a model version came from: source run, inputs, environment,
+    /// compute and the whole upstream graph.
+    Trace {
+        /// The model version: name@version (a `model:` prefix is allowed).
+        model: String,
+    },
+    /// Ingest progress and the size of the graph.
+    Status {
+        /// Also compute the digest of the whole projection (a full pass).
+        #[arg(long)]
+        digest: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct EmitArgs {
+    /// A file of JSON lines, or `-` for standard input.
+    file: String,
+
+    /// After publishing, wait until the service has applied at least as
+    /// many new records as JetStream accepted as new. The service's counter
+    /// spans all workspaces, so this is "at least N new records", not these
+    /// exact events.
+    #[arg(long)]
+    wait: bool,
+
+    /// Seconds `--wait` waits before failing.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct TraversalArgs {
+    /// The root: kind:name[@version].
+    entity: String,
+
+    /// How many edges deep to go (the server default when omitted).
+    #[arg(long)]
+    depth: Option<u32>,
+
+    /// The most nodes to return (the server default when omitted).
+    #[arg(long)]
+    limit: Option<u32>,
+
+    /// Follow only these edge kinds: input, produced, derived, registered,
+    /// packaged, deployed, ran_in, ran_on, parent_of, member_of.
+    #[arg(long, value_delimiter = ',', value_parser = parse_edge_kind_arg)]
+    edge_kinds: Vec<v1::EdgeKind>,
+
+    /// Return only nodes of these kinds (the traversal still passes through
+    /// the others).
+    #[arg(long, value_delimiter = ',', value_parser = parse_node_kind_arg)]
+    node_kinds: Vec<EntityKind>,
+}
+
+#[derive(Debug, Args)]
+struct RunsUsingArgs {
+    /// The dataset, with a version for one version only: applications@3.
+    dataset: String,
+
+    /// Runs per page (the server default when omitted).
+    #[arg(long)]
+    page_size: Option<u32>,
+
+    /// Continue from a previous page's token.
+    #[arg(long, default_value = "")]
+    page_token: String,
+
+    /// Follow the pages to the end (at most 100 pages).
+    #[arg(long)]
+    all: bool,
+}
+
+fn parse_edge_kind_arg(raw: &str) -> Result<v1::EdgeKind, entity::ParseError> {
+    entity::parse_edge_kind(raw)
+}
+
+fn parse_node_kind_arg(raw: &str) -> Result<EntityKind, entity::ParseError> {
+    entity::parse_node_kind(raw)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(client::EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", client::describe(&error));
+            ExitCode::from(client::exit_code(&error))
+        }
+    }
+}
+
+/// Runs one subcommand; errors carry their exit code (see [`client`]).
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    let dot_allowed = matches!(cli.command, Command::Provenance(_) | Command::Impact(_));
+    if global.format == Format::Dot && !dot_allowed {
+        return Err(UsageError(
+            "--format dot is only for provenance and impact; use text or json".to_owned(),
+        )
+        .into());
+    }
+    match &cli.command {
+        Command::Emit(args) => run_emit(global, args).await,
+        Command::Get { entity: raw } => {
+            let workspace = entity::workspace(global.workspace.as_deref())?;
+            let key = entity::parse_entity(&workspace, raw)?;
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let answer = grpc
+                .get_entity(v1::GetEntityRequest {
+                    entity: Some(entity::to_wire(&key)),
+                })
+                .await?
+                .into_inner();
+            write_stdout(&match global.format {
+                Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+                _ => render::text::entity(&answer),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Provenance(args) => run_traversal(global, args, Direction::Upstream).await,
+        Command::Impact(args) => run_traversal(global, args, Direction::Downstream).await,
+        Command::RunsUsing(args) => run_runs_using(global, args).await,
+        Command::Trace { model } => {
+            let workspace = entity::workspace(global.workspace.as_deref())?;
+            let (name, version) = entity::parse_model_spec(model)?;
+            let root = v1::EntityRef {
+                workspace: workspace.as_str().to_owned(),
+                kind: v1::EntityKind::ModelVersion as i32,
+                name: name.clone(),
+                version: version.clone(),
+            };
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let answer = grpc
+                .trace_model(v1::TraceModelRequest {
+                    workspace: workspace.as_str().to_owned(),
+                    model: name,
+                    version,
+                })
+                .await?
+                .into_inner();
+            write_stdout(&match global.format {
+                Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+                _ => render::text::trace(&root, &answer),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { digest } => {
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let answer = grpc
+                .get_status(v1::GetStatusRequest {
+                    include_state_digest: *digest,
+                })
+                .await?
+                .into_inner();
+            write_stdout(&match global.format {
+                Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+                _ => render::text::status(&answer),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCode> {
+    // The workspace is optional here: events name their own.
+    let workspace = global
+        .workspace
+        .as_deref()
+        .map(|raw| entity::workspace(Some(raw)))
+        .transpose()?;
+    let options = emit::EmitOptions {
+        input: emit::Input::from_arg(&args.file),
+        nats_url: global.nats_url.clone(),
+        subject_prefix: global.subject_prefix.clone(),
+        workspace,
+        wait: args.wait.then(|| emit::WaitOptions {
+            grpc_addr: global.grpc_addr.clone(),
+            timeout: Duration::from_secs(args.wait_timeout),
+        }),
+    };
+    let report = emit::emit(options).await?;
+    match global.format {
+        Format::Json => write_stdout(&render::json(&report.to_json())?)?,
+        _ => write_stdout(&format!("{}\n", report.summary()))?,
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+async fn run_traversal(
+    global: &GlobalArgs,
+    args: &TraversalArgs,
+    direction: Direction,
+) -> anyhow::Result<ExitCode> {
+    let workspace = entity::workspace(global.workspace.as_deref())?;
+    let key = entity::parse_entity(&workspace, &args.entity)?;
+    let root = entity::to_wire(&key);
+    let request = v1::TraversalRequest {
+        root: Some(root.clone()),
+        max_depth: args.depth.unwrap_or(0),
+        edge_kinds: args.edge_kinds.iter().map(|&kind| kind as i32).collect(),
+        node_kinds: args
+            .node_kinds
+            .iter()
+            .map(|&kind| lineage_proto::convert::entity_kind(kind) as i32)
+            .collect(),
+        limit: args.limit.unwrap_or(0),
+    };
+    let mut grpc: Client = client::connect(&global.grpc_addr).await?;
+    let answer = match direction {
+        Direction::Upstream => grpc.provenance(request).await?,
+        Direction::Downstream => grpc.impact(request).await?,
+    }
+    .into_inner();
+    write_stdout(&match global.format {
+        Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+        Format::Dot => render::dot::subgraph(&root, &answer),
+        Format::Text => render::text::subgraph(&root, &answer, direction),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Result<ExitCode> {
+    let workspace: Workspace = entity::workspace(global.workspace.as_deref())?;
+    let (dataset, version) = entity::parse_dataset_spec(&args.dataset)?;
+    let mut grpc = client::connect(&global.grpc_addr).await?;
+    let mut request = v1::RunsUsingDatasetRequest {
+        workspace: workspace.as_str().to_owned(),
+        dataset: dataset.clone(),
+        version: version.unwrap_or_default(),
+        page_size: args.page_size.unwrap_or(0),
+        page_token: args.page_token.clone(),
+    };
+    let mut combined = v1::RunsUsingDatasetResponse::default();
+    for page in 0..MAX_PAGES {
+        let answer = grpc.runs_using_dataset(request.clone()).await?.into_inner();
+        combined.runs.extend(answer.runs);
+        combined.next_page_token = answer.next_page_token;
+        if !args.all || combined.next_page_token.is_empty() {
+            break;
+        }
+        if page + 1 == MAX_PAGES {
+            eprintln!(
+                "warning: stopped after {MAX_PAGES} pages; continue with --page-token {}",
+                combined.next_page_token
+            );
+            break;
+        }
+        request.page_token = combined.next_page_token.clone();
+    }
+    write_stdout(&match global.format {
+        Format::Json => render::json(&serde_json::to_value(&combined)?)?,
+        _ => render::text::runs_table(&dataset, &combined.runs, &combined.next_page_token),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the answer through a locked stdout. A closed pipe (`| head`) is
+/// not an error: the reader has all it wanted.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}

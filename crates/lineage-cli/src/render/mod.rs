@@ -1,0 +1,320 @@
+//! Turning answers into output: [`text`] for people, [`dot`] for Graphviz,
+//! and JSON (the proto3 JSON mapping, via pbjson's `Serialize`) for tools.
+//!
+//! Renderers are pure functions from response messages to a `String`, so
+//! they are tested on hand-built messages without a server; `main` writes
+//! the string to stdout.
+
+pub mod dot;
+pub mod text;
+
+use lineage_proto::v1;
+
+use crate::entity::display_ref;
+
+/// Pretty-prints a response already turned into its proto3 JSON mapping
+/// (`serde_json::to_value` on the message, via pbjson's `Serialize`).
+pub fn json(value: &serde_json::Value) -> anyhow::Result<String> {
+    let mut out = serde_json::to_string_pretty(value)?;
+    out.push('\n');
+    Ok(out)
+}
+
+/// A node's identity in rendered output: `kind:name[@version]`.
+fn node_id(entity: &v1::Entity) -> String {
+    entity
+        .r#ref
+        .as_ref()
+        .map_or_else(|| "?:?".to_owned(), display_ref)
+}
+
+/// The model stage of a model version entity, if it has one.
+fn model_stage(entity: &v1::Entity) -> Option<v1::ModelStage> {
+    match &entity.details {
+        Some(v1::entity::Details::ModelVersion(model)) => {
+            match v1::ModelStage::try_from(model.stage) {
+                Ok(v1::ModelStage::Unspecified) | Err(_) => None,
+                Ok(stage) => Some(stage),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether an entity is a model version currently in production.
+fn in_production(entity: &v1::Entity) -> bool {
+    model_stage(entity) == Some(v1::ModelStage::Production)
+}
+
+/// The most severe flag on an entity, if any is set.
+fn worst_flag(entity: &v1::Entity) -> Option<v1::Severity> {
+    entity
+        .flags
+        .iter()
+        .map(|flag| v1::Severity::try_from(flag.severity).unwrap_or(v1::Severity::Unspecified))
+        .max_by_key(|severity| *severity as i32)
+}
+
+/// `FLAGGED(HIGH)` style text for a severity; unspecified severities read
+/// as plain `FLAGGED`.
+fn flag_label(severity: v1::Severity) -> String {
+    match severity {
+        v1::Severity::Unspecified => "FLAGGED".to_owned(),
+        other => format!("FLAGGED({})", other.as_str_name()),
+    }
+}
+
+/// The lowercase command-line name of an edge kind (`ran_in`).
+fn edge_label(raw: i32) -> String {
+    v1::EdgeKind::try_from(raw).map_or_else(
+        |_| format!("edge_{raw}"),
+        |kind| kind.as_str_name().to_ascii_lowercase(),
+    )
+}
+
+/// An enum's name, or its number when this build does not know it.
+fn enum_name<E: TryFrom<i32>>(raw: i32, name: impl Fn(&E) -> &'static str) -> String {
+    E::try_from(raw).map_or_else(|_| raw.to_string(), |value| name(&value).to_owned())
+}
+
+/// RFC 3339 in UTC (`2026-07-06T08:00:00Z`, with a fraction only when the
+/// time has one), from protobuf timestamp parts.
+pub fn rfc3339(seconds: i64, nanos: i32) -> String {
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (
+        second_of_day / 3600,
+        (second_of_day % 3600) / 60,
+        second_of_day % 60,
+    );
+    let mut out = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    if nanos > 0 && nanos < 1_000_000_000 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Year, month, day of a day count since 1970-01-01 in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_783_324_800, 0), "2026-07-06T08:00:00Z");
+        assert_eq!(rfc3339(951_782_400, 500_000_000), "2000-02-29T00:00:00.5Z");
+        assert_eq!(rfc3339(-1, 0), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(7_258_118_400, 0), "2200-01-01T00:00:00Z");
+    }
+}
+
+/// Hand-built answers for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use lineage_proto::v1;
+
+    pub const WORKSPACE: &str = "credit-lender";
+
+    pub fn reference(kind: v1::EntityKind, name: &str, version: &str) -> v1::EntityRef {
+        v1::EntityRef {
+            workspace: WORKSPACE.to_owned(),
+            kind: kind as i32,
+            name: name.to_owned(),
+            version: version.to_owned(),
+        }
+    }
+
+    pub fn applications() -> v1::EntityRef {
+        reference(v1::EntityKind::DatasetVersion, "applications", "3")
+    }
+    pub fn applications_clean() -> v1::EntityRef {
+        reference(v1::EntityKind::DatasetVersion, "applications-clean", "1")
+    }
+    pub fn run() -> v1::EntityRef {
+        reference(v1::EntityKind::Run, "cr-sweep-0706-t08", "")
+    }
+    pub fn artifact() -> v1::EntityRef {
+        reference(v1::EntityKind::Artifact, "cr-sweep-0706-t08/model.pkl", "")
+    }
+    pub fn model() -> v1::EntityRef {
+        reference(v1::EntityKind::ModelVersion, "credit-risk", "7")
+    }
+    pub fn endpoint() -> v1::EntityRef {
+        reference(v1::EntityKind::Endpoint, "scoring-eu", "")
+    }
+
+    pub fn node(reference: v1::EntityRef, details: Option<v1::entity::Details>) -> v1::Entity {
+        v1::Entity {
+            r#ref: Some(reference),
+            first_seq: 1,
+            details,
+            ..v1::Entity::default()
+        }
+    }
+
+    pub fn edge(from: v1::EntityRef, to: v1::EntityRef, kind: v1::EdgeKind) -> v1::Edge {
+        v1::Edge {
+            from: Some(from),
+            to: Some(to),
+            kind: kind as i32,
+            first_seq: 1,
+        }
+    }
+
+    pub fn flagged_applications() -> v1::Entity {
+        let mut dataset = node(
+            applications(),
+            Some(v1::entity::Details::DatasetVersion(
+                v1::DatasetVersionDetails {
+                    uri: "s3://lake/applications/3".to_owned(),
+                    digest: "sha256:ab12".to_owned(),
+                    ..Default::default()
+                },
+            )),
+        );
+        dataset.flags.push(v1::Flag {
+            reason: "label leakage".to_owned(),
+            severity: v1::Severity::High as i32,
+            flagged_by: "audit".to_owned(),
+            ..Default::default()
+        });
+        dataset
+    }
+
+    pub fn completed_run() -> v1::Entity {
+        node(
+            run(),
+            Some(v1::entity::Details::Run(v1::RunDetails {
+                experiment: "credit-risk-2026".to_owned(),
+                status: v1::RunStatus::Completed as i32,
+                owner: "alice".to_owned(),
+                code_version: "9f3c2e1".to_owned(),
+                environment: Some(v1::EnvironmentRef {
+                    name: "sklearn".to_owned(),
+                    version: "1.4.2".to_owned(),
+                }),
+                compute_target: "gpu-a100".to_owned(),
+                params: [("lr".to_owned(), "0.01".to_owned())].into(),
+                latest_metrics: vec![v1::MetricValue {
+                    key: "auc".to_owned(),
+                    value: 0.81,
+                    step: 10,
+                    timestamp: None,
+                }],
+                input_datasets: vec![
+                    v1::DatasetVersionRef {
+                        dataset: "applications".to_owned(),
+                        version: "3".to_owned(),
+                    },
+                    v1::DatasetVersionRef {
+                        dataset: "applications-clean".to_owned(),
+                        version: "1".to_owned(),
+                    },
+                ],
+                artifacts: vec!["model.pkl".to_owned()],
+                ..Default::default()
+            })),
+        )
+    }
+
+    pub fn production_model() -> v1::Entity {
+        node(
+            model(),
+            Some(v1::entity::Details::ModelVersion(v1::ModelVersionDetails {
+                source_run_id: "cr-sweep-0706-t08".to_owned(),
+                artifact_name: "model.pkl".to_owned(),
+                approval_notes: "beats v6 on AUC".to_owned(),
+                approved_by: "bob".to_owned(),
+                stage: v1::ModelStage::Production as i32,
+                stage_history: vec![v1::StageChange {
+                    stage: v1::ModelStage::Production as i32,
+                    reason: "quarterly release".to_owned(),
+                    approved_by: "carol".to_owned(),
+                    ..Default::default()
+                }],
+                deployments: vec![v1::Deployment {
+                    endpoint: "scoring-eu".to_owned(),
+                    deployment: "deploy-42".to_owned(),
+                    deployed_at: None,
+                }],
+                ..Default::default()
+            })),
+        )
+    }
+
+    /// Everything downstream of `dataset:applications@3`, with a diamond
+    /// (the run reads both the dataset and a version derived from it) and
+    /// a model reached twice (registered from the run, packaging its
+    /// artifact).
+    pub fn impact() -> v1::Subgraph {
+        v1::Subgraph {
+            nodes: vec![
+                flagged_applications(),
+                completed_run(),
+                node(applications_clean(), None),
+                node(artifact(), None),
+                production_model(),
+                node(
+                    endpoint(),
+                    Some(v1::entity::Details::Endpoint(v1::EndpointDetails {
+                        model: Some(v1::ModelVersionRef {
+                            model: "credit-risk".to_owned(),
+                            version: "7".to_owned(),
+                        }),
+                        deployment: "deploy-42".to_owned(),
+                        deployed_at: None,
+                    })),
+                ),
+            ],
+            edges: vec![
+                edge(applications(), run(), v1::EdgeKind::Input),
+                edge(applications(), applications_clean(), v1::EdgeKind::Derived),
+                edge(applications_clean(), run(), v1::EdgeKind::Input),
+                edge(run(), artifact(), v1::EdgeKind::Produced),
+                edge(run(), model(), v1::EdgeKind::Registered),
+                edge(artifact(), model(), v1::EdgeKind::Packaged),
+                edge(model(), endpoint(), v1::EdgeKind::Deployed),
+            ],
+            truncated: false,
+            applied_seq: 42,
+        }
+    }
+
+    /// Everything upstream of `model:credit-risk@7`: the impact graph
+    /// without the endpoint, with the model first.
+    pub fn provenance() -> v1::Subgraph {
+        let mut graph = impact();
+        graph
+            .nodes
+            .retain(|node| node.r#ref.as_ref() != Some(&endpoint()));
+        graph
+            .edges
+            .retain(|edge| edge.kind != v1::EdgeKind::Deployed as i32);
+        graph.truncated = true;
+        graph
+    }
+}
