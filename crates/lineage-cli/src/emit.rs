@@ -9,12 +9,13 @@
 //! counts as published only once the stream has stored it. At most
 //! [`PUBLISH_WINDOW`] acks are outstanding at a time.
 //!
-//! With `--wait`, it then polls `GetStatus` until the service's
-//! `applied_seq` has grown by the number of events JetStream took as new.
-//! `applied_seq` counts stored records of every workspace, and an event
-//! JetStream calls new may still be a duplicate to the service (its
-//! de-duplication window is longer), so this waits for "at least N new
-//! records", not for these exact events.
+//! With `--wait`, it then polls `GetStatus` until the service has handled
+//! as many messages as JetStream took as new: every message ends up stored
+//! (`applied_seq`), acknowledged as a duplicate (`duplicates`; JetStream's
+//! de-duplication window is short, the service's is forever) or
+//! dead-lettered (`dead_lettered`), so the sum of the three grows by one per
+//! message. The counters are service-wide, so with other producers active
+//! this waits for "at least N handled messages", not for these exact ones.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -339,8 +340,8 @@ async fn settle(in_flight: InFlight, subject_prefix: &str, report: &mut EmitRepo
     }
 }
 
-/// Polls the service until `applied_seq` has grown by `expected` since
-/// `baseline`, and returns the growth seen. Transient errors are retried
+/// Polls the service until it has handled `expected` more messages than at
+/// `baseline`, and returns how much `applied_seq` grew meanwhile. Transient errors are retried
 /// until the deadline.
 async fn wait_for_applied(
     grpc: &mut client::Client,
@@ -348,7 +349,14 @@ async fn wait_for_applied(
     expected: u64,
     timeout: Duration,
 ) -> anyhow::Result<u64> {
-    let target = baseline.applied_seq.saturating_add(expected);
+    // Each message the service consumes moves exactly one of these.
+    let handled = |status: &v1::StatusResponse| {
+        status
+            .applied_seq
+            .saturating_add(status.duplicates)
+            .saturating_add(status.dead_lettered)
+    };
+    let target = handled(baseline).saturating_add(expected);
     let deadline = Instant::now() + timeout;
     let mut last_error: Option<String> = None;
     let mut last_status: Option<v1::StatusResponse> = None;
@@ -358,7 +366,7 @@ async fn wait_for_applied(
         match tokio::time::timeout(remaining.max(Duration::from_millis(1)), request).await {
             Ok(Ok(response)) => {
                 let status = response.into_inner();
-                if status.applied_seq >= target {
+                if handled(&status) >= target {
                     return Ok(status.applied_seq - baseline.applied_seq);
                 }
                 last_status = Some(status);
@@ -391,7 +399,7 @@ fn wait_timeout_message(
     last_error: Option<&str>,
 ) -> String {
     let mut message = format!(
-        "--wait gave up after {}s: the service had not applied {expected} new records",
+        "--wait gave up after {}s: the service had not handled {expected} more messages",
         timeout.as_secs()
     );
     if let Some(last) = last {

@@ -138,10 +138,10 @@ struct EmitArgs {
     /// A file of JSON lines, or `-` for standard input.
     file: String,
 
-    /// After publishing, wait until the service has applied at least as
-    /// many new records as JetStream accepted as new. The service's counter
-    /// spans all workspaces, so this is "at least N new records", not these
-    /// exact events.
+    /// After publishing, wait until the service has handled (stored,
+    /// recognised as duplicate, or dead-lettered) as many messages as
+    /// JetStream accepted as new. The counters span all workspaces, so with
+    /// other producers active this is "at least N messages", not these.
     #[arg(long)]
     wait: bool,
 
