@@ -77,7 +77,7 @@ impl Backoff {
 /// Folds the whole log into a fresh graph. Records were validated before they
 /// were stored, so a record that no longer decodes means the store was
 /// damaged: it is reported, not skipped silently.
-pub(crate) fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
+pub fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
     let mut graph = LineageGraph::new();
     for record in reader.records_from(1) {
         let record = record.map_err(|e| e.to_string())?;

@@ -1,0 +1,685 @@
+//! The scenarios, in the order one run performs them on one workload:
+//!
+//! 1. ingest: N events pre-published to a fresh stream; time until lineaged
+//!    has stored and applied them all. Baseline: a bare pull consumer
+//!    draining and acking the same stream.
+//! 4. gRPC queries: C clients for T seconds, mixed queries. Baseline:
+//!    GetStatus at the same concurrency.
+//! 5. queries during ingest: scenario 4 while lineaged ingests a second
+//!    backlog. Baseline: the idle p99 of scenario 4.
+//! 2. rebuild: replay the N-event log into a graph. Baseline: a raw scan of
+//!    the log with protobuf decoding.
+//! 6. memory and disk: RSS growth of the replay per node and per edge;
+//!    sled bytes per stored event.
+//! 3. queries in process: each query against the replayed graph, with and
+//!    without building the protobuf answer.
+//!
+//! Nothing here asserts a speed: it measures and reports.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures_util::StreamExt;
+use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
+use lineage_e2e::{Lineaged, NatsServer};
+use lineage_log::Log;
+use lineage_proto::convert;
+use lineage_proto::v1;
+use lineage_proto::v1::lineage_service_client::LineageServiceClient;
+use prost::Message as _;
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::measure::{Samples, dir_bytes, repeat, rss_bytes};
+use crate::workload::{Workload, WorkloadFacts, WorkloadSpec};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Events in the workload, duplicates included.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Concurrent gRPC clients.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Seconds each gRPC scenario runs.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One line of the report.
+struct Row {
+    scenario: &'static str,
+    figure: String,
+    value: f64,
+    unit: &'static str,
+    baseline: Option<f64>,
+    target: &'static str,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        scenario: &'static str,
+        figure: impl Into<String>,
+        value: f64,
+        unit: &'static str,
+        baseline: Option<f64>,
+        target: &'static str,
+    ) {
+        self.rows.push(Row {
+            scenario,
+            figure: figure.into(),
+            value,
+            unit,
+            baseline,
+            target,
+        });
+    }
+
+    fn print(&self, args: &RunArgs) {
+        println!(
+            "\nlineage-bench: {} events, {} gRPC clients x {} s",
+            args.events, args.clients, args.seconds
+        );
+        println!(
+            "| scenario | figure | value | baseline (same run) | ratio | target |\n|---|---|---|---|---|---|"
+        );
+        for row in &self.rows {
+            let baseline = row
+                .baseline
+                .map_or("".to_owned(), |b| format!("{} {}", fmt(b), row.unit));
+            let ratio = row
+                .baseline
+                .map_or("".to_owned(), |b| format!("{:.2}", row.value / b));
+            println!(
+                "| {} | {} | {} {} | {} | {} | {} |",
+                row.scenario,
+                row.figure,
+                fmt(row.value),
+                row.unit,
+                baseline,
+                ratio,
+                row.target
+            );
+        }
+        for note in &self.notes {
+            println!("- {note}");
+        }
+    }
+
+    fn json(&self, args: &RunArgs) -> serde_json::Value {
+        json!({
+            "events": args.events,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "rows": self.rows.iter().map(|row| json!({
+                "scenario": row.scenario,
+                "figure": row.figure,
+                "value": row.value,
+                "unit": row.unit,
+                "baseline": row.baseline,
+                "ratio": row.baseline.map(|b| row.value / b),
+                "target": row.target,
+            })).collect::<Vec<_>>(),
+            "notes": self.notes,
+        })
+    }
+}
+
+fn fmt(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut report = Report::default();
+    let nats = NatsServer::start();
+    let js = jetstream::new(nats.client().await);
+    lineage_e2e::ensure_events_stream(&js).await;
+
+    let published = Instant::now();
+    let facts = publish_workload(&js, WorkloadSpec::new(args.events)).await?;
+    report.notes.push(format!(
+        "published {} events ({} unique) in {:.1} s",
+        args.events,
+        facts.unique_events,
+        published.elapsed().as_secs_f64()
+    ));
+
+    // 1. Ingest, after its baseline so both read a warm broker.
+    let baseline_secs = drain_with_bare_consumer(&js, args.events).await?;
+    let data = tempfile::tempdir()?;
+    let started = Instant::now();
+    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    let status = lineaged
+        .wait_status("the workload ingested", |s| {
+            s.applied_seq + s.duplicates >= args.events
+        })
+        .await;
+    let ingest_secs = started.elapsed().as_secs_f64();
+    report.add(
+        "1 ingest",
+        "durable ingest (stored + applied + acked)",
+        args.events as f64 / ingest_secs,
+        "events/s",
+        Some(args.events as f64 / baseline_secs),
+        "ratio >= 0.5",
+    );
+    report.notes.push(format!(
+        "ingest stored {} events, acknowledged {} duplicates, dead-lettered {}",
+        status.applied_seq, status.duplicates, status.dead_lettered
+    ));
+
+    // 4. gRPC queries, idle.
+    let mix = QueryMix::new(&facts);
+    let (status_qps, status_samples) =
+        grpc_load(&lineaged, args.clients, args.seconds, None, |_| {
+            GrpcQuery::Status
+        })
+        .await;
+    let (mixed_qps, mixed_samples) =
+        grpc_load(&lineaged, args.clients, args.seconds, None, |i| mix.pick(i)).await;
+    report.add(
+        "4 gRPC",
+        "mixed queries",
+        mixed_qps,
+        "qps",
+        Some(status_qps),
+        "ratio >= 0.7",
+    );
+    report.add(
+        "4 gRPC",
+        "mixed p50",
+        mixed_samples.quantile_us(0.5),
+        "µs",
+        Some(status_samples.quantile_us(0.5)),
+        "",
+    );
+    report.add(
+        "4 gRPC",
+        "mixed p99",
+        mixed_samples.quantile_us(0.99),
+        "µs",
+        Some(status_samples.quantile_us(0.99)),
+        "",
+    );
+    lineaged.stop().await;
+
+    // 5. Queries while a second backlog is ingested.
+    let mut second = WorkloadSpec::new(args.events / 2);
+    second.seed = 7;
+    second.id_prefix = "b-".into();
+    let second_facts = publish_workload(&js, second).await?;
+    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    lineaged.wait_status("replayed", |s| s.ready).await;
+    let target = status.applied_seq + second_facts.unique_events;
+    let ingest_running = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let mut client = lineaged.client().await;
+        let ingest_running = ingest_running.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while Instant::now() < deadline {
+                if let Ok(status) = client.get_status(v1::GetStatusRequest::default()).await
+                    && status.into_inner().applied_seq >= target
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ingest_running.store(false, Ordering::Release);
+        })
+    };
+    let (busy_qps, busy_samples) = grpc_load(
+        &lineaged,
+        args.clients,
+        args.seconds,
+        Some(ingest_running.clone()),
+        |i| mix.pick(i),
+    )
+    .await;
+    let _ = watcher.await;
+    report.add(
+        "5 during ingest",
+        "mixed p99 while ingesting",
+        busy_samples.quantile_us(0.99),
+        "µs",
+        Some(mixed_samples.quantile_us(0.99)),
+        "ratio <= 2",
+    );
+    report.notes.push(format!(
+        "during ingest: {} queries at {:.0} qps while {} more events were ingested",
+        busy_samples.len(),
+        busy_qps,
+        second_facts.unique_events
+    ));
+    let stored = lineaged
+        .wait_status("the second backlog", |s| s.applied_seq >= target)
+        .await
+        .applied_seq;
+    lineaged.stop().await;
+    let disk = dir_bytes(data.path());
+    report.add(
+        "6 disk",
+        "sled bytes per stored event",
+        disk as f64 / stored as f64,
+        "B",
+        None,
+        "",
+    );
+
+    // 2. Rebuild, and 6. memory.
+    let data_dir = data.path().to_path_buf();
+    let rebuild = tokio::task::spawn_blocking(move || rebuild(&data_dir)).await??;
+    report.add(
+        "2 rebuild",
+        "replay into the graph",
+        rebuild.records as f64 / rebuild.replay_secs,
+        "events/s",
+        Some(rebuild.records as f64 / rebuild.scan_secs),
+        ">= 1M/s, ratio >= 0.5",
+    );
+    let graph = rebuild.graph;
+    report.add(
+        "6 memory",
+        "RSS growth per node",
+        rebuild.rss_growth as f64 / graph.node_count() as f64,
+        "B",
+        None,
+        "",
+    );
+    report.add(
+        "6 memory",
+        "RSS growth per edge (all of it charged to edges)",
+        rebuild.rss_growth as f64 / graph.active_edge_count() as f64,
+        "B",
+        None,
+        "<= 300 B + attributes",
+    );
+    report.notes.push(format!(
+        "graph: {} nodes, {} edges, RSS growth {:.1} MiB",
+        graph.node_count(),
+        graph.active_edge_count(),
+        rebuild.rss_growth as f64 / 1_048_576.0
+    ));
+
+    // 3. Queries in process.
+    let graph = Arc::new(graph);
+    let in_process = tokio::task::spawn_blocking({
+        let graph = graph.clone();
+        let facts = facts.clone();
+        move || queries_in_process(&graph, &facts)
+    })
+    .await?;
+    for (figure, domain, with_proto, returned, target) in in_process {
+        report.add(
+            "3 in process",
+            format!("{figure} p99 ({returned} entities)"),
+            domain.quantile_us(0.99),
+            "µs",
+            None,
+            target,
+        );
+        report.add(
+            "3 in process",
+            format!("{figure} p50, with protobuf answer"),
+            with_proto.quantile_us(0.5),
+            "µs",
+            Some(domain.quantile_us(0.5)),
+            "",
+        );
+    }
+
+    report.print(&args);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report.json(&args))?)?;
+        println!("JSON written to {}", path.display());
+    }
+    drop(nats);
+    Ok(())
+}
+
+/// Publishes a workload as protobuf without `Nats-Msg-Id`, so its
+/// duplicates reach lineaged as they would past JetStream's window.
+async fn publish_workload(
+    js: &jetstream::Context,
+    spec: WorkloadSpec,
+) -> anyhow::Result<WorkloadFacts> {
+    const WINDOW: usize = 1024;
+    let mut workload = Workload::new(spec);
+    let mut in_flight = std::collections::VecDeque::with_capacity(WINDOW);
+    for event in workload.by_ref() {
+        if in_flight.len() >= WINDOW
+            && let Some(ack) = in_flight.pop_front()
+        {
+            let ack: jetstream::context::PublishAckFuture = ack;
+            ack.await?;
+        }
+        let subject = format!("lineage.events.{}", event.workspace);
+        in_flight.push_back(js.publish(subject, event.encode_to_vec().into()).await?);
+    }
+    for ack in in_flight {
+        ack.await?;
+    }
+    Ok(workload.facts())
+}
+
+/// The baseline of scenario 1: a bare pull consumer that drains and acks.
+async fn drain_with_bare_consumer(js: &jetstream::Context, events: u64) -> anyhow::Result<f64> {
+    let stream = js.get_stream("LINEAGE_EVENTS").await?;
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: Some("bench-baseline".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            max_ack_pending: 1024,
+            ..Default::default()
+        })
+        .await?;
+    let started = Instant::now();
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .messages()
+        .await?
+        .ready_chunks(256);
+    let mut seen = 0;
+    while seen < events {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), messages.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the baseline consumer's stream ended"))?;
+        for message in chunk {
+            let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
+            message.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            seen += 1;
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+struct Rebuild {
+    graph: LineageGraph,
+    records: u64,
+    scan_secs: f64,
+    replay_secs: f64,
+    rss_growth: u64,
+}
+
+/// Scenario 2: a raw scan with protobuf decoding, then the real replay.
+fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
+    let log = Log::open(data_dir)?;
+    let reader = log.reader();
+    let started = Instant::now();
+    let mut records = 0u64;
+    for record in reader.records_from(1) {
+        let record = record?;
+        let event = v1::Event::decode(record.bytes.as_slice())?;
+        std::hint::black_box(event);
+        records += 1;
+    }
+    let scan_secs = started.elapsed().as_secs_f64();
+    let rss_before = rss_bytes();
+    let started = Instant::now();
+    let graph = lineage_server::ingest::replay(&reader).map_err(anyhow::Error::msg)?;
+    let replay_secs = started.elapsed().as_secs_f64();
+    let rss_growth = rss_bytes().saturating_sub(rss_before);
+    Ok(Rebuild {
+        graph,
+        records,
+        scan_secs,
+        replay_secs,
+        rss_growth,
+    })
+}
+
+fn spec(walk: Walk, max_depth: u32) -> TraversalSpec {
+    TraversalSpec {
+        walk,
+        max_depth,
+        edge_kinds: EdgeKinds::lineage(),
+        node_kinds: NodeKinds::all(),
+        max_nodes: 1_000,
+        max_edges: 4_000,
+        max_visits: 500_000,
+    }
+}
+
+type QueryFigures = (String, Samples, Samples, usize, &'static str);
+
+/// Scenario 3: each query alone, against the graph (the domain answer),
+/// and again including the protobuf answer the server would send.
+fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryFigures> {
+    let budget = Duration::from_millis(700);
+    let mut figures = Vec::new();
+    let ws = |name: &str| Workspace::parse(name).expect("workload workspaces are valid");
+
+    if let Some((workspace, run_id)) = &facts.run {
+        let key = EntityKey::run(&ws(workspace), run_id);
+        let (domain, _) = repeat(budget, 1_000, 200_000, || graph.find(&key));
+        let (proto, _) = repeat(budget, 1_000, 200_000, || {
+            graph.find(&key).map(|node| convert::entity(graph, node))
+        });
+        figures.push(("GetEntity (run)".into(), domain, proto, 1, ""));
+    }
+    for (label, dataset) in [("hot", &facts.hot_dataset), ("cold", &facts.cold_dataset)] {
+        let Some((workspace, name, version)) = dataset else {
+            continue;
+        };
+        let workspace = ws(workspace);
+        let (domain, page) = repeat(budget, 1_000, 200_000, || {
+            graph.runs_using_dataset(&workspace, name, Some(version), None, 100)
+        });
+        let (proto, _) = repeat(budget, 200, 100_000, || {
+            let (runs, _) = graph.runs_using_dataset(&workspace, name, Some(version), None, 100);
+            runs.iter()
+                .map(|&run| convert::entity(graph, run))
+                .collect::<Vec<_>>()
+        });
+        figures.push((
+            format!("RunsUsingDataset ({label}, page of 100)"),
+            domain,
+            proto,
+            page.0.len(),
+            if label == "hot" { "<= 20 µs" } else { "" },
+        ));
+    }
+    if let Some((workspace, model, version)) = &facts.model {
+        let key = EntityKey::model_version(&ws(workspace), model, version);
+        if let Some(root) = graph.find(&key) {
+            for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
+                let spec = spec(Walk::Provenance, depth);
+                let (domain, answer) = repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
+                let (proto, _) = repeat(budget, 100, 50_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec))
+                });
+                let label = if depth == 4 { "depth 4" } else { "full" };
+                figures.push((
+                    format!("Provenance of a model version ({label})"),
+                    domain,
+                    proto,
+                    answer.nodes.len(),
+                    target,
+                ));
+            }
+            let spec = spec(Walk::Provenance, 64);
+            let (domain, trace) = repeat(budget, 200, 100_000, || graph.trace_model(root, &spec));
+            let (proto, _) = repeat(budget, 100, 50_000, || {
+                graph
+                    .trace_model(root, &spec)
+                    .map(|t| convert::model_trace(graph, &t))
+            });
+            let returned = trace.map_or(0, |t| t.upstream.nodes.len());
+            figures.push(("TraceModel".into(), domain, proto, returned, ""));
+        }
+    }
+    if let Some((workspace, name, version)) = &facts.hot_dataset {
+        let key = EntityKey::dataset_version(&ws(workspace), name, version);
+        if let Some(root) = graph.find(&key) {
+            for depth in [4, 64] {
+                let spec = spec(Walk::Impact, depth);
+                let (domain, answer) = repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
+                let (proto, _) = repeat(budget, 20, 10_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec))
+                });
+                let label = if depth == 4 { "depth 4" } else { "full" };
+                figures.push((
+                    format!(
+                        "Impact of a popular dataset version ({label}{})",
+                        if answer.truncated { ", truncated" } else { "" }
+                    ),
+                    domain,
+                    proto,
+                    answer.nodes.len(),
+                    "",
+                ));
+            }
+        }
+    }
+    figures
+}
+
+/// The queries of the gRPC mix.
+#[derive(Clone)]
+enum GrpcQuery {
+    Status,
+    Entity(v1::GetEntityRequest),
+    RunsUsing(v1::RunsUsingDatasetRequest),
+    Provenance(v1::TraversalRequest),
+    Impact(v1::TraversalRequest),
+    Trace(v1::TraceModelRequest),
+}
+
+struct QueryMix {
+    queries: Vec<GrpcQuery>,
+}
+
+impl QueryMix {
+    fn new(facts: &WorkloadFacts) -> Self {
+        let mut queries = Vec::new();
+        if let Some((workspace, run)) = &facts.run {
+            queries.push(GrpcQuery::Entity(v1::GetEntityRequest {
+                entity: Some(lineage_e2e::entity(workspace, v1::EntityKind::Run, run, "")),
+            }));
+        }
+        if let Some((workspace, dataset, version)) = &facts.hot_dataset {
+            queries.push(GrpcQuery::RunsUsing(v1::RunsUsingDatasetRequest {
+                workspace: workspace.clone(),
+                dataset: dataset.clone(),
+                version: version.clone(),
+                page_size: 100,
+                page_token: String::new(),
+            }));
+            queries.push(GrpcQuery::Impact(v1::TraversalRequest {
+                root: Some(lineage_e2e::entity(
+                    workspace,
+                    v1::EntityKind::DatasetVersion,
+                    dataset,
+                    version,
+                )),
+                max_depth: 4,
+                limit: 100,
+                ..Default::default()
+            }));
+        }
+        if let Some((workspace, model, version)) = &facts.model {
+            queries.push(GrpcQuery::Provenance(v1::TraversalRequest {
+                root: Some(lineage_e2e::entity(
+                    workspace,
+                    v1::EntityKind::ModelVersion,
+                    model,
+                    version,
+                )),
+                ..Default::default()
+            }));
+            queries.push(GrpcQuery::Trace(v1::TraceModelRequest {
+                workspace: workspace.clone(),
+                model: model.clone(),
+                version: version.clone(),
+            }));
+        }
+        if queries.is_empty() {
+            queries.push(GrpcQuery::Status);
+        }
+        Self { queries }
+    }
+
+    fn pick(&self, i: usize) -> GrpcQuery {
+        self.queries[i % self.queries.len()].clone()
+    }
+}
+
+async fn send(client: &mut LineageServiceClient<Channel>, query: GrpcQuery) -> bool {
+    match query {
+        GrpcQuery::Status => client
+            .get_status(v1::GetStatusRequest::default())
+            .await
+            .is_ok(),
+        GrpcQuery::Entity(r) => client.get_entity(r).await.is_ok(),
+        GrpcQuery::RunsUsing(r) => client.runs_using_dataset(r).await.is_ok(),
+        GrpcQuery::Provenance(r) => client.provenance(r).await.is_ok(),
+        GrpcQuery::Impact(r) => client.impact(r).await.is_ok(),
+        GrpcQuery::Trace(r) => client.trace_model(r).await.is_ok(),
+    }
+}
+
+/// Runs `clients` concurrent clients for `seconds` (or while `running`
+/// stays true), each sending `query(i)`; returns qps and latencies.
+async fn grpc_load(
+    lineaged: &Lineaged,
+    clients: usize,
+    seconds: u64,
+    running: Option<Arc<AtomicBool>>,
+    query: impl Fn(usize) -> GrpcQuery,
+) -> (f64, Samples) {
+    let mut queries_per_client = Vec::new();
+    for c in 0..clients {
+        // A bounded, precomputed list of requests per client.
+        queries_per_client.push((0..64).map(|i| query(c * 64 + i)).collect::<Vec<_>>());
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for queries in queries_per_client {
+        let mut client = LineageServiceClient::new(lineaged.channel().await)
+            .max_decoding_message_size(64 * 1024 * 1024);
+        let running = running.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut i = 0;
+            while Instant::now() < deadline
+                && running.as_ref().is_none_or(|r| r.load(Ordering::Acquire))
+            {
+                let began = Instant::now();
+                if send(&mut client, queries[i % queries.len()].clone()).await {
+                    samples.push(began.elapsed());
+                }
+                i += 1;
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        if let Ok(samples) = task.await {
+            all.extend(samples);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    (all.len() as f64 / elapsed, all)
+}
