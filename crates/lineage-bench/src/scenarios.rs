@@ -50,6 +50,9 @@ pub struct RunArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// lineaged's ingest batch size.
+    #[arg(long, default_value_t = 256)]
+    batch_size: u16,
 }
 
 /// One line of the report.
@@ -167,7 +170,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let baseline_secs = drain_with_bare_consumer(&js, args.events).await?;
     let data = tempfile::tempdir()?;
     let started = Instant::now();
-    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    let batch_size = args.batch_size;
+    let tweak = move |config: &mut lineage_server::Config| config.batch_size = batch_size;
+    let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
     let status = lineaged
         .wait_status("the workload ingested", |s| {
             s.applied_seq + s.duplicates >= args.events
@@ -227,7 +232,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     second.seed = 7;
     second.id_prefix = "b-".into();
     let second_facts = publish_workload(&js, second).await?;
-    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
     lineaged.wait_status("replayed", |s| s.ready).await;
     let target = status.applied_seq + second_facts.unique_events;
     let ingest_running = Arc::new(AtomicBool::new(true));

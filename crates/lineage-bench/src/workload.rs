@@ -198,7 +198,7 @@ impl Workload {
         catalog.versions[dataset] += 1;
         let version = catalog.versions[dataset];
         let mut derived_from = Vec::new();
-        if dataset % 30 != 0 {
+        if !dataset.is_multiple_of(30) {
             let parent = dataset - 1;
             let parent_versions = catalog.versions[parent];
             if parent_versions > 0 {

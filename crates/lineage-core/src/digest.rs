@@ -126,12 +126,12 @@ impl Canonical {
                 self.u64(run.metrics.len() as u64);
                 for (key, series) in &run.metrics {
                     self.str(key);
-                    self.u64(series.len() as u64);
-                    for ((step, timestamp), value) in series {
-                        self.i64(*step);
-                        self.time(*timestamp);
-                        self.stamp(&value.stamp);
-                        self.f64(value.value);
+                    self.u64(series.points().len() as u64);
+                    for point in series.points() {
+                        self.i64(point.step);
+                        self.time(point.timestamp);
+                        self.stamp(&point.stamp);
+                        self.f64(point.value);
                     }
                 }
             }

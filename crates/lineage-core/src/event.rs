@@ -5,6 +5,7 @@
 //! References inside a payload name entities of the event's own workspace.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::id::{EntityKey, Workspace};
 
@@ -50,12 +51,15 @@ impl EventTime {
 }
 
 /// A producer-assigned event id, unique within a workspace.
+///
+/// Shared rather than copied: every fact an event states carries its stamp,
+/// and one event may state hundreds (a metrics batch).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct EventId(String);
+pub struct EventId(Arc<str>);
 
 impl EventId {
     /// Wraps an id that `crate::id::check_event_id` accepted.
-    pub fn new_unchecked(id: impl Into<String>) -> Self {
+    pub fn new_unchecked(id: impl Into<Arc<str>>) -> Self {
         Self(id.into())
     }
 

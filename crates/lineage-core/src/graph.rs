@@ -133,8 +133,58 @@ pub struct RunFinishFacts {
     pub error: String,
 }
 
-/// One metric value, with the stamp of the event that logged it.
-pub type MetricSeries = BTreeMap<(i64, EventTime), Lww<f64>>;
+/// One value of a metric, with the stamp of the event that logged it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct MetricPointFacts {
+    pub step: i64,
+    pub timestamp: EventTime,
+    pub value: f64,
+    pub stamp: Stamp,
+}
+
+/// One metric's values in one run, sorted by (step, timestamp).
+///
+/// A sorted vector rather than a map: runs log hundreds of points, almost
+/// always in order, and a vector holds them in a third of the memory.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct MetricSeries {
+    points: Vec<MetricPointFacts>,
+}
+
+impl MetricSeries {
+    /// Records a value; a point re-logged at the same (step, timestamp)
+    /// keeps the value of the greatest stamp.
+    fn record(&mut self, step: i64, timestamp: EventTime, value: f64, stamp: &Stamp) {
+        let point = MetricPointFacts {
+            step,
+            timestamp,
+            value,
+            stamp: stamp.clone(),
+        };
+        let at = (step, timestamp);
+        match self.points.last() {
+            None => self.points.push(point),
+            Some(last) if (last.step, last.timestamp) < at => self.points.push(point),
+            Some(_) => match self
+                .points
+                .binary_search_by(|p| (p.step, p.timestamp).cmp(&at))
+            {
+                Ok(index) if self.points[index].stamp < *stamp => self.points[index] = point,
+                Ok(_) => {}
+                Err(index) => self.points.insert(index, point),
+            },
+        }
+    }
+
+    /// The value at the highest step, latest timestamp within it.
+    pub fn latest(&self) -> Option<&MetricPointFacts> {
+        self.points.last()
+    }
+
+    pub fn points(&self) -> &[MetricPointFacts] {
+        &self.points
+    }
+}
 
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct RunFacts {
@@ -160,9 +210,8 @@ impl RunFacts {
     pub fn latest_metrics(&self) -> impl Iterator<Item = (&str, i64, EventTime, f64)> {
         self.metrics.iter().filter_map(|(key, series)| {
             series
-                .iter()
-                .next_back()
-                .map(|(&(step, timestamp), value)| (key.as_str(), step, timestamp, value.value))
+                .latest()
+                .map(|point| (key.as_str(), point.step, point.timestamp, point.value))
         })
     }
 }
@@ -458,13 +507,11 @@ impl LineageGraph {
                 let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
                 let facts = self.run_facts_mut(run);
                 for point in &logged.metrics {
-                    let series = facts.metrics.entry(point.key.clone()).or_default();
-                    let mut slot = series.remove(&(point.step, point.timestamp));
-                    // A re-logged point keeps the value of the greatest stamp.
-                    let _ = offer(&mut slot, &stamp, point.value);
-                    if let Some(slot) = slot {
-                        series.insert((point.step, point.timestamp), slot);
-                    }
+                    let series = match facts.metrics.get_mut(point.key.as_str()) {
+                        Some(series) => series,
+                        None => facts.metrics.entry(point.key.clone()).or_default(),
+                    };
+                    series.record(point.step, point.timestamp, point.value, &stamp);
                 }
             }
             Payload::TagsSet(set) => {

@@ -177,7 +177,7 @@ pub fn validate_event(event: &v1::Event) -> Result<Event, Rejection> {
             return Err(missing("event_id"));
         }
         id::check_event_id(raw).map_err(|e| bad_id("event_id", e))?;
-        EventId::new_unchecked(raw.clone())
+        EventId::new_unchecked(raw.as_str())
     };
     if event.workspace.is_empty() {
         return Err(missing("workspace"));

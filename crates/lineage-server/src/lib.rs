@@ -23,7 +23,6 @@ use lineage_log::Log;
 use lineage_proto::v1::lineage_service_server::LineageServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{error, info};
 
 pub use config::Config;
@@ -98,6 +97,11 @@ pub async fn run(
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_RESPONSE_BYTES);
     let local_addr = listener.local_addr().ok();
+    // Without TCP_NODELAY, answers larger than one segment wait on the
+    // client's delayed ACK (tens of milliseconds each).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
     let mut grpc_stop = stop.clone();
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
@@ -107,7 +111,7 @@ pub async fn run(
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_stop.wait_for(|stop| *stop).await;
             }),
     );
