@@ -34,7 +34,7 @@ fi
 mkdir -p "$state"
 
 echo "building lineaged and lineage..."
-cargo build --locked --quiet --bins
+cargo build --locked --quiet -p lineage-server -p lineage-cli
 bin=target/debug
 
 if running "$state/nats.pid"; then

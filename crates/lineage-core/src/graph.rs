@@ -162,6 +162,11 @@ impl MetricSeries {
             stamp: stamp.clone(),
         };
         let at = (step, timestamp);
+        if self.points.len() == self.points.capacity() {
+            // Grow by a quarter, not double: series are many and mostly
+            // short, so slack would cost more than the extra copies.
+            self.points.reserve_exact((self.points.len() / 4).max(4));
+        }
         match self.points.last() {
             None => self.points.push(point),
             Some(last) if (last.step, last.timestamp) < at => self.points.push(point),
