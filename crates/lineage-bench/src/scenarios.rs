@@ -55,6 +55,9 @@ pub struct RunArgs {
     batch_size: u16,
 }
 
+/// How long one phase may take at the largest sizes before the run fails.
+const LONG_WAIT: Duration = Duration::from_secs(3600);
+
 /// One line of the report.
 struct Row {
     scenario: &'static str,
@@ -174,7 +177,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let tweak = move |config: &mut lineage_server::Config| config.batch_size = batch_size;
     let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
     let status = lineaged
-        .wait_status("the workload ingested", |s| {
+        .wait_status_within(LONG_WAIT, "the workload ingested", |s| {
             s.applied_seq + s.duplicates >= args.events
         })
         .await;
@@ -233,7 +236,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     second.id_prefix = "b-".into();
     let second_facts = publish_workload(&js, second).await?;
     let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
-    lineaged.wait_status("replayed", |s| s.ready).await;
+    lineaged
+        .wait_status_within(LONG_WAIT, "replayed", |s| s.ready)
+        .await;
     let target = status.applied_seq + second_facts.unique_events;
     let ingest_running = Arc::new(AtomicBool::new(true));
     let watcher = {
@@ -276,7 +281,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         second_facts.unique_events
     ));
     let stored = lineaged
-        .wait_status("the second backlog", |s| s.applied_seq >= target)
+        .wait_status_within(LONG_WAIT, "the second backlog", |s| s.applied_seq >= target)
         .await
         .applied_seq;
     lineaged.stop().await;

@@ -29,12 +29,21 @@ use tonic::transport::Channel;
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after [`WAIT`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + WAIT;
+    wait_within(WAIT, what, check).await
+}
+
+/// Like [`wait_for`] with an explicit bound (benchmarks wait longer).
+pub async fn wait_within<T, F, Fut>(bound: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + bound;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -127,9 +136,19 @@ impl Lineaged {
         what: &str,
         check: impl Fn(&v1::StatusResponse) -> bool,
     ) -> v1::StatusResponse {
+        self.wait_status_within(WAIT, what, check).await
+    }
+
+    /// Like [`Lineaged::wait_status`] with an explicit bound.
+    pub async fn wait_status_within(
+        &self,
+        bound: Duration,
+        what: &str,
+        check: impl Fn(&v1::StatusResponse) -> bool,
+    ) -> v1::StatusResponse {
         let client = self.client().await;
         let check = &check;
-        wait_for(what, || {
+        wait_within(bound, what, || {
             let mut client = client.clone();
             async move {
                 let status = client
