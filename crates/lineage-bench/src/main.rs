@@ -20,6 +20,10 @@ use clap::{Parser, Subcommand};
 
 use crate::workload::{Workload, WorkloadSpec};
 
+// The same allocator as lineaged, which this process hosts.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lineage-bench",

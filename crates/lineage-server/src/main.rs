@@ -6,6 +6,11 @@ use clap::Parser;
 use lineage_server::Config;
 use tracing_subscriber::EnvFilter;
 
+// The graph is millions of small allocations; glibc's allocator fragments
+// and slows as the heap grows (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The lineage graph service: NATS JetStream in, gRPC queries out.
 #[derive(Debug, Parser)]
 #[command(name = "lineaged", version)]
