@@ -1,0 +1,124 @@
+//! The real `lineage` binary against a real nats-server and lineaged:
+//! publishing the demo history and asking DOMAIN.md's questions 1-3 from a
+//! shell, in every output format, with the documented exit codes.
+
+use std::process::Output;
+
+use lineage_e2e::{Lineaged, NatsServer};
+
+const DEMO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/demo/history.jsonl"
+);
+
+struct Shell {
+    grpc_addr: String,
+    nats_url: String,
+}
+
+impl Shell {
+    /// Runs `lineage` off the async runtime's threads.
+    async fn lineage(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lineage"));
+        command
+            .args(args)
+            .env("LINEAGE_GRPC_ADDR", &self.grpc_addr)
+            .env("LINEAGE_NATS_URL", &self.nats_url)
+            .env_remove("LINEAGE_WORKSPACE");
+        tokio::task::spawn_blocking(move || command.output().expect("run lineage"))
+            .await
+            .expect("lineage finished")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_then_ask_the_three_questions() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    lineaged
+        .wait_status("ready", |s| s.ready && s.ingest_connected)
+        .await;
+    let shell = Shell {
+        grpc_addr: lineaged.addr.to_string(),
+        nats_url: nats.url(),
+    };
+
+    let emitted = shell.lineage(&["emit", DEMO, "--wait"]).await;
+    assert!(emitted.status.success(), "{emitted:?}");
+    let lines = std::fs::read_to_string(DEMO)
+        .expect("demo history")
+        .lines()
+        .count();
+    let status = lineaged.wait_applied(lines as u64).await;
+    assert_eq!(status.dead_lettered, 0);
+
+    // Question 1, as a table.
+    let runs = shell
+        .lineage(&["-w", "insurer-fraud", "runs-using", "claims@3", "--all"])
+        .await;
+    assert!(runs.status.success(), "{runs:?}");
+    assert!(
+        stdout(&runs).contains("fraud-sweep-0513-t02"),
+        "{}",
+        stdout(&runs)
+    );
+
+    // Question 2, as JSON a script can read.
+    let trace = shell
+        .lineage(&[
+            "-w",
+            "credit-lender",
+            "--format",
+            "json",
+            "trace",
+            "credit-risk@7",
+        ])
+        .await;
+    assert!(trace.status.success(), "{trace:?}");
+    let trace: serde_json::Value = serde_json::from_slice(&trace.stdout).expect("JSON output");
+    assert_eq!(
+        trace["source_run"]["ref"]["name"].as_str(),
+        Some("cr-sweep-0706-t08")
+    );
+
+    // Question 3, as a tree that ends with what is in production, and as DOT.
+    let impact = shell
+        .lineage(&["-w", "credit-lender", "impact", "dataset:applications@3"])
+        .await;
+    assert!(impact.status.success(), "{impact:?}");
+    let text = stdout(&impact);
+    assert!(text.contains("In production:"), "{text}");
+    assert!(text.contains("model:credit-risk@7"), "{text}");
+    let dot = shell
+        .lineage(&[
+            "-w",
+            "credit-lender",
+            "--format",
+            "dot",
+            "provenance",
+            "model:credit-risk@7",
+        ])
+        .await;
+    assert!(dot.status.success(), "{dot:?}");
+    assert!(stdout(&dot).starts_with("digraph"), "{}", stdout(&dot));
+
+    // The documented exit codes.
+    let missing = shell
+        .lineage(&["-w", "credit-lender", "get", "dataset:applications@99"])
+        .await;
+    assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    let no_workspace = shell.lineage(&["get", "dataset:applications@3"]).await;
+    assert!(!no_workspace.status.success());
+
+    // Emitting again is harmless: everything is a duplicate.
+    let again = shell.lineage(&["emit", DEMO, "--wait"]).await;
+    assert!(again.status.success(), "{again:?}");
+    let after = lineaged.wait_applied(lines as u64).await;
+    assert_eq!(after.applied_seq, lines as u64);
+    lineaged.stop().await;
+}
