@@ -361,3 +361,15 @@ pub fn labels<'a>(entities: impl IntoIterator<Item = &'a v1::Entity>) -> Vec<Str
     labels.sort();
     labels
 }
+
+/// Labels of the model versions in production among `entities`.
+pub fn in_production<'a>(entities: impl IntoIterator<Item = &'a v1::Entity>) -> Vec<String> {
+    entities
+        .into_iter()
+        .filter(|n| {
+            matches!(&n.details, Some(v1::entity::Details::ModelVersion(m))
+                if m.stage == v1::ModelStage::Production as i32)
+        })
+        .map(label)
+        .collect()
+}

@@ -2,7 +2,7 @@
 //! the stories it promises.
 
 use async_nats::jetstream;
-use lineage_e2e::{Lineaged, NatsServer, entity, label, publish_raw};
+use lineage_e2e::{Lineaged, NatsServer, entity, in_production, label, publish_raw};
 use lineage_proto::v1;
 
 fn demo_lines() -> Vec<String> {
@@ -76,16 +76,7 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
         .await
         .expect("impact of applications@3")
         .into_inner();
-    let production: Vec<String> = impact
-        .nodes
-        .iter()
-        .filter(|n| {
-            matches!(&n.details, Some(v1::entity::Details::ModelVersion(m))
-                if m.stage == v1::ModelStage::Production as i32)
-        })
-        .map(label)
-        .collect();
-    assert_eq!(production, ["model:credit-risk@7"]);
+    assert_eq!(in_production(&impact.nodes), ["model:credit-risk@7"]);
     let endpoints: Vec<String> = impact
         .nodes
         .iter()

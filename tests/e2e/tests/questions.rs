@@ -4,7 +4,9 @@
 
 use async_nats::jetstream;
 use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, NatsServer, entity, label, labels, publish, publish_json};
+use lineage_e2e::{
+    Lineaged, NatsServer, entity, in_production, label, labels, publish, publish_json,
+};
 use lineage_proto::v1;
 use lineage_proto::v1::EntityKind as K;
 
@@ -207,16 +209,7 @@ async fn question_3_what_a_corrupt_dataset_touched() {
             "run:trial-2",
         ]
     );
-    let in_production: Vec<String> = impact
-        .nodes
-        .iter()
-        .filter(|n| {
-            matches!(&n.details, Some(v1::entity::Details::ModelVersion(m))
-                if m.stage == v1::ModelStage::Production as i32)
-        })
-        .map(label)
-        .collect();
-    assert_eq!(in_production, ["model:credit-risk@7"]);
+    assert_eq!(in_production(&impact.nodes), ["model:credit-risk@7"]);
     let model = impact
         .nodes
         .iter()
