@@ -230,31 +230,56 @@ pub async fn publish_json(js: &jetstream::Context, event: &v1::Event) -> bool {
     .await
 }
 
-/// Publishes arbitrary bytes and waits for the ack.
+/// Publishes arbitrary bytes and waits for the ack. While the stream is
+/// still being created (by the test and lineaged at once) JetStream answers
+/// "no stream"; like a well-behaved producer, this retries for a while.
 pub async fn publish_raw(
     js: &jetstream::Context,
     subject: &str,
     headers: async_nats::HeaderMap,
     payload: Vec<u8>,
 ) -> bool {
-    js.publish_with_headers(subject.to_owned(), headers, payload.into())
-        .await
-        .expect("publish")
-        .await
-        .expect("publish ack")
-        .duplicate
+    let payload = bytes::Bytes::from(payload);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ack = js
+            .publish_with_headers(subject.to_owned(), headers.clone(), payload.clone())
+            .await
+            .expect("publish")
+            .await;
+        match ack {
+            Ok(ack) => return ack.duplicate,
+            Err(error)
+                if error.kind() == jetstream::context::PublishErrorKind::StreamNotFound
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("publish ack: {error}"),
+        }
+    }
 }
 
 /// Creates the events stream the way lineaged does, so tests can publish
-/// before lineaged has started.
+/// before lineaged has started. lineaged may be creating it at the same
+/// moment; whoever loses that race finds the winner's stream.
 pub async fn ensure_events_stream(js: &jetstream::Context) {
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: "LINEAGE_EVENTS".into(),
-        subjects: vec!["lineage.events.>".into()],
-        ..Default::default()
+    wait_for("the events stream", || async {
+        match js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: "LINEAGE_EVENTS".into(),
+                subjects: vec!["lineage.events.>".into()],
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: 1,
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(stream) => Some(stream),
+            Err(_) => js.get_stream("LINEAGE_EVENTS").await.ok(),
+        }
     })
-    .await
-    .expect("create events stream");
+    .await;
 }
 
 /// A dead-lettered message as a test sees it.
