@@ -45,9 +45,11 @@ keeps the mapping and also records ours as tags (`lineage.run_id`,
   `model`, also an MLflow 3 LoggedModel (`create_logged_model` with the
   source run, `log_outputs` from the run, `finalize_logged_model` READY).
 - ModelRegistered -> `create_registered_model` (first time) and
-  `create_model_version(source=<artifact uri>, run_id=<source run>,
-  model_id=<the LoggedModel of artifact_name>, description=approval notes,
-  tags lineage.version, approved_by)`.
+  `create_model_version(source="models:/<id of the LoggedModel of
+  artifact_name>", run_id=<source run>, description=approval notes, tags
+  lineage.version, approved_by)`. The `models:/` source is how MLflow 3
+  links a version to its LoggedModel: its SQL registry ignores the
+  `model_id` argument.
 - ModelStageChanged -> `transition_model_version_stage` (deprecated since
   MLflow 2.9 in favour of aliases, still there in 3.x and closest to our
   stages) plus tags for reason and approver; folded by event time.
@@ -97,6 +99,7 @@ Queries (roots resolved before timing, as scenario 3 does, unless said)
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -378,7 +381,10 @@ class Loader:
             self.client.create_registered_model(name, tags={"lineage.workspace": ws})
             self.calls += 1
             self.registered.add((ws, p["model"]))
-        source = f"s3://artifacts/{p['source_run_id']}/{p.get('artifact_name', '')}"
+        # MLflow 3 links a version to its LoggedModel through the source URI
+        # `models:/<model_id>` (its SQL registry does not store model_id).
+        source = (f"models:/{model_id}" if model_id
+                  else f"s3://artifacts/{p['source_run_id']}/{p.get('artifact_name', '')}")
         mv = self.client.create_model_version(
             name, source=source, run_id=run, model_id=model_id,
             description=p.get("approval_notes", ""),
@@ -431,8 +437,13 @@ def main() -> int:
     if args.second_backlog:
         parts.append(("second backlog", common.second_backlog(args.second_backlog)))
     tmp = tempfile.mkdtemp(prefix="mlflow-bench-", dir=args.dir)
+    if not args.keep:
+        atexit.register(shutil.rmtree, tmp, True)  # also when a step fails
     db = os.path.join(tmp, "mlflow.db")
     uri = f"sqlite:///{db}"
+    # The registry resolves `models:/` sources with a default MlflowClient().
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.search_experiments(max_results=1)  # creates the schema, outside the load timing
     loader = Loader(client, os.path.join(tmp, "artifacts"))
@@ -544,9 +555,7 @@ def main() -> int:
     common.print_rows(rows)
     if args.json:
         common.write_json(args.json, result)
-    if not args.keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
+    if args.keep:
         common.log(f"[mlflow] kept {tmp}")
     return 0
 

@@ -102,6 +102,7 @@ hops here, so "depth 4" reaches less far in MLMD than in lineaged.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import sys
@@ -506,6 +507,8 @@ def main() -> int:
         parts.append(("second backlog", common.second_backlog(args.second_backlog)))
 
     tmp = tempfile.mkdtemp(prefix="mlmd-bench-", dir=args.dir)
+    if not args.keep:
+        atexit.register(shutil.rmtree, tmp, True)  # also when a step fails
     db = os.path.join(tmp, "mlmd.sqlite")
     store = open_store(db)
     loader = Loader(store)
@@ -616,10 +619,8 @@ def main() -> int:
     common.print_rows(rows)
     if args.json:
         common.write_json(args.json, result)
-    if not args.keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        common.log(f"[mlmd] kept {db}")
+    if args.keep:
+        common.log(f"[mlmd] kept {tmp}")
     return 0
 
 
