@@ -25,7 +25,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
 use lineage_e2e::{Lineaged, NatsServer};
-use lineage_log::Log;
+use lineage_log::{Log, LogOptions};
 use lineage_proto::convert;
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
@@ -433,16 +433,16 @@ struct Rebuild {
 
 /// Scenario 2: a raw scan with protobuf decoding, then the real replay.
 fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
-    let log = Log::open(data_dir)?;
+    let log = Log::open(data_dir, LogOptions::default())?;
     let reader = log.reader();
     let started = Instant::now();
     let mut records = 0u64;
-    for record in reader.records_from(1) {
-        let record = record?;
-        let event = v1::Event::decode(record.bytes.as_slice())?;
+    reader.for_each_from(1, |record| {
+        let event = v1::Event::decode(record.bytes)?;
         std::hint::black_box(event);
         records += 1;
-    }
+        Ok::<_, anyhow::Error>(())
+    })?;
     let scan_secs = started.elapsed().as_secs_f64();
     let rss_before = rss_bytes();
     let started = Instant::now();

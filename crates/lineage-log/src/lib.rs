@@ -2,32 +2,51 @@
 //! received, a blake3 hash chain, and the idempotency index.
 //!
 //! Trees:
-//! - `records`: sequence (big-endian u64) -> one encoded [`Record`].
-//! - `event_index`: idempotency key (workspace, NUL, event id) -> sequence and
-//!   content digest. It makes ingestion idempotent forever, not only within
-//!   JetStream's duplicate window, and tells a retry from a conflicting reuse.
+//! - `segments`: first sequence (big-endian u64) -> a segment: the records of
+//!   one append, in order, as one value (see [`segment`] for the layout).
+//! - `key_hashes`: first sequence -> the 128-bit hashes of the idempotency
+//!   keys of that segment's records, from which the in-memory idempotency
+//!   index is rebuilt at open (see [`index`]).
+//! - `collisions`: idempotency key -> sequence, for a key whose hash another
+//!   key already had (never expected; kept so the index is exact anyway).
 //! - `rejections`: JetStream stream sequence -> reason code, one per message
 //!   sent to the dead-letter stream (so redeliveries are not counted twice).
-//! - `meta`: counters.
+//! - `meta`: the store format and counters.
 //!
-//! Each record's hash covers the previous hash and a digest of the record's
+//! Idempotency is forever, not only within JetStream's duplicate window, and
+//! tells a retry (same key, same content digest) from a conflicting reuse.
+//!
+//! Each record's hash covers the previous hash and digests of the record's
 //! content (not the raw bytes), so a later redaction can replace a payload
-//! without breaking the chain. Appends are transactional across trees and
-//! become durable at [`Log::flush`]; callers acknowledge nothing before it.
+//! without breaking the chain. An append is one sled transaction over a few
+//! values, whatever the number of records, and becomes durable at
+//! [`Log::flush`]; callers acknowledge nothing before it.
 //!
 //! Architecture invariant: this crate knows nothing about events' meaning; it
 //! stores bytes under keys and digests that the caller computes.
+
+mod index;
+pub mod segment;
 
 use std::path::Path;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
+use crate::index::{KEY_HASH_LEN, KeyHash, KeyIndex, Lookup};
+pub use crate::segment::{Record, RecordRef};
+use crate::segment::{SegmentRecords, SegmentWriter};
+
 /// The hash before the first record.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-const RECORD_FORMAT_V1: u8 = 1;
-const HEADER_LEN: usize = 1 + 8 + 8 + 1 + 32 + 32 + 32 + 2;
+const FORMAT_KEY: &[u8] = b"format";
+const STORE_FORMAT: u8 = segment::SEGMENT_FORMAT;
 const DUPLICATES_KEY: &[u8] = b"duplicates";
+/// An append is cut into segments of about this size: big enough that a
+/// segment costs one sled insert for a hundred typical events, small enough
+/// to stay inline in sled's pages (values over ~128 KiB become blob files)
+/// and to keep reading one record cheap.
+const SEGMENT_TARGET_BYTES: usize = 64 * 1024;
 
 /// What can go wrong with the log. All of them mean the storage cannot be
 /// trusted right now: the caller must stop acknowledging and retry later.
@@ -42,6 +61,12 @@ pub enum LogError {
     /// A key longer than the record format allows.
     #[error("idempotency key is {0} bytes, the limit is 65535")]
     KeyTooLong(usize),
+    /// A payload longer than the record format allows.
+    #[error("payload is {0} bytes, the limit is 4294967295")]
+    PayloadTooLong(usize),
+    /// The directory holds a store this version cannot read.
+    #[error("{0}")]
+    UnsupportedFormat(String),
 }
 
 impl From<TransactionError<LogError>> for LogError {
@@ -49,6 +74,21 @@ impl From<TransactionError<LogError>> for LogError {
         match error {
             TransactionError::Abort(error) => error,
             TransactionError::Storage(error) => LogError::Storage(error),
+        }
+    }
+}
+
+/// How to open the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The most memory sled may use to cache pages of the store.
+    pub cache_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -80,22 +120,6 @@ pub enum Appended {
     Conflict { seq: u64 },
 }
 
-/// One stored record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub seq: u64,
-    pub stream_seq: u64,
-    /// When the log stored it, Unix nanoseconds.
-    pub recorded_at: i64,
-    pub encoding: u8,
-    pub key: Vec<u8>,
-    /// blake3 of `bytes` as received.
-    pub payload_digest: [u8; 32],
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-    pub bytes: Vec<u8>,
-}
-
 /// The chain's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -113,10 +137,11 @@ pub fn record_hash(
     recorded_at: i64,
     encoding: u8,
     key: &[u8],
+    content_digest: &[u8; 32],
     payload_digest: &[u8; 32],
 ) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"lineage-log-v1");
+    hasher.update(b"lineage-log-v2");
     hasher.update(prev_hash);
     hasher.update(&seq.to_be_bytes());
     hasher.update(&stream_seq.to_be_bytes());
@@ -124,65 +149,9 @@ pub fn record_hash(
     hasher.update(&[encoding]);
     hasher.update(&(key.len() as u64).to_be_bytes());
     hasher.update(key);
+    hasher.update(content_digest);
     hasher.update(payload_digest);
     *hasher.finalize().as_bytes()
-}
-
-impl Record {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.key.len() + self.bytes.len());
-        out.push(RECORD_FORMAT_V1);
-        out.extend_from_slice(&self.stream_seq.to_be_bytes());
-        out.extend_from_slice(&self.recorded_at.to_be_bytes());
-        out.push(self.encoding);
-        out.extend_from_slice(&self.prev_hash);
-        out.extend_from_slice(&self.hash);
-        out.extend_from_slice(&self.payload_digest);
-        out.extend_from_slice(&(self.key.len() as u16).to_be_bytes());
-        out.extend_from_slice(&self.key);
-        out.extend_from_slice(&self.bytes);
-        out
-    }
-
-    fn decode(seq: u64, raw: &[u8]) -> Result<Self, LogError> {
-        let corrupt = |problem| LogError::Corrupt { seq, problem };
-        if raw.len() < HEADER_LEN {
-            return Err(corrupt("shorter than a record header"));
-        }
-        if raw[0] != RECORD_FORMAT_V1 {
-            return Err(corrupt("unknown record format"));
-        }
-        let u64_at = |at: usize| u64::from_be_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
-        let hash_at = |at: usize| -> [u8; 32] { raw[at..at + 32].try_into().expect("32 bytes") };
-        let key_len = u16::from_be_bytes([raw[HEADER_LEN - 2], raw[HEADER_LEN - 1]]) as usize;
-        if raw.len() < HEADER_LEN + key_len {
-            return Err(corrupt("key runs past the record"));
-        }
-        Ok(Record {
-            seq,
-            stream_seq: u64_at(1),
-            recorded_at: u64_at(9) as i64,
-            encoding: raw[17],
-            prev_hash: hash_at(18),
-            hash: hash_at(50),
-            payload_digest: hash_at(82),
-            key: raw[HEADER_LEN..HEADER_LEN + key_len].to_vec(),
-            bytes: raw[HEADER_LEN + key_len..].to_vec(),
-        })
-    }
-
-    /// Recomputes this record's hash from its fields and `prev_hash`.
-    pub fn computed_hash(&self) -> [u8; 32] {
-        record_hash(
-            &self.prev_hash,
-            self.seq,
-            self.stream_seq,
-            self.recorded_at,
-            self.encoding,
-            &self.key,
-            &self.payload_digest,
-        )
-    }
 }
 
 /// The result of checking the chain.
@@ -194,14 +163,27 @@ pub struct Verification {
     pub first_problem: Option<(u64, &'static str)>,
 }
 
+/// A record of the batch being appended.
+struct Staged<'a> {
+    seq: u64,
+    key_hash: KeyHash,
+    /// Its hash was already taken by another key: indexed by exact key.
+    collided: bool,
+    new: &'a NewRecord<'a>,
+}
+
 /// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
-#[derive(Debug)]
 pub struct Log {
     db: sled::Db,
-    records: sled::Tree,
-    event_index: sled::Tree,
+    segments: sled::Tree,
+    key_hashes: sled::Tree,
+    collisions: sled::Tree,
     rejections: sled::Tree,
     meta: sled::Tree,
+    index: KeyIndex,
+    /// How keys are hashed for the index; replaced only by tests that need
+    /// two keys with one hash.
+    hash_key: fn(&[u8]) -> KeyHash,
     /// The chain's end as of the last append, so appends need no read.
     head: Head,
     /// Deliveries acknowledged as exact duplicates, ever.
@@ -210,28 +192,87 @@ pub struct Log {
     rejected: u64,
 }
 
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("head", &self.head)
+            .field("indexed_keys", &self.index.len())
+            .field("duplicates", &self.duplicates)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Log {
-    /// Opens (or creates) the log in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, LogError> {
-        let db = sled::Config::new().path(dir).open()?;
-        let records = db.open_tree("records")?;
-        let event_index = db.open_tree("event_index")?;
-        let rejections = db.open_tree("rejections")?;
+    /// Opens (or creates) the log in `dir`, and rebuilds the idempotency
+    /// index from the stored key hashes.
+    pub fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_bytes)
+            .open()?;
         let meta = db.open_tree("meta")?;
-        let head = match records.last()? {
+        match meta.get(FORMAT_KEY)? {
+            Some(format) if format.as_ref() == [STORE_FORMAT] => {}
+            Some(format) => {
+                return Err(LogError::UnsupportedFormat(format!(
+                    "the store in {} has format {:?}; this lineaged reads format {STORE_FORMAT}",
+                    dir.display(),
+                    format.as_ref()
+                )));
+            }
+            None => {
+                if db.tree_names().iter().any(|name| name.as_ref() == b"records") {
+                    return Err(LogError::UnsupportedFormat(format!(
+                        "the store in {} was written by an earlier lineaged (one sled value per record); \
+                         start on an empty data directory and let the stream be consumed again",
+                        dir.display()
+                    )));
+                }
+                meta.insert(FORMAT_KEY, &[STORE_FORMAT])?;
+            }
+        }
+        let segments = db.open_tree("segments")?;
+        let key_hashes = db.open_tree("key_hashes")?;
+        let collisions = db.open_tree("collisions")?;
+        let rejections = db.open_tree("rejections")?;
+        let head = match segments.last()? {
             None => Head {
                 seq: 0,
                 hash: GENESIS_HASH,
             },
             Some((key, raw)) => {
-                let seq = seq_from_key(&key)?;
-                let record = Record::decode(seq, &raw)?;
-                Head {
-                    seq,
-                    hash: record.hash,
+                let first_seq = seq_from_key(&key)?;
+                let mut last = None;
+                for record in SegmentRecords::parse(first_seq, &raw)? {
+                    let record = record?;
+                    last = Some((record.seq, *record.hash));
                 }
+                let (seq, hash) = last.ok_or(LogError::Corrupt {
+                    seq: first_seq,
+                    problem: "empty segment",
+                })?;
+                Head { seq, hash }
             }
         };
+        let mut index = KeyIndex::with_capacity(head.seq as usize);
+        for entry in key_hashes.iter() {
+            let (key, hashes) = entry?;
+            let first_seq = seq_from_key(&key)?;
+            if hashes.len() % KEY_HASH_LEN != 0 {
+                return Err(LogError::Corrupt {
+                    seq: first_seq,
+                    problem: "key hashes of a segment are not whole hashes",
+                });
+            }
+            for (offset, hash) in hashes.chunks_exact(KEY_HASH_LEN).enumerate() {
+                index.load(KeyHash::from_bytes(hash), first_seq + offset as u64);
+            }
+        }
+        for entry in collisions.iter() {
+            let (key, seq) = entry?;
+            index.insert_collided(key.to_vec(), read_u64(&seq));
+        }
         let duplicates = meta
             .get(DUPLICATES_KEY)?
             .map(|raw| read_u64(&raw))
@@ -239,10 +280,13 @@ impl Log {
         let rejected = rejections.len() as u64;
         Ok(Self {
             db,
-            records,
-            event_index,
+            segments,
+            key_hashes,
+            collisions,
             rejections,
             meta,
+            index,
+            hash_key: KeyHash::of,
             head,
             duplicates,
             rejected,
@@ -262,7 +306,7 @@ impl Log {
     }
 
     /// Appends a batch in one transaction, in order. Not durable until
-    /// [`Log::flush`] returns.
+    /// [`Log::flush`] returns. On error nothing of the batch is stored.
     pub fn append_batch(
         &mut self,
         batch: &[NewRecord<'_>],
@@ -271,67 +315,111 @@ impl Log {
         if let Some(record) = batch.iter().find(|r| r.key.len() > u16::MAX as usize) {
             return Err(LogError::KeyTooLong(record.key.len()));
         }
-        let start = self.head;
-        let duplicates_before = self.duplicates;
-        let (outcomes, head, duplicates) = (&self.records, &self.event_index, &self.meta)
-            .transaction(|(records, index, meta)| {
-                let mut head = start;
-                let mut duplicates = duplicates_before;
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for new in batch {
-                    if let Some(existing) = index.get(new.key)? {
-                        let (seq, digest) = parse_index_value(&existing).ok_or(
-                            ConflictableTransactionError::Abort(LogError::Corrupt {
-                                seq: 0,
-                                problem: "event index entry",
-                            }),
-                        )?;
-                        if digest == new.content_digest {
-                            duplicates += 1;
-                            outcomes.push(Appended::Duplicate { seq });
-                        } else {
-                            outcomes.push(Appended::Conflict { seq });
-                        }
-                        continue;
-                    }
-                    let seq = head.seq + 1;
-                    let payload_digest = *blake3::hash(new.bytes).as_bytes();
-                    let hash = record_hash(
-                        &head.hash,
+        if let Some(record) = batch.iter().find(|r| r.bytes.len() > u32::MAX as usize) {
+            return Err(LogError::PayloadTooLong(record.bytes.len()));
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut staged: Vec<Staged<'_>> = Vec::with_capacity(batch.len());
+        let mut duplicates = self.duplicates;
+        for new in batch {
+            let key_hash = (self.hash_key)(new.key);
+            let (existing, collided) = self.find(new.key, &key_hash, &staged)?;
+            match existing {
+                Some((seq, digest)) if digest == new.content_digest => {
+                    duplicates += 1;
+                    outcomes.push(Appended::Duplicate { seq });
+                }
+                Some((seq, _)) => outcomes.push(Appended::Conflict { seq }),
+                None => {
+                    let seq = self.head.seq + 1 + staged.len() as u64;
+                    staged.push(Staged {
                         seq,
-                        new.stream_seq,
-                        recorded_at,
-                        new.encoding,
-                        new.key,
-                        &payload_digest,
-                    );
-                    let record = Record {
-                        seq,
-                        stream_seq: new.stream_seq,
-                        recorded_at,
-                        encoding: new.encoding,
-                        key: new.key.to_vec(),
-                        payload_digest,
-                        prev_hash: head.hash,
-                        hash,
-                        bytes: new.bytes.to_vec(),
-                    };
-                    records.insert(&seq.to_be_bytes(), record.encode())?;
-                    let mut index_value = Vec::with_capacity(40);
-                    index_value.extend_from_slice(&seq.to_be_bytes());
-                    index_value.extend_from_slice(&new.content_digest);
-                    index.insert(new.key, index_value)?;
-                    head = Head { seq, hash };
+                        key_hash,
+                        collided,
+                        new,
+                    });
                     outcomes.push(Appended::Stored { seq });
                 }
-                if duplicates != duplicates_before {
+            }
+        }
+
+        let (segments, head) = encode_segments(&staged, self.head, recorded_at);
+        let collisions: Vec<&Staged<'_>> = staged.iter().filter(|s| s.collided).collect();
+        let duplicates_changed = duplicates != self.duplicates;
+        (
+            &self.segments,
+            &self.key_hashes,
+            &self.collisions,
+            &self.meta,
+        )
+            .transaction(|(segment_tree, hash_tree, collision_tree, meta)| {
+                for segment in &segments {
+                    let key = segment.first_seq.to_be_bytes();
+                    segment_tree.insert(&key, segment.value.as_slice())?;
+                    hash_tree.insert(&key, segment.key_hashes.as_slice())?;
+                }
+                for record in &collisions {
+                    collision_tree.insert(record.new.key, &record.seq.to_be_bytes())?;
+                }
+                if duplicates_changed {
                     meta.insert(DUPLICATES_KEY, &duplicates.to_be_bytes())?;
                 }
-                Ok((outcomes, head, duplicates))
+                Ok::<_, ConflictableTransactionError<LogError>>(())
             })?;
+
+        for record in &staged {
+            if record.collided {
+                self.index.insert_collided(record.new.key.to_vec(), record.seq);
+            } else {
+                self.index.insert(record.key_hash, record.seq);
+            }
+        }
         self.head = head;
         self.duplicates = duplicates;
         Ok(outcomes)
+    }
+
+    /// Where `key` is stored (sequence and content digest), looking in the
+    /// index and in the batch being staged; and whether its hash is already
+    /// another key's.
+    fn find(
+        &self,
+        key: &[u8],
+        key_hash: &KeyHash,
+        staged: &[Staged<'_>],
+    ) -> Result<(Option<(u64, [u8; 32])>, bool), LogError> {
+        let mut hash_taken = false;
+        match self.index.lookup(key, key_hash) {
+            Lookup::Absent => {}
+            Lookup::Exact(seq) => {
+                let record = self.stored(seq)?;
+                return Ok((Some((seq, record.content_digest)), false));
+            }
+            Lookup::SameHash(seq) => {
+                let record = self.stored(seq)?;
+                if record.key == key {
+                    return Ok((Some((seq, record.content_digest)), false));
+                }
+                hash_taken = true;
+            }
+        }
+        // Batches are a few hundred records: a scan beats building a map.
+        for record in staged {
+            if record.key_hash == *key_hash {
+                if record.new.key == key {
+                    return Ok((Some((record.seq, record.new.content_digest)), false));
+                }
+                hash_taken = true;
+            }
+        }
+        Ok((None, hash_taken))
+    }
+
+    fn stored(&self, seq: u64) -> Result<Record, LogError> {
+        self.reader().record(seq)?.ok_or(LogError::Corrupt {
+            seq,
+            problem: "the idempotency index names a record that is not stored",
+        })
     }
 
     /// Records that the message at `stream_seq` was dead-lettered with
@@ -359,72 +447,248 @@ impl Log {
     /// A handle for reading records while the writer appends.
     pub fn reader(&self) -> LogReader {
         LogReader {
-            records: self.records.clone(),
+            segments: self.segments.clone(),
+            key_hashes: self.key_hashes.clone(),
         }
     }
+}
+
+/// One segment ready to store.
+struct EncodedSegment {
+    first_seq: u64,
+    value: Vec<u8>,
+    key_hashes: Vec<u8>,
+}
+
+/// Chains the staged records onto `head` and cuts them into segments.
+fn encode_segments(
+    staged: &[Staged<'_>],
+    mut head: Head,
+    recorded_at: i64,
+) -> (Vec<EncodedSegment>, Head) {
+    let mut segments = Vec::new();
+    let mut writer: Option<(u64, SegmentWriter, Vec<u8>)> = None;
+    for record in staged {
+        let new = record.new;
+        let payload_digest = *blake3::hash(new.bytes).as_bytes();
+        let hash = record_hash(
+            &head.hash,
+            record.seq,
+            new.stream_seq,
+            recorded_at,
+            new.encoding,
+            new.key,
+            &new.content_digest,
+            &payload_digest,
+        );
+        let (_, segment, hashes) = writer.get_or_insert_with(|| {
+            (
+                record.seq,
+                SegmentWriter::new(&head.hash, SEGMENT_TARGET_BYTES),
+                Vec::new(),
+            )
+        });
+        segment.push(&RecordRef {
+            seq: record.seq,
+            stream_seq: new.stream_seq,
+            recorded_at,
+            encoding: new.encoding,
+            key: new.key,
+            content_digest: &new.content_digest,
+            payload_digest: &payload_digest,
+            prev_hash: &head.hash,
+            hash: &hash,
+            bytes: new.bytes,
+        });
+        hashes.extend_from_slice(&record.key_hash.to_bytes());
+        head = Head {
+            seq: record.seq,
+            hash,
+        };
+        if segment.encoded_len() >= SEGMENT_TARGET_BYTES {
+            let (first_seq, segment, key_hashes) = writer.take().expect("a segment is open");
+            segments.push(EncodedSegment {
+                first_seq,
+                value: segment.finish(),
+                key_hashes,
+            });
+        }
+    }
+    if let Some((first_seq, segment, key_hashes)) = writer
+        && !segment.is_empty()
+    {
+        segments.push(EncodedSegment {
+            first_seq,
+            value: segment.finish(),
+            key_hashes,
+        });
+    }
+    (segments, head)
 }
 
 /// Reads records; cheap to clone, safe beside the writer.
 #[derive(Debug, Clone)]
 pub struct LogReader {
-    records: sled::Tree,
+    segments: sled::Tree,
+    key_hashes: sled::Tree,
 }
 
 impl LogReader {
-    /// Records from `from_seq` (inclusive) to the end, in order.
+    /// The stored segments that hold `from_seq` and everything after it.
+    fn segments_from(&self, from_seq: u64) -> Result<sled::Iter, LogError> {
+        let start = match self.segments.range(..=from_seq.to_be_bytes()).next_back() {
+            Some(entry) => entry?.0,
+            None => sled::IVec::from(&from_seq.to_be_bytes()),
+        };
+        Ok(self.segments.range(start..))
+    }
+
+    /// Calls `visit` with each record from `from_seq` (inclusive) to the
+    /// end, in order, borrowing it from its segment: the fast way through
+    /// the whole log.
+    pub fn for_each_from<E: From<LogError>>(
+        &self,
+        from_seq: u64,
+        mut visit: impl FnMut(RecordRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for entry in self.segments_from(from_seq)? {
+            let (key, raw) = entry.map_err(LogError::from)?;
+            for record in SegmentRecords::parse(seq_from_key(&key)?, &raw)? {
+                let record = record?;
+                if record.seq >= from_seq {
+                    visit(record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records from `from_seq` (inclusive) to the end, in order, owned.
     pub fn records_from(
         &self,
         from_seq: u64,
     ) -> impl Iterator<Item = Result<Record, LogError>> + use<> {
-        self.records.range(from_seq.to_be_bytes()..).map(|entry| {
-            let (key, raw) = entry?;
-            Record::decode(seq_from_key(&key)?, &raw)
+        let segments = self.segments_from(from_seq);
+        let mut pending = std::collections::VecDeque::new();
+        let mut segments = match segments {
+            Ok(iter) => Some(iter),
+            Err(error) => {
+                pending.push_back(Err(error));
+                None
+            }
+        };
+        std::iter::from_fn(move || {
+            loop {
+                if let Some(next) = pending.pop_front() {
+                    return Some(next);
+                }
+                let entry = segments.as_mut()?.next()?;
+                let parsed = entry.map_err(LogError::from).and_then(|(key, raw)| {
+                    let records: Vec<Result<Record, LogError>> =
+                        SegmentRecords::parse(seq_from_key(&key)?, &raw)?
+                            .filter(|r| r.as_ref().map_or(true, |r| r.seq >= from_seq))
+                            .map(|r| r.map(|r| r.to_owned()))
+                            .collect();
+                    Ok(records)
+                });
+                match parsed {
+                    Ok(records) => {
+                        let failed = records.iter().any(Result::is_err);
+                        pending.extend(records);
+                        if failed {
+                            segments = None;
+                        }
+                    }
+                    Err(error) => {
+                        segments = None;
+                        return Some(Err(error));
+                    }
+                }
+            }
         })
     }
 
+    /// The record at `seq`, if stored.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, LogError> {
+        let Some(entry) = self.segments.range(..=seq.to_be_bytes()).next_back() else {
+            return Ok(None);
+        };
+        let (key, raw) = entry?;
+        for record in SegmentRecords::parse(seq_from_key(&key)?, &raw)? {
+            let record = record?;
+            if record.seq == seq {
+                return Ok(Some(record.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Recomputes the hash chain from the first record: every sequence
-    /// present and dense, every link and hash and payload digest right.
+    /// present and dense, every link, hash, payload digest and index entry
+    /// right.
     pub fn verify(&self) -> Result<Verification, LogError> {
         let mut head = Head {
             seq: 0,
             hash: GENESIS_HASH,
         };
         let mut checked = 0;
-        for record in self.records_from(0) {
-            let record = match record {
-                Ok(record) => record,
+        let problem_at = |head: Head, checked, seq, problem| Verification {
+            records_checked: checked,
+            head,
+            first_problem: Some((seq, problem)),
+        };
+        for entry in self.segments.iter() {
+            let (key, raw) = entry?;
+            let first_seq = seq_from_key(&key)?;
+            if first_seq != head.seq + 1 {
+                return Ok(problem_at(head, checked, head.seq + 1, "sequence gap"));
+            }
+            let records = match SegmentRecords::parse(first_seq, &raw) {
+                Ok(records) => records,
                 Err(LogError::Corrupt { seq, problem }) => {
-                    return Ok(Verification {
-                        records_checked: checked,
-                        head,
-                        first_problem: Some((seq, problem)),
-                    });
+                    return Ok(problem_at(head, checked, seq, problem));
                 }
                 Err(error) => return Err(error),
             };
-            let problem = if record.seq != head.seq + 1 {
-                Some("sequence gap")
-            } else if record.prev_hash != head.hash {
-                Some("previous hash does not match the chain")
-            } else if record.computed_hash() != record.hash {
-                Some("hash does not match the record")
-            } else if *blake3::hash(&record.bytes).as_bytes() != record.payload_digest {
-                Some("payload does not match its digest")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Ok(Verification {
-                    records_checked: checked,
+            let hashes = self.key_hashes.get(&key)?.unwrap_or_default();
+            if hashes.len() != records.len() as usize * KEY_HASH_LEN {
+                return Ok(problem_at(
                     head,
-                    first_problem: Some((record.seq, problem)),
-                });
+                    checked,
+                    first_seq,
+                    "the idempotency index does not match the segment",
+                ));
             }
-            checked += 1;
-            head = Head {
-                seq: record.seq,
-                hash: record.hash,
-            };
+            for (position, record) in records.enumerate() {
+                let record = match record {
+                    Ok(record) => record,
+                    Err(LogError::Corrupt { seq, problem }) => {
+                        return Ok(problem_at(head, checked, seq, problem));
+                    }
+                    Err(error) => return Err(error),
+                };
+                let stored_key_hash =
+                    &hashes[position * KEY_HASH_LEN..(position + 1) * KEY_HASH_LEN];
+                let problem = if *record.prev_hash != head.hash {
+                    Some("previous hash does not match the chain")
+                } else if record.computed_hash() != *record.hash {
+                    Some("hash does not match the record")
+                } else if blake3::hash(record.bytes).as_bytes() != record.payload_digest {
+                    Some("payload does not match its digest")
+                } else if KeyHash::of(record.key).to_bytes() != stored_key_hash {
+                    Some("the idempotency index does not match the record")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Ok(problem_at(head, checked, record.seq, problem));
+                }
+                checked += 1;
+                head = Head {
+                    seq: record.seq,
+                    hash: *record.hash,
+                };
+            }
         }
         Ok(Verification {
             records_checked: checked,
@@ -444,15 +708,6 @@ fn seq_from_key(key: &[u8]) -> Result<u64, LogError> {
 
 fn read_u64(raw: &[u8]) -> u64 {
     raw.try_into().map(u64::from_be_bytes).unwrap_or(0)
-}
-
-fn parse_index_value(raw: &[u8]) -> Option<(u64, [u8; 32])> {
-    if raw.len() != 40 {
-        return None;
-    }
-    let seq = u64::from_be_bytes(raw[..8].try_into().ok()?);
-    let digest = raw[8..].try_into().ok()?;
-    Some((seq, digest))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Log tests against real sled stores in temporary directories.
 
 use super::*;
+use crate::segment::SegmentWriter;
 
 fn digest(content: &str) -> [u8; 32] {
     *blake3::hash(content.as_bytes()).as_bytes()
@@ -41,7 +42,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[test]
 fn appends_dense_sequences_and_chains_hashes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut log = Log::open(dir.path()).expect("open");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
     assert_eq!(log.head().seq, 0);
     let outcomes = log
         .append_batch(
@@ -70,7 +71,7 @@ fn appends_dense_sequences_and_chains_hashes() {
 fn reopen_keeps_sequence_chain_and_index() {
     let dir = tempfile::tempdir().expect("temp dir");
     let head = {
-        let mut log = Log::open(dir.path()).expect("open");
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
         log.append_batch(&[new_record(1, "w\0a", "A")], 1)
             .expect("append");
         log.append_batch(&[new_record(2, "w\0a", "A")], 2)
@@ -78,7 +79,7 @@ fn reopen_keeps_sequence_chain_and_index() {
         block_on(log.flush()).expect("flush");
         log.head()
     };
-    let mut log = Log::open(dir.path()).expect("reopen");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
     assert_eq!(log.head(), head);
     assert_eq!(log.duplicates(), 1);
     let outcomes = log
@@ -97,7 +98,7 @@ fn reopen_keeps_sequence_chain_and_index() {
 #[test]
 fn same_key_other_content_is_a_conflict_and_the_first_stands() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut log = Log::open(dir.path()).expect("open");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
     let outcomes = log
         .append_batch(
             &[
@@ -130,7 +131,7 @@ fn same_key_other_content_is_a_conflict_and_the_first_stands() {
 fn rejections_count_once_per_stream_sequence() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let mut log = Log::open(dir.path()).expect("open");
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
         assert!(log.record_rejection(7, "undecodable").expect("record"));
         assert!(
             !log.record_rejection(7, "undecodable")
@@ -140,14 +141,11 @@ fn rejections_count_once_per_stream_sequence() {
         assert_eq!(log.rejected(), 2);
         block_on(log.flush()).expect("flush");
     }
-    let log = Log::open(dir.path()).expect("reopen");
+    let log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
     assert_eq!(log.rejected(), 2);
 }
 
-#[test]
-fn verify_finds_a_changed_byte() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut log = Log::open(dir.path()).expect("open");
+fn three_records(log: &mut Log) {
     log.append_batch(
         &[
             new_record(1, "w\0a", "A"),
@@ -157,17 +155,54 @@ fn verify_finds_a_changed_byte() {
         1,
     )
     .expect("append");
-    let raw = log
-        .records
-        .get(2u64.to_be_bytes())
-        .expect("read")
-        .expect("present");
-    let mut damaged = raw.to_vec();
-    let last = damaged.len() - 1;
-    damaged[last] ^= 0x01;
-    log.records
-        .insert(2u64.to_be_bytes(), damaged)
-        .expect("damage");
+}
+
+/// Rewrites the one segment holding records 1-3 with `change` applied to
+/// the records, re-encoded faithfully (as an attacker with the store would).
+fn rewrite_segment(log: &Log, change: impl FnOnce(&mut Vec<Record>)) {
+    let mut records: Vec<Record> = log
+        .reader()
+        .records_from(1)
+        .collect::<Result<_, _>>()
+        .expect("read");
+    change(&mut records);
+    let mut writer = SegmentWriter::new(&records[0].prev_hash, 0);
+    for record in &records {
+        writer.push(&RecordRef {
+            seq: record.seq,
+            stream_seq: record.stream_seq,
+            recorded_at: record.recorded_at,
+            encoding: record.encoding,
+            key: &record.key,
+            content_digest: &record.content_digest,
+            payload_digest: &record.payload_digest,
+            prev_hash: &record.prev_hash,
+            hash: &record.hash,
+            bytes: &record.bytes,
+        });
+    }
+    log.segments
+        .insert(1u64.to_be_bytes(), writer.finish())
+        .expect("rewrite");
+}
+
+#[test]
+fn verify_accepts_an_intact_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    let verification = log.reader().verify().expect("verify");
+    assert_eq!(verification.first_problem, None);
+    assert_eq!(verification.records_checked, 3);
+    assert_eq!(verification.head, log.head());
+}
+
+#[test]
+fn verify_finds_a_changed_byte() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    rewrite_segment(&log, |records| records[1].bytes[0] ^= 0x01);
     let verification = log.reader().verify().expect("verify");
     assert_eq!(
         verification.first_problem,
@@ -179,17 +214,179 @@ fn verify_finds_a_changed_byte() {
 #[test]
 fn verify_finds_a_missing_record() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut log = Log::open(dir.path()).expect("open");
-    log.append_batch(
-        &[
-            new_record(1, "w\0a", "A"),
-            new_record(2, "w\0b", "B"),
-            new_record(3, "w\0c", "C"),
-        ],
-        1,
-    )
-    .expect("append");
-    log.records.remove(2u64.to_be_bytes()).expect("delete");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    rewrite_segment(&log, |records| {
+        records.remove(1);
+    });
     let verification = log.reader().verify().expect("verify");
-    assert_eq!(verification.first_problem, Some((3, "sequence gap")));
+    // Record 3 now sits at sequence 2, where its hash no longer fits.
+    assert_eq!(verification.first_problem.map(|p| p.0), Some(1));
+    let verification_problem = verification.first_problem.expect("a problem").1;
+    assert_eq!(
+        verification_problem,
+        "the idempotency index does not match the segment"
+    );
+}
+
+#[test]
+fn verify_finds_two_swapped_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    rewrite_segment(&log, |records| records.swap(1, 2));
+    let verification = log.reader().verify().expect("verify");
+    assert_eq!(
+        verification.first_problem,
+        Some((2, "hash does not match the record"))
+    );
+}
+
+#[test]
+fn verify_finds_a_missing_segment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    for seq in 1..=3u64 {
+        let key = format!("w\0{seq}");
+        log.append_batch(&[new_record(seq, &key, "x")], 1)
+            .expect("append");
+    }
+    log.segments.remove(2u64.to_be_bytes()).expect("delete");
+    let verification = log.reader().verify().expect("verify");
+    assert_eq!(verification.first_problem, Some((2, "sequence gap")));
+    assert_eq!(verification.records_checked, 1);
+}
+
+#[test]
+fn large_batches_span_segments_and_read_back_from_any_sequence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    let payload = "p".repeat(1000);
+    let keys: Vec<String> = (0..300).map(|i| format!("w\0event-{i}")).collect();
+    let batch: Vec<NewRecord<'_>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| new_record(i as u64 + 1, key, &payload))
+        .collect();
+    let outcomes = log.append_batch(&batch, 5).expect("append");
+    assert!(outcomes.iter().all(|o| matches!(o, Appended::Stored { .. })));
+    assert!(log.segments.len() > 1, "300 KB must not fit one segment");
+    let reader = log.reader();
+    let from_middle: Vec<u64> = reader
+        .records_from(150)
+        .map(|r| r.expect("read").seq)
+        .collect();
+    assert_eq!(from_middle, (150..=300).collect::<Vec<u64>>());
+    let mut visited = 0;
+    reader
+        .for_each_from(1, |record| {
+            visited += 1;
+            assert_eq!(record.seq, visited);
+            Ok::<_, LogError>(())
+        })
+        .expect("scan");
+    assert_eq!(visited, 300);
+    let record = reader.record(222).expect("read").expect("present");
+    assert_eq!(record.key, keys[221].as_bytes());
+    assert_eq!(reader.record(301).expect("read"), None);
+    let verification = reader.verify().expect("verify");
+    assert_eq!(verification.first_problem, None);
+    assert_eq!(verification.records_checked, 300);
+
+    // Every key is recognised again, in a later batch and after reopening.
+    let again = log.append_batch(&batch[..10], 6).expect("append again");
+    assert!(again.iter().all(|o| matches!(o, Appended::Duplicate { .. })));
+    block_on(log.flush()).expect("flush");
+    drop((reader, log));
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    let again = log.append_batch(&batch[290..], 7).expect("append again");
+    assert_eq!(again[0], Appended::Duplicate { seq: 291 });
+    assert_eq!(log.head().seq, 300);
+}
+
+fn one_hash_for_every_key(_key: &[u8]) -> crate::index::KeyHash {
+    crate::index::KeyHash::from_bytes(&[7; 16])
+}
+
+#[test]
+fn keys_sharing_a_hash_are_told_apart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    log.hash_key = one_hash_for_every_key;
+    let outcomes = log
+        .append_batch(
+            &[
+                new_record(1, "w\0a", "A"),
+                new_record(2, "w\0b", "B"),
+                new_record(3, "w\0b", "B"),
+            ],
+            1,
+        )
+        .expect("append");
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Stored { seq: 1 },
+            Appended::Stored { seq: 2 },
+            Appended::Duplicate { seq: 2 },
+        ]
+    );
+    let outcomes = log
+        .append_batch(
+            &[
+                new_record(4, "w\0c", "C"),
+                new_record(5, "w\0a", "A"),
+                new_record(6, "w\0b", "other"),
+            ],
+            2,
+        )
+        .expect("append");
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Stored { seq: 3 },
+            Appended::Duplicate { seq: 1 },
+            Appended::Conflict { seq: 2 },
+        ]
+    );
+    block_on(log.flush()).expect("flush");
+    drop(log);
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    log.hash_key = one_hash_for_every_key;
+    let outcomes = log
+        .append_batch(
+            &[
+                new_record(7, "w\0a", "A"),
+                new_record(8, "w\0b", "B"),
+                new_record(9, "w\0c", "C"),
+            ],
+            3,
+        )
+        .expect("append");
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Duplicate { seq: 1 },
+            Appended::Duplicate { seq: 2 },
+            Appended::Duplicate { seq: 3 },
+        ]
+    );
+}
+
+#[test]
+fn a_store_of_the_earlier_format_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let db = sled::open(dir.path()).expect("sled");
+        db.open_tree("records")
+            .expect("tree")
+            .insert(1u64.to_be_bytes(), b"old".as_slice())
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let error = Log::open(dir.path(), LogOptions::default()).expect_err("refused");
+    assert!(
+        error.to_string().contains("earlier lineaged"),
+        "unexpected error: {error}"
+    );
 }

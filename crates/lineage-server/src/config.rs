@@ -20,6 +20,12 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_DATA_DIR", default_value = "./data/lineaged")]
     pub data_dir: PathBuf,
 
+    /// Memory sled may use to cache pages of the log, in MiB. The graph is
+    /// answered from memory; this only speeds reading records back.
+    #[arg(long, env = "LINEAGE_LOG_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub log_cache_mb: u64,
+
     /// Address the gRPC service listens on.
     #[arg(long, env = "LINEAGE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -107,6 +113,12 @@ pub struct Config {
 impl Config {
     pub fn ack_wait(&self) -> Duration {
         Duration::from_secs(self.ack_wait_secs)
+    }
+
+    pub fn log_options(&self) -> lineage_log::LogOptions {
+        lineage_log::LogOptions {
+            cache_bytes: self.log_cache_mb * 1024 * 1024,
+        }
     }
 
     pub fn request_timeout(&self) -> Duration {

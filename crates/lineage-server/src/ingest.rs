@@ -79,22 +79,39 @@ impl Backoff {
 /// damaged: it is reported, not skipped silently.
 pub fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
     let mut graph = LineageGraph::new();
-    for record in reader.records_from(1) {
-        let record = record.map_err(|e| e.to_string())?;
-        let encoding = Encoding::from_byte(record.encoding).ok_or_else(|| {
-            format!(
-                "record {} has unknown encoding {}",
-                record.seq, record.encoding
-            )
-        })?;
-        let event = decode_event(&record.bytes, encoding)
-            .and_then(|wire| validate_event(&wire))
-            .map_err(|rejection| {
-                format!("record {} no longer validates: {rejection}", record.seq)
+    reader
+        .for_each_from(1, |record| {
+            let encoding = Encoding::from_byte(record.encoding).ok_or_else(|| {
+                format!(
+                    "record {} has unknown encoding {}",
+                    record.seq, record.encoding
+                )
             })?;
-        graph.apply(record.seq, &event);
-    }
+            let event = decode_event(record.bytes, encoding)
+                .and_then(|wire| validate_event(&wire))
+                .map_err(|rejection| {
+                    format!("record {} no longer validates: {rejection}", record.seq)
+                })?;
+            graph.apply(record.seq, &event);
+            Ok(())
+        })
+        .map_err(|error: ReplayError| error.0)?;
     Ok(graph)
+}
+
+/// Why a replay stopped, as the message the operator sees.
+struct ReplayError(String);
+
+impl From<String> for ReplayError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<lineage_log::LogError> for ReplayError {
+    fn from(error: lineage_log::LogError) -> Self {
+        Self(error.to_string())
+    }
 }
 
 impl Ingest {

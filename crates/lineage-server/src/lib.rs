@@ -68,7 +68,8 @@ pub async fn run(
     let (stop_sender, stop) = watch::channel(false);
 
     let data_dir = config.data_dir.clone();
-    let log = tokio::task::spawn_blocking(move || Log::open(&data_dir))
+    let log_options = config.log_options();
+    let log = tokio::task::spawn_blocking(move || Log::open(&data_dir, log_options))
         .await
         .map_err(|e| ServerError::Replay(e.to_string()))?
         .map_err(|source| ServerError::OpenLog {
