@@ -29,6 +29,8 @@ mod index;
 pub mod segment;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
@@ -163,6 +165,23 @@ pub struct Verification {
     pub first_problem: Option<(u64, &'static str)>,
 }
 
+/// What the index and the staged batch know of a key.
+struct Found {
+    /// The sequence and content digest it is stored under.
+    stored: Option<(u64, [u8; 32])>,
+    /// Another key already has its hash.
+    hash_taken: bool,
+}
+
+impl Found {
+    fn at(seq: u64, content_digest: [u8; 32]) -> Self {
+        Self {
+            stored: Some((seq, content_digest)),
+            hash_taken: false,
+        }
+    }
+}
+
 /// A record of the batch being appended.
 struct Staged<'a> {
     seq: u64,
@@ -174,12 +193,11 @@ struct Staged<'a> {
 
 /// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
 pub struct Log {
-    db: sled::Db,
     segments: sled::Tree,
     key_hashes: sled::Tree,
     collisions: sled::Tree,
-    rejections: sled::Tree,
     meta: sled::Tree,
+    sync: LogSync,
     index: KeyIndex,
     /// How keys are hashed for the index; replaced only by tests that need
     /// two keys with one hash.
@@ -188,8 +206,6 @@ pub struct Log {
     head: Head,
     /// Deliveries acknowledged as exact duplicates, ever.
     duplicates: u64,
-    /// Messages dead-lettered, ever (one per stream sequence).
-    rejected: u64,
 }
 
 impl std::fmt::Debug for Log {
@@ -198,7 +214,7 @@ impl std::fmt::Debug for Log {
             .field("head", &self.head)
             .field("indexed_keys", &self.index.len())
             .field("duplicates", &self.duplicates)
-            .field("rejected", &self.rejected)
+            .field("rejected", &self.rejected())
             .finish_non_exhaustive()
     }
 }
@@ -222,7 +238,11 @@ impl Log {
                 )));
             }
             None => {
-                if db.tree_names().iter().any(|name| name.as_ref() == b"records") {
+                if db
+                    .tree_names()
+                    .iter()
+                    .any(|name| name.as_ref() == b"records")
+                {
                     return Err(LogError::UnsupportedFormat(format!(
                         "the store in {} was written by an earlier lineaged (one sled value per record); \
                          start on an empty data directory and let the stream be consumed again",
@@ -277,19 +297,21 @@ impl Log {
             .get(DUPLICATES_KEY)?
             .map(|raw| read_u64(&raw))
             .unwrap_or(0);
-        let rejected = rejections.len() as u64;
-        Ok(Self {
+        let sync = LogSync {
+            rejected: Arc::new(AtomicU64::new(rejections.len() as u64)),
             db,
+            rejections,
+        };
+        Ok(Self {
             segments,
             key_hashes,
             collisions,
-            rejections,
             meta,
+            sync,
             index,
             hash_key: KeyHash::of,
             head,
             duplicates,
-            rejected,
         })
     }
 
@@ -302,7 +324,7 @@ impl Log {
     }
 
     pub fn rejected(&self) -> u64 {
-        self.rejected
+        self.sync.rejected()
     }
 
     /// Appends a batch in one transaction, in order. Not durable until
@@ -323,7 +345,10 @@ impl Log {
         let mut duplicates = self.duplicates;
         for new in batch {
             let key_hash = (self.hash_key)(new.key);
-            let (existing, collided) = self.find(new.key, &key_hash, &staged)?;
+            let Found {
+                stored: existing,
+                hash_taken: collided,
+            } = self.find(new.key, &key_hash, &staged)?;
             match existing {
                 Some((seq, digest)) if digest == new.content_digest => {
                     duplicates += 1;
@@ -369,7 +394,8 @@ impl Log {
 
         for record in &staged {
             if record.collided {
-                self.index.insert_collided(record.new.key.to_vec(), record.seq);
+                self.index
+                    .insert_collided(record.new.key.to_vec(), record.seq);
             } else {
                 self.index.insert(record.key_hash, record.seq);
             }
@@ -387,18 +413,18 @@ impl Log {
         key: &[u8],
         key_hash: &KeyHash,
         staged: &[Staged<'_>],
-    ) -> Result<(Option<(u64, [u8; 32])>, bool), LogError> {
+    ) -> Result<Found, LogError> {
         let mut hash_taken = false;
         match self.index.lookup(key, key_hash) {
             Lookup::Absent => {}
             Lookup::Exact(seq) => {
                 let record = self.stored(seq)?;
-                return Ok((Some((seq, record.content_digest)), false));
+                return Ok(Found::at(seq, record.content_digest));
             }
             Lookup::SameHash(seq) => {
                 let record = self.stored(seq)?;
                 if record.key == key {
-                    return Ok((Some((seq, record.content_digest)), false));
+                    return Ok(Found::at(seq, record.content_digest));
                 }
                 hash_taken = true;
             }
@@ -407,12 +433,15 @@ impl Log {
         for record in staged {
             if record.key_hash == *key_hash {
                 if record.new.key == key {
-                    return Ok((Some((record.seq, record.new.content_digest)), false));
+                    return Ok(Found::at(record.seq, record.new.content_digest));
                 }
                 hash_taken = true;
             }
         }
-        Ok((None, hash_taken))
+        Ok(Found {
+            stored: None,
+            hash_taken,
+        })
     }
 
     fn stored(&self, seq: u64) -> Result<Record, LogError> {
@@ -422,26 +451,15 @@ impl Log {
         })
     }
 
-    /// Records that the message at `stream_seq` was dead-lettered with
-    /// `reason`. Returns false if it was already recorded (a redelivery).
-    /// Not durable until [`Log::flush`].
-    pub fn record_rejection(&mut self, stream_seq: u64, reason: &str) -> Result<bool, LogError> {
-        let previous = self.rejections.compare_and_swap(
-            stream_seq.to_be_bytes(),
-            None::<&[u8]>,
-            Some(reason),
-        )?;
-        let inserted = previous.is_ok();
-        if inserted {
-            self.rejected += 1;
-        }
-        Ok(inserted)
-    }
-
     /// Makes everything appended so far durable.
     pub async fn flush(&self) -> Result<(), LogError> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.sync.flush().await
+    }
+
+    /// A handle that flushes and records dead-letters beside the writer, so
+    /// the next batch can be appended while the last one is made durable.
+    pub fn sync_handle(&self) -> LogSync {
+        self.sync.clone()
     }
 
     /// A handle for reading records while the writer appends.
@@ -450,6 +468,45 @@ impl Log {
             segments: self.segments.clone(),
             key_hashes: self.key_hashes.clone(),
         }
+    }
+}
+
+/// Flushes the log and keeps the dead-letter ledger; cheap to clone, used
+/// beside the writer.
+#[derive(Debug, Clone)]
+pub struct LogSync {
+    db: sled::Db,
+    rejections: sled::Tree,
+    /// Messages dead-lettered, ever (one per stream sequence).
+    rejected: Arc<AtomicU64>,
+}
+
+impl LogSync {
+    /// Makes everything appended so far, by any handle, durable.
+    pub async fn flush(&self) -> Result<(), LogError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Records that the message at `stream_seq` was dead-lettered with
+    /// `reason`. Returns false if it was already recorded (a redelivery).
+    /// Not durable until the next flush.
+    pub fn record_rejection(&self, stream_seq: u64, reason: &str) -> Result<bool, LogError> {
+        let previous = self.rejections.compare_and_swap(
+            stream_seq.to_be_bytes(),
+            None::<&[u8]>,
+            Some(reason),
+        )?;
+        let inserted = previous.is_ok();
+        if inserted {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(inserted)
+    }
+
+    /// Messages dead-lettered, ever.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
     }
 }
 

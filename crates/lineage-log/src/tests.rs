@@ -131,7 +131,8 @@ fn same_key_other_content_is_a_conflict_and_the_first_stands() {
 fn rejections_count_once_per_stream_sequence() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let log = log.sync_handle();
         assert!(log.record_rejection(7, "undecodable").expect("record"));
         assert!(
             !log.record_rejection(7, "undecodable")
@@ -269,7 +270,11 @@ fn large_batches_span_segments_and_read_back_from_any_sequence() {
         .map(|(i, key)| new_record(i as u64 + 1, key, &payload))
         .collect();
     let outcomes = log.append_batch(&batch, 5).expect("append");
-    assert!(outcomes.iter().all(|o| matches!(o, Appended::Stored { .. })));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Appended::Stored { .. }))
+    );
     assert!(log.segments.len() > 1, "300 KB must not fit one segment");
     let reader = log.reader();
     let from_middle: Vec<u64> = reader
@@ -295,7 +300,11 @@ fn large_batches_span_segments_and_read_back_from_any_sequence() {
 
     // Every key is recognised again, in a later batch and after reopening.
     let again = log.append_batch(&batch[..10], 6).expect("append again");
-    assert!(again.iter().all(|o| matches!(o, Appended::Duplicate { .. })));
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, Appended::Duplicate { .. }))
+    );
     block_on(log.flush()).expect("flush");
     drop((reader, log));
     let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");

@@ -1,14 +1,20 @@
 //! The ingest loop: JetStream messages into the durable log, then the graph,
 //! then acknowledgements, in that order.
 //!
-//! Per batch: classify every message (decode, validate, check the subject's
-//! workspace); append the valid ones to the log in one transaction; flush;
-//! apply what was stored to the graph; dead-letter the rejects (awaiting the
-//! dead-letter stream's publish ack); and only then acknowledge. A crash at
-//! any point leaves messages unacknowledged, and their redelivery is
-//! recognised by the log's idempotency index, so nothing is lost or applied
-//! twice. Storage trouble stops acknowledgements (messages are NAKed with a
-//! delay) while queries keep being served from the graph.
+//! Two stages, so that one batch is classified and appended while the one
+//! before it waits for the disk:
+//! 1. the appender (the consume loop, which owns the [`Log`]) classifies
+//!    every message of a batch (decode, validate, check the subject's
+//!    workspace) and appends the valid ones in one transaction;
+//! 2. the committer (a task fed through a queue of [`COMMIT_QUEUE`] batches)
+//!    flushes, applies what was stored to the graph, dead-letters the rejects
+//!    (awaiting the dead-letter stream's publish ack) and only then
+//!    acknowledges, batch after batch in append order.
+//!
+//! A crash at any point leaves messages unacknowledged, and their redelivery
+//! is recognised by the log's idempotency index, so nothing is lost or
+//! applied twice. Storage trouble stops acknowledgements (messages are NAKed
+//! with a delay) while queries keep being served from the graph.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,11 +22,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures_util::StreamExt;
 use lineage_core::{Event, LineageGraph};
-use lineage_log::{Appended, Log, LogReader, NewRecord};
+use lineage_log::{Appended, Log, LogReader, LogSync, NewRecord};
 use lineage_proto::validate::{
     Encoding, RejectReason, Rejection, content_digest, decode_event, validate_event,
 };
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
 
 use crate::config::Config;
@@ -50,6 +56,7 @@ fn jetstream_error(error: impl std::fmt::Display) -> IngestError {
 }
 
 /// Everything the loop needs besides the log it owns.
+#[derive(Clone)]
 pub(crate) struct Ingest {
     pub config: Arc<Config>,
     pub shared: Arc<Shared>,
@@ -79,8 +86,19 @@ impl Backoff {
 /// damaged: it is reported, not skipped silently.
 pub fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
     let mut graph = LineageGraph::new();
+    replay_into(&mut graph, reader, 1)?;
+    Ok(graph)
+}
+
+/// Applies the records from `from_seq` on to `graph`; returns how many.
+pub fn replay_into(
+    graph: &mut LineageGraph,
+    reader: &LogReader,
+    from_seq: u64,
+) -> Result<u64, String> {
+    let mut replayed = 0;
     reader
-        .for_each_from(1, |record| {
+        .for_each_from(from_seq, |record| {
             let encoding = Encoding::from_byte(record.encoding).ok_or_else(|| {
                 format!(
                     "record {} has unknown encoding {}",
@@ -93,10 +111,11 @@ pub fn replay(reader: &LogReader) -> Result<LineageGraph, String> {
                     format!("record {} no longer validates: {rejection}", record.seq)
                 })?;
             graph.apply(record.seq, &event);
+            replayed += 1;
             Ok(())
         })
         .map_err(|error: ReplayError| error.0)?;
-    Ok(graph)
+    Ok(replayed)
 }
 
 /// Why a replay stopped, as the message the operator sees.
@@ -142,12 +161,21 @@ impl Ingest {
         info!("ingest stopped");
     }
 
+    /// Consumes until stopped or interrupted.
     async fn consume(
         &self,
         log: &mut Log,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> Result<(), IngestError> {
+        let (jetstream, messages) = self.connect().await?;
+        self.consume_from(log, jetstream, messages, stop, backoff)
+            .await
+    }
+
+    /// The stream, dead-letter stream and durable consumer (created if
+    /// missing), and the consumer's message stream.
+    async fn connect(&self) -> Result<(jetstream::Context, pull::Stream), IngestError> {
         let config = &self.config;
         let jetstream = jetstream::new(self.client.clone());
         let events = jetstream
@@ -194,21 +222,41 @@ impl Ingest {
             .messages()
             .await
             .map_err(jetstream_error)?;
-        let mut chunks = messages.ready_chunks(batch_size);
+        Ok((jetstream, messages))
+    }
+
+    async fn consume_from(
+        &self,
+        log: &mut Log,
+        jetstream: jetstream::Context,
+        messages: pull::Stream,
+        stop: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> Result<(), IngestError> {
+        let config = &self.config;
+        let mut chunks = messages.ready_chunks(usize::from(config.batch_size));
         info!(stream = %config.stream, consumer = %config.consumer, "consuming");
         self.shared.update_status(|status| {
             status.connected = true;
             status.last_error.clear();
         });
 
-        loop {
+        let (to_commit, pending) = mpsc::channel(COMMIT_QUEUE);
+        let committer = tokio::spawn(self.clone().commit_all(
+            jetstream,
+            log.sync_handle(),
+            pending,
+        ));
+        let appended = loop {
             let chunk = tokio::select! {
                 biased;
-                _ = stop.changed() => return Ok(()),
+                _ = stop.changed() => break Ok(()),
+                // The committer stopped on an error; it is reported below.
+                _ = to_commit.closed() => break Ok(()),
                 chunk = chunks.next() => chunk,
             };
             let Some(chunk) = chunk else {
-                return Err(IngestError::JetStream("message stream ended".into()));
+                break Err(IngestError::JetStream("message stream ended".into()));
             };
             let mut batch = Vec::with_capacity(chunk.len());
             let mut interrupted = None;
@@ -219,22 +267,41 @@ impl Ingest {
                 }
             }
             if !batch.is_empty() {
-                self.process_batch(&jetstream, log, batch).await?;
+                let appended = match self.append(log, batch) {
+                    Ok(appended) => appended,
+                    Err((batch, error)) => {
+                        nak_all(&batch).await;
+                        break Err(error.into());
+                    }
+                };
+                if let Err(mpsc::error::SendError(appended)) = to_commit.send(appended).await {
+                    nak_all(&appended.messages).await;
+                    break Ok(());
+                }
                 backoff.reset();
             }
             if let Some(error) = interrupted {
-                return Err(error);
+                break Err(error);
             }
-        }
+        };
+        // Let the committer finish what was appended, then report the first error.
+        drop(to_commit);
+        let committed = committer.await.unwrap_or_else(|panic| {
+            Err(IngestError::JetStream(format!(
+                "commit task failed: {panic}"
+            )))
+        });
+        appended.and(committed)
     }
 
+    /// Classifies a batch and appends what is valid to the log (not yet
+    /// durable). On a storage error the batch is handed back to be NAKed.
     #[instrument(skip_all, fields(messages = batch.len()))]
-    async fn process_batch(
+    fn append(
         &self,
-        jetstream: &jetstream::Context,
         log: &mut Log,
         batch: Vec<jetstream::Message>,
-    ) -> Result<(), IngestError> {
+    ) -> Result<AppendedBatch, (Vec<jetstream::Message>, lineage_log::LogError)> {
         let mut accepted: Vec<(usize, Accepted)> = Vec::with_capacity(batch.len());
         let mut rejected: Vec<(usize, Rejection)> = Vec::new();
         for (index, message) in batch.iter().enumerate() {
@@ -243,7 +310,6 @@ impl Ingest {
                 Err(rejection) => rejected.push((index, rejection)),
             }
         }
-
         let new_records: Vec<NewRecord<'_>> = accepted
             .iter()
             .map(|(index, valid)| NewRecord {
@@ -254,56 +320,113 @@ impl Ingest {
                 bytes: &batch[*index].payload,
             })
             .collect();
-        let outcomes = match log.append_batch(&new_records, now_unix_nanos()) {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                nak_all(&batch).await;
-                return Err(error.into());
-            }
-        };
+        let outcomes = log.append_batch(&new_records, now_unix_nanos());
         drop(new_records);
-        let flushed = log.flush().await;
+        match outcomes {
+            Ok(outcomes) => Ok(AppendedBatch {
+                messages: batch,
+                accepted,
+                outcomes,
+                rejected,
+                head: log.head(),
+                duplicates: log.duplicates(),
+            }),
+            Err(error) => Err((batch, error)),
+        }
+    }
 
+    /// The second stage: makes each appended batch durable, applies it,
+    /// dead-letters its rejects and acknowledges it, in order. On an error
+    /// the batches still queued are NAKed (they will be redelivered).
+    async fn commit_all(
+        self,
+        jetstream: jetstream::Context,
+        sync: LogSync,
+        mut pending: mpsc::Receiver<AppendedBatch>,
+    ) -> Result<(), IngestError> {
+        while let Some(batch) = pending.recv().await {
+            if let Err(error) = self.commit(&jetstream, &sync, batch).await {
+                pending.close();
+                while let Some(mut batch) = pending.recv().await {
+                    // Their records are in the log, so redeliveries will be
+                    // duplicates: the graph must have them now.
+                    self.apply(&mut batch);
+                    nak_all(&batch.messages).await;
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the stored records of a batch to the graph, and turns
+    /// conflicting duplicates into rejections. Returns (stored, duplicates).
+    fn apply(&self, batch: &mut AppendedBatch) -> (usize, usize) {
+        let mut stored = 0usize;
+        let mut duplicates = 0usize;
+        let mut graph = self.shared.graph_mut();
+        for ((index, valid), outcome) in batch.accepted.iter().zip(&batch.outcomes) {
+            match outcome {
+                Appended::Stored { seq } => {
+                    graph.apply(*seq, &valid.event);
+                    stored += 1;
+                }
+                Appended::Duplicate { .. } => duplicates += 1,
+                Appended::Conflict { seq } => batch.rejected.push((
+                    *index,
+                    Rejection::new(
+                        RejectReason::ConflictingDuplicate,
+                        format!(
+                            "event_id {:?} was stored at log sequence {seq} with different content; the first one stands",
+                            valid.event.id.as_str()
+                        ),
+                    ),
+                )),
+            }
+        }
+        (stored, duplicates)
+    }
+
+    #[instrument(skip_all, fields(messages = batch.messages.len()))]
+    async fn commit(
+        &self,
+        jetstream: &jetstream::Context,
+        sync: &LogSync,
+        mut batch: AppendedBatch,
+    ) -> Result<(), IngestError> {
+        let flushed = sync.flush().await;
         // Apply what the log holds even if the flush failed: sled keeps it
         // and persists it with a later flush, while redeliveries of these
         // messages will be recognised as duplicates and not applied again.
-        let mut stored = 0usize;
-        let mut duplicates = 0usize;
-        {
-            let mut graph = self.shared.graph_mut();
-            for ((index, valid), outcome) in accepted.iter().zip(&outcomes) {
-                match outcome {
-                    Appended::Stored { seq } => {
-                        graph.apply(*seq, &valid.event);
-                        stored += 1;
-                    }
-                    Appended::Duplicate { .. } => duplicates += 1,
-                    Appended::Conflict { seq } => rejected.push((
-                        *index,
-                        Rejection::new(
-                            RejectReason::ConflictingDuplicate,
-                            format!(
-                                "event_id {:?} was stored at log sequence {seq} with different content; the first one stands",
-                                valid.event.id.as_str()
-                            ),
-                        ),
-                    )),
-                }
-            }
-        }
-        self.publish_status(log);
+        let (stored, duplicates) = self.apply(&mut batch);
+        let AppendedBatch {
+            messages,
+            rejected,
+            head,
+            duplicates: duplicates_ever,
+            ..
+        } = batch;
+        let publish_status = || {
+            self.shared.update_status(|status| {
+                status.head_seq = head.seq;
+                status.head_hash = head.hash;
+                status.duplicates = duplicates_ever;
+                status.dead_lettered = sync.rejected();
+            })
+        };
+        publish_status();
         if let Err(error) = flushed {
-            nak_all(&batch).await;
+            nak_all(&messages).await;
             return Err(error.into());
         }
 
-        let mut unacked = vec![false; batch.len()];
+        let mut unacked = vec![false; messages.len()];
         for (index, rejection) in &rejected {
-            let message = &batch[*index];
+            let message = &messages[*index];
             match self.dead_letter(jetstream, message, rejection).await {
                 Ok(()) => {
                     debug!(reason = rejection.reason.code(), detail = %rejection.detail, "dead-lettered");
-                    log.record_rejection(stream_seq(message), rejection.reason.code())?;
+                    sync.record_rejection(stream_seq(message), rejection.reason.code())?;
                 }
                 Err(error) => {
                     warn!(%error, "dead-letter publish failed; will retry on redelivery");
@@ -314,11 +437,11 @@ impl Ingest {
             }
         }
         if !rejected.is_empty() {
-            log.flush().await?;
-            self.publish_status(log);
+            sync.flush().await?;
+            publish_status();
         }
 
-        for (message, keep) in batch.iter().zip(unacked) {
+        for (message, keep) in messages.iter().zip(unacked) {
             let result = if keep {
                 message
                     .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
@@ -374,16 +497,24 @@ impl Ingest {
             .map_err(jetstream_error)?;
         Ok(())
     }
+}
 
-    fn publish_status(&self, log: &Log) {
-        let head = log.head();
-        self.shared.update_status(|status| {
-            status.head_seq = head.seq;
-            status.head_hash = head.hash;
-            status.duplicates = log.duplicates();
-            status.dead_lettered = log.rejected();
-        });
-    }
+/// Appended batches waiting for the committer. Two keep the appender busy
+/// while the committer flushes; more would only hold more messages
+/// unacknowledged.
+const COMMIT_QUEUE: usize = 2;
+
+/// A batch appended to the log, on its way to being durable, applied and
+/// acknowledged.
+struct AppendedBatch {
+    messages: Vec<jetstream::Message>,
+    accepted: Vec<(usize, Accepted)>,
+    /// One per accepted message, in order.
+    outcomes: Vec<Appended>,
+    rejected: Vec<(usize, Rejection)>,
+    /// The log's head and duplicate count right after this batch.
+    head: lineage_log::Head,
+    duplicates: u64,
 }
 
 /// A message that passed validation.

@@ -3,7 +3,8 @@
 //! gRPC queries.
 //!
 //! - [`config`]: every setting, as flags and `LINEAGE_*` variables.
-//! - [`ingest`]: the JetStream consumer loop and the startup replay.
+//! - [`ingest`]: the two-stage JetStream consumer (append, then flush,
+//!   apply and ack) and the replay of log records into the graph.
 //! - [`grpc`]: the query service and the one error-to-status mapping.
 //! - [`state`]: what ingest and queries share.
 //!
