@@ -66,6 +66,10 @@ pub enum LogError {
     /// A payload longer than the record format allows.
     #[error("payload is {0} bytes, the limit is 4294967295")]
     PayloadTooLong(usize),
+    /// The caller's payload digest is not the digest of the bytes (checked
+    /// in debug builds; a release build stores it and `verify` reports it).
+    #[error("the payload digest of the message at stream sequence {stream_seq} is wrong")]
+    WrongPayloadDigest { stream_seq: u64 },
     /// The directory holds a store this version cannot read.
     #[error("{0}")]
     UnsupportedFormat(String),
@@ -109,6 +113,10 @@ pub struct NewRecord<'a> {
     pub encoding: u8,
     /// The exact bytes received.
     pub bytes: &'a [u8],
+    /// blake3 of `bytes`. The caller has it already (it is often the
+    /// content digest too). Debug builds refuse a wrong one; `verify`
+    /// reports one that got stored.
+    pub payload_digest: [u8; 32],
 }
 
 /// What happened to one message of a batch.
@@ -340,6 +348,15 @@ impl Log {
         if let Some(record) = batch.iter().find(|r| r.bytes.len() > u32::MAX as usize) {
             return Err(LogError::PayloadTooLong(record.bytes.len()));
         }
+        if cfg!(debug_assertions)
+            && let Some(record) = batch
+                .iter()
+                .find(|r| *blake3::hash(r.bytes).as_bytes() != r.payload_digest)
+        {
+            return Err(LogError::WrongPayloadDigest {
+                stream_seq: record.stream_seq,
+            });
+        }
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut staged: Vec<Staged<'_>> = Vec::with_capacity(batch.len());
         let mut duplicates = self.duplicates;
@@ -527,7 +544,7 @@ fn encode_segments(
     let mut writer: Option<(u64, SegmentWriter, Vec<u8>)> = None;
     for record in staged {
         let new = record.new;
-        let payload_digest = *blake3::hash(new.bytes).as_bytes();
+        let payload_digest = new.payload_digest;
         let hash = record_hash(
             &head.hash,
             record.seq,

@@ -14,6 +14,7 @@ fn new_record<'a>(stream_seq: u64, key: &'a str, content: &'a str) -> NewRecord<
         content_digest: digest(content),
         encoding: 0,
         bytes: content.as_bytes(),
+        payload_digest: digest(content),
     }
 }
 

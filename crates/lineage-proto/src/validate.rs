@@ -169,6 +169,30 @@ pub fn content_digest(event: &v1::Event) -> [u8; 32] {
     *blake3::hash(&event.encode_to_vec()).as_bytes()
 }
 
+/// The digests of a received message: its content digest (see
+/// [`content_digest`]) and the blake3 of its bytes as received. Producers
+/// that encode protobuf canonically send exactly the content encoding, and
+/// then one hash serves as both.
+pub fn digests(event: &v1::Event, bytes: &[u8], encoding: Encoding) -> Digests {
+    let payload = *blake3::hash(bytes).as_bytes();
+    let canonical = event.encode_to_vec();
+    let content = if encoding == Encoding::Protobuf && canonical == bytes {
+        payload
+    } else {
+        *blake3::hash(&canonical).as_bytes()
+    };
+    Digests { content, payload }
+}
+
+/// See [`digests`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digests {
+    /// Identifies the event independent of its encoding.
+    pub content: [u8; 32],
+    /// blake3 of the bytes as received.
+    pub payload: [u8; 32],
+}
+
 /// Validates a decoded event into a domain event.
 pub fn validate_event(event: &v1::Event) -> Result<Event, Rejection> {
     let id = {
@@ -827,6 +851,37 @@ mod tests {
                 .reason,
             RejectReason::Undecodable
         );
+    }
+
+    #[test]
+    fn digests_agree_however_the_event_was_encoded() {
+        let json = br#"{"event_id":"e1","workspace":"w","occurred_at":"2026-02-02T02:40:00Z",
+            "producer":"test","actor":"alice","run_finished":{"run_id":"r1","status":"COMPLETED"}}"#;
+        let from_json = decode_event(json, Encoding::Json).expect("decodes");
+        let canonical = from_json.encode_to_vec();
+        let from_proto = decode_event(&canonical, Encoding::Protobuf).expect("decodes");
+        // A field repeated on the wire: the last one wins, so the same event,
+        // but not its canonical encoding.
+        let mut padded = v1::Event {
+            producer: "other".into(),
+            ..from_json.clone()
+        }
+        .encode_to_vec();
+        padded.extend_from_slice(&canonical);
+        let from_padded = decode_event(&padded, Encoding::Protobuf).expect("decodes");
+
+        let of_json = digests(&from_json, json, Encoding::Json);
+        let of_proto = digests(&from_proto, &canonical, Encoding::Protobuf);
+        let of_padded = digests(&from_padded, &padded, Encoding::Protobuf);
+        let content = content_digest(&from_json);
+        for (digests, bytes) in [
+            (of_json, json.as_slice()),
+            (of_proto, canonical.as_slice()),
+            (of_padded, padded.as_slice()),
+        ] {
+            assert_eq!(digests.content, content);
+            assert_eq!(digests.payload, *blake3::hash(bytes).as_bytes());
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use lineage_core::{Event, LineageGraph};
 use lineage_log::{Appended, Log, LogReader, LogSync, NewRecord};
 use lineage_proto::validate::{
-    Encoding, RejectReason, Rejection, content_digest, decode_event, validate_event,
+    Digests, Encoding, RejectReason, Rejection, decode_event, digests, validate_event,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
@@ -315,7 +315,8 @@ impl Ingest {
             .map(|(index, valid)| NewRecord {
                 stream_seq: stream_seq(&batch[*index]),
                 key: &valid.key,
-                content_digest: valid.content_digest,
+                content_digest: valid.digests.content,
+                payload_digest: valid.digests.payload,
                 encoding: valid.encoding.as_byte(),
                 bytes: &batch[*index].payload,
             })
@@ -522,7 +523,7 @@ struct Accepted {
     event: Event,
     /// Workspace, NUL, event id: the log's idempotency key.
     key: Vec<u8>,
-    content_digest: [u8; 32],
+    digests: Digests,
     encoding: Encoding,
 }
 
@@ -568,7 +569,7 @@ fn classify(config: &Config, message: &jetstream::Message) -> Result<Accepted, R
     key.extend_from_slice(event.id.as_str().as_bytes());
     Ok(Accepted {
         key,
-        content_digest: content_digest(&wire),
+        digests: digests(&wire, &message.payload, encoding),
         encoding,
         event,
     })
