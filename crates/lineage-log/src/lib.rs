@@ -52,7 +52,7 @@ const SEGMENT_TARGET_BYTES: usize = 64 * 1024;
 
 /// What can go wrong with the log. All of them mean the storage cannot be
 /// trusted right now: the caller must stop acknowledging and retry later.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LogError {
     /// sled failed (disk full, read-only, IO error). Retry after the cause is fixed.
     #[error("storage error: {0}")]

@@ -207,8 +207,9 @@ impl Ingest {
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: config.ack_wait(),
                     // Bounds what the server hands out before we ack: the
-                    // memory of the loop is a few batches at most.
-                    max_ack_pending: (batch_size * 4) as i64,
+                    // batches in the two stages and their queue, plus the
+                    // next fetch, so the pipeline never starves on it.
+                    max_ack_pending: (batch_size * (COMMIT_QUEUE + 4)) as i64,
                     ..Default::default()
                 },
             )
@@ -345,19 +346,43 @@ impl Ingest {
         sync: LogSync,
         mut pending: mpsc::Receiver<AppendedBatch>,
     ) -> Result<(), IngestError> {
+        let mut group = Vec::with_capacity(COMMIT_QUEUE + 1);
         while let Some(batch) = pending.recv().await {
-            if let Err(error) = self.commit(&jetstream, &sync, batch).await {
+            // Group commit: one flush for every batch already waiting.
+            group.push(batch);
+            while group.len() <= COMMIT_QUEUE {
+                match pending.try_recv() {
+                    Ok(batch) => group.push(batch),
+                    Err(_) => break,
+                }
+            }
+            let flushed = sync.flush().await;
+            let mut failed = None;
+            for batch in group.drain(..) {
+                if failed.is_some() {
+                    self.apply_and_nak(batch).await;
+                } else if let Err(error) =
+                    self.commit(&jetstream, &sync, batch, flushed.clone()).await
+                {
+                    failed = Some(error);
+                }
+            }
+            if let Some(error) = failed {
                 pending.close();
-                while let Some(mut batch) = pending.recv().await {
-                    // Their records are in the log, so redeliveries will be
-                    // duplicates: the graph must have them now.
-                    self.apply(&mut batch);
-                    nak_all(&batch.messages).await;
+                while let Some(batch) = pending.recv().await {
+                    self.apply_and_nak(batch).await;
                 }
                 return Err(error);
             }
         }
         Ok(())
+    }
+
+    /// For a batch behind a failed commit: its records are in the log, so
+    /// their redeliveries will be duplicates, and the graph must have them now.
+    async fn apply_and_nak(&self, mut batch: AppendedBatch) {
+        self.apply(&mut batch);
+        nak_all(&batch.messages).await;
     }
 
     /// Applies the stored records of a batch to the graph, and turns
@@ -394,8 +419,8 @@ impl Ingest {
         jetstream: &jetstream::Context,
         sync: &LogSync,
         mut batch: AppendedBatch,
+        flushed: Result<(), lineage_log::LogError>,
     ) -> Result<(), IngestError> {
-        let flushed = sync.flush().await;
         // Apply what the log holds even if the flush failed: sled keeps it
         // and persists it with a later flush, while redeliveries of these
         // messages will be recognised as duplicates and not applied again.
