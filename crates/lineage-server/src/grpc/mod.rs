@@ -4,6 +4,10 @@
 //! INVALID_ARGUMENT naming the field), then computes the answer on the
 //! blocking pool under the graph's read lock, bounded by a semaphore so a
 //! burst of heavy queries cannot starve ingest or the runtime.
+//!
+//! Lists and subgraphs answer in the requested `EntityView`, BASIC unless
+//! FULL is asked for; GetEntity, and a trace's model version and source
+//! run, always answer FULL.
 
 mod error;
 
@@ -11,7 +15,7 @@ use std::sync::Arc;
 
 use lineage_core::id;
 use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
-use lineage_proto::convert;
+use lineage_proto::convert::{self, View};
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_server::LineageService;
 use lineage_proto::validate;
@@ -23,6 +27,12 @@ pub use error::ApiError;
 
 use crate::config::Config;
 use crate::state::Shared;
+
+/// The view of list and subgraph answers when a request leaves it
+/// unspecified: a list of hundreds of full entities costs a hundred times
+/// more to build, send and decode than the names and markers most clients
+/// show (AIP-157).
+const DEFAULT_LIST_VIEW: View = View::Basic;
 
 /// The most kinds a request may list in a filter (there are fewer kinds than
 /// this; longer lists are abuse, not intent).
@@ -173,9 +183,10 @@ impl LineageApi {
         request: v1::TraversalRequest,
     ) -> Result<v1::Subgraph, ApiError> {
         let (root, spec) = self.traversal_spec(walk, &request)?;
+        let view = list_view("view", request.view)?;
         self.query(move |graph| {
             let node = find(graph, &root)?;
-            Ok(convert::subgraph(graph, &graph.traverse(node, &spec)))
+            Ok(convert::subgraph(graph, &graph.traverse(node, &spec), view))
         })
         .await
     }
@@ -185,6 +196,17 @@ fn find(graph: &LineageGraph, key: &EntityKey) -> Result<lineage_core::NodeIndex
     graph
         .find(key)
         .ok_or_else(|| ApiError::NotFound(format!("no {key} in workspace {}", key.workspace)))
+}
+
+/// The entity view a list or subgraph request asks for, or the default.
+fn list_view(field: &str, raw: i32) -> Result<View, ApiError> {
+    match convert::view_from_wire(raw) {
+        Ok(view) => Ok(view.unwrap_or(DEFAULT_LIST_VIEW)),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("{raw} is not an entity view (ENTITY_VIEW_BASIC or ENTITY_VIEW_FULL)"),
+        )),
+    }
 }
 
 fn workspace(field: &str, raw: &str) -> Result<Workspace, ApiError> {
@@ -288,6 +310,7 @@ impl LineageService for LineageApi {
                 size => size,
             } as usize;
             let after = decode_page_token(&request.page_token)?;
+            let view = list_view("view", request.view)?;
             let span = tracing::Span::current();
             span.record("workspace", ws.as_str());
             span.record("dataset", request.dataset.as_str());
@@ -321,7 +344,7 @@ impl LineageService for LineageApi {
                 Ok(v1::RunsUsingDatasetResponse {
                     runs: runs
                         .iter()
-                        .map(|&run| convert::entity(graph, run))
+                        .map(|&run| convert::entity_in_view(graph, run, view))
                         .collect(),
                     next_page_token,
                 })
@@ -342,6 +365,7 @@ impl LineageService for LineageApi {
             let ws = workspace("workspace", &request.workspace)?;
             checked("model", &request.model, id::check_name)?;
             checked("version", &request.version, id::check_version)?;
+            let view = list_view("view", request.view)?;
             let key = EntityKey::model_version(&ws, &request.model, &request.version);
             let spec = self.spec(
                 Walk::Provenance,
@@ -358,7 +382,7 @@ impl LineageService for LineageApi {
                         key.workspace
                     ))
                 })?;
-                Ok(convert::model_trace(graph, &trace))
+                Ok(convert::model_trace(graph, &trace, view))
             })
             .await
         }
@@ -426,5 +450,22 @@ mod tests {
         assert!(decode_page_token("zz").is_err());
         assert!(decode_page_token(&hex::encode("run-42")).is_err());
         assert!(decode_page_token(&hex::encode("after:bad/run")).is_err());
+    }
+
+    #[test]
+    fn views_default_to_basic_and_reject_unknown_values() {
+        assert_eq!(list_view("view", 0).expect("unspecified"), View::Basic);
+        assert_eq!(
+            list_view("view", v1::EntityView::Basic as i32).expect("basic"),
+            View::Basic
+        );
+        assert_eq!(
+            list_view("view", v1::EntityView::Full as i32).expect("full"),
+            View::Full
+        );
+        match list_view("view", 7) {
+            Err(ApiError::InvalidArgument { field, .. }) => assert_eq!(field, "view"),
+            other => panic!("expected an invalid argument, got {other:?}"),
+        }
     }
 }
