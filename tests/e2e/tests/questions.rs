@@ -318,7 +318,10 @@ async fn lists_answer_basic_entities_unless_full_is_asked_for() {
     assert_eq!(details.params.get("lr").map(String::as_str), Some("0.1"));
     assert_eq!(details.parent_run_id, "sweep-1");
     assert_eq!(details.input_datasets.len(), 1);
-    assert_eq!(run.tags.get("team").map(String::as_str), Some("credit-risk"));
+    assert_eq!(
+        run.tags.get("team").map(String::as_str),
+        Some("credit-risk")
+    );
     let single = client
         .get_entity(v1::GetEntityRequest {
             entity: Some(entity(WS, K::Run, "trial-2", "")),
@@ -416,7 +419,11 @@ async fn unknown_views_are_invalid_arguments_naming_the_field() {
     let mut client = lineaged.client().await;
     let assert_names_view = |status: tonic::Status| {
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        assert!(status.message().starts_with("view:"), "{}", status.message());
+        assert!(
+            status.message().starts_with("view:"),
+            "{}",
+            status.message()
+        );
     };
 
     let traversal = v1::TraversalRequest {

@@ -290,7 +290,7 @@ impl LineageService for LineageApi {
             self.query(Cost::Small, move |graph| {
                 Ok(convert::entity(graph, find(graph, &key)?))
             })
-                .await
+            .await
         }
         .await;
         into_response(result)
