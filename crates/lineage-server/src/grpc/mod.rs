@@ -3,9 +3,11 @@
 //! Each handler parses its request into domain arguments (malformed input is
 //! INVALID_ARGUMENT naming the field), then computes the answer on the
 //! blocking pool under the graph's read lock, bounded by a semaphore so a
-//! burst of heavy queries cannot starve ingest or the runtime. Queries the
-//! request bounds to a few microseconds (one entity, a small page of basic
-//! runs) run inline instead when the lock is free at once.
+//! burst of heavy queries cannot starve ingest or the runtime. Small queries
+//! run inline instead, when the lock is free at once: one entity, a page of
+//! at most 100 basic runs, and traversals and traces that finish within a
+//! budget of visited nodes with a small answer (others are redone on the
+//! pool, wasting at most that budget).
 //!
 //! Lists and subgraphs answer in the requested `EntityView`, BASIC unless
 //! FULL is asked for; GetEntity, and a trace's model version and source
@@ -16,7 +18,9 @@ mod error;
 use std::sync::Arc;
 
 use lineage_core::id;
-use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
+use lineage_core::{
+    EdgeKinds, EntityKey, LineageGraph, NodeKinds, Subgraph, TraversalSpec, Walk, Workspace,
+};
 use lineage_proto::convert::{self, View};
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_server::LineageService;
@@ -55,6 +59,34 @@ enum Cost {
 /// The largest page of basic runs answered inline (about 15 µs of work).
 const SMALL_PAGE: usize = 100;
 
+/// The most nodes a traversal tried inline may visit (tens of
+/// microseconds); one that needs more is redone on the blocking pool.
+const INLINE_VISITS: usize = 256;
+
+/// The most entities an answer converted inline may hold, by view.
+fn inline_entities(view: View) -> usize {
+    match view {
+        View::Basic => SMALL_PAGE,
+        View::Full => 10,
+    }
+}
+
+/// Whether a traversal tried inline with a visit budget is the exact answer
+/// to `spec` and small enough to convert on the runtime.
+fn fits_inline(answer: &Subgraph, spec: &TraversalSpec, budget: usize, view: View) -> bool {
+    let exact = answer.visits < budget || spec.max_visits <= budget;
+    let small = inline_entities(view);
+    exact && answer.nodes.len() <= small && answer.edges.len() <= 4 * small
+}
+
+/// `spec` with its visits capped at `budget`.
+fn within(spec: &TraversalSpec, budget: usize) -> TraversalSpec {
+    TraversalSpec {
+        max_visits: spec.max_visits.min(budget),
+        ..*spec
+    }
+}
+
 /// The query service.
 #[derive(Debug, Clone)]
 pub struct LineageApi {
@@ -85,6 +117,26 @@ impl LineageApi {
         cost: Cost,
         answer: impl FnOnce(&LineageGraph) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let mut answer = Some(answer);
+        self.query_within(move |graph, budget| match (cost, budget) {
+            (Cost::Large, Some(_)) => None,
+            _ => answer.take().map(|answer| answer(graph)),
+        })
+        .await
+    }
+
+    /// Runs `answer` against the graph, first inline within a budget of
+    /// [`INLINE_VISITS`] nodes when the graph's lock is free at once, then,
+    /// if the answer said it did not fit (`None`), on the blocking pool
+    /// without a budget (`budget` is `None`; the answer must be `Some`).
+    /// Most traversals are small: this answers them without a thread
+    /// handoff, and wastes at most a budget's work on the large ones.
+    async fn query_within<T: Send + 'static>(
+        &self,
+        mut answer: impl FnMut(&LineageGraph, Option<usize>) -> Option<Result<T, ApiError>>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
         if !self.shared.is_ready() {
             return Err(ApiError::NotReady(
                 "lineaged is replaying its log; retry shortly".into(),
@@ -96,15 +148,18 @@ impl LineageApi {
             .acquire_owned()
             .await
             .map_err(|_| ApiError::Internal("query permits closed".into()))?;
-        if cost == Cost::Small
-            && let Some(graph) = self.shared.try_graph()
+        if let Some(graph) = self.shared.try_graph()
+            && let Some(result) = answer(&graph, Some(INLINE_VISITS))
         {
-            return answer(&graph);
+            return result;
         }
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || answer(&shared.graph()))
-            .await
-            .map_err(|error| ApiError::Internal(format!("query task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            answer(&shared.graph(), None)
+                .unwrap_or_else(|| Err(ApiError::Internal("a query gave no answer".into())))
+        })
+        .await
+        .map_err(|error| ApiError::Internal(format!("query task failed: {error}")))?
     }
 
     fn traversal_spec(
@@ -210,9 +265,22 @@ impl LineageApi {
     ) -> Result<v1::Subgraph, ApiError> {
         let (root, spec) = self.traversal_spec(walk, &request)?;
         let view = list_view("view", request.view)?;
-        self.query(Cost::Large, move |graph| {
-            let node = find(graph, &root)?;
-            Ok(convert::subgraph(graph, &graph.traverse(node, &spec), view))
+        self.query_within(move |graph, budget| {
+            let node = match find(graph, &root) {
+                Ok(node) => node,
+                Err(error) => return Some(Err(error)),
+            };
+            let answer = match budget {
+                None => graph.traverse(node, &spec),
+                Some(budget) => {
+                    let answer = graph.traverse(node, &within(&spec, budget));
+                    if !fits_inline(&answer, &spec, budget, view) {
+                        return None;
+                    }
+                    answer
+                }
+            };
+            Some(Ok(convert::subgraph(graph, &answer, view)))
         })
         .await
     }
@@ -407,15 +475,27 @@ impl LineageService for LineageApi {
                 EdgeKinds::lineage(),
                 NodeKinds::all(),
             );
-            self.query(Cost::Large, move |graph| {
-                let model = find(graph, &key)?;
-                let trace = graph.trace_model(model, &spec).ok_or_else(|| {
-                    ApiError::NotFound(format!(
-                        "{key} is referenced in workspace {} but was never registered",
-                        key.workspace
-                    ))
-                })?;
-                Ok(convert::model_trace(graph, &trace, view))
+            self.query_within(move |graph, budget| {
+                let traced = find(graph, &key).and_then(|model| {
+                    let spec = budget.map_or(spec, |budget| within(&spec, budget));
+                    graph.trace_model(model, &spec).ok_or_else(|| {
+                        ApiError::NotFound(format!(
+                            "{key} is referenced in workspace {} but was never registered",
+                            key.workspace
+                        ))
+                    })
+                });
+                let trace = match traced {
+                    Ok(trace) => trace,
+                    Err(error) => return Some(Err(error)),
+                };
+                if let Some(budget) = budget
+                    && !(fits_inline(&trace.upstream, &spec, budget, view)
+                        && trace.inputs.len() <= inline_entities(view))
+                {
+                    return None;
+                }
+                Some(Ok(convert::model_trace(graph, &trace, view)))
             })
             .await
         }
@@ -483,6 +563,45 @@ mod tests {
         assert!(decode_page_token("zz").is_err());
         assert!(decode_page_token(&hex::encode("run-42")).is_err());
         assert!(decode_page_token(&hex::encode("after:bad/run")).is_err());
+    }
+
+    #[test]
+    fn only_exact_small_answers_are_kept_from_an_inline_attempt() {
+        let spec = TraversalSpec {
+            walk: Walk::Impact,
+            max_depth: 64,
+            edge_kinds: EdgeKinds::lineage(),
+            node_kinds: NodeKinds::all(),
+            max_nodes: 1_000,
+            max_edges: 4_000,
+            max_visits: 500_000,
+        };
+        let answer = |nodes: usize, visits: usize| Subgraph {
+            nodes: vec![lineage_core::NodeIndex::new(0); nodes],
+            visits,
+            ..Subgraph::default()
+        };
+        let budget = INLINE_VISITS;
+        assert!(fits_inline(&answer(11, 11), &spec, budget, View::Basic));
+        // The budget may have stopped the walk: redo it without one.
+        assert!(!fits_inline(
+            &answer(11, budget),
+            &spec,
+            budget,
+            View::Basic
+        ));
+        // Exact, but too many entities to convert on the runtime.
+        assert!(!fits_inline(&answer(101, 200), &spec, budget, View::Basic));
+        assert!(!fits_inline(&answer(11, 11), &spec, budget, View::Full));
+        // The request's own visit bound is below the budget: the answer is
+        // exact whatever stopped it.
+        let tight = TraversalSpec {
+            max_visits: 10,
+            ..spec
+        };
+        assert!(fits_inline(&answer(10, 10), &tight, budget, View::Basic));
+        assert_eq!(within(&spec, budget).max_visits, budget);
+        assert_eq!(within(&tight, budget).max_visits, 10);
     }
 
     #[test]
