@@ -230,6 +230,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(status_samples.quantile_us(0.99)),
         "",
     );
+    // Each query of the mix alone, to show which one holds the mix back.
+    for (name, query) in mix.each() {
+        let (qps, _) = grpc_load(&lineaged, args.clients, args.seconds.min(2), None, |_| {
+            query.clone()
+        })
+        .await;
+        report.add(
+            "4 gRPC",
+            format!("{name} alone"),
+            qps,
+            "qps",
+            Some(status_qps),
+            "",
+        );
+    }
     lineaged.stop().await;
 
     // 5. Queries while a second backlog is ingested.
@@ -749,6 +764,21 @@ impl QueryMix {
             queries.push(GrpcQuery::Status);
         }
         Self { queries }
+    }
+
+    /// Each query of the mix with its name.
+    fn each(&self) -> impl Iterator<Item = (&'static str, &GrpcQuery)> {
+        self.queries.iter().map(|query| {
+            let name = match query {
+                GrpcQuery::Status => "GetStatus",
+                GrpcQuery::Entity(_) => "GetEntity (run)",
+                GrpcQuery::RunsUsing(_) => "RunsUsingDataset (hot, page of 100, basic)",
+                GrpcQuery::Provenance(_) => "Provenance (model version, full depth, basic)",
+                GrpcQuery::Impact(_) => "Impact (hot, depth 4, limit 100, basic)",
+                GrpcQuery::Trace(_) => "TraceModel (basic)",
+            };
+            (name, query)
+        })
     }
 
     fn pick(&self, i: usize) -> GrpcQuery {
