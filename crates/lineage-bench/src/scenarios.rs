@@ -12,7 +12,9 @@
 //! 6. memory and disk: RSS growth of the replay per node and per edge;
 //!    sled bytes per stored event.
 //! 3. queries in process: each query against the replayed graph, with and
-//!    without building the protobuf answer.
+//!    without building (and encoding) the protobuf answer, in the view a
+//!    client would ask for (basic for lists and subgraphs), and for lists
+//!    in the full view for comparison.
 //!
 //! Nothing here asserts a speed: it measures and reports.
 
@@ -228,6 +230,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(status_samples.quantile_us(0.99)),
         "",
     );
+    // Each query of the mix alone, to show which one holds the mix back.
+    for (name, query) in mix.each() {
+        let (qps, _) = grpc_load(&lineaged, args.clients, args.seconds.min(2), None, |_| {
+            query.clone()
+        })
+        .await;
+        report.add(
+            "4 gRPC",
+            format!("{name} alone"),
+            qps,
+            "qps",
+            Some(status_qps),
+            "",
+        );
+    }
     lineaged.stop().await;
 
     // 5. Queries while a second backlog is ingested.
@@ -338,23 +355,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         move || queries_in_process(&graph, &facts)
     })
     .await?;
-    for (figure, domain, with_proto, returned, target) in in_process {
-        report.add(
-            "3 in process",
-            format!("{figure} p99 ({returned} entities)"),
-            domain.quantile_us(0.99),
-            "µs",
-            None,
-            target,
-        );
-        report.add(
-            "3 in process",
-            format!("{figure} p50, with protobuf answer"),
-            with_proto.quantile_us(0.5),
-            "µs",
-            Some(domain.quantile_us(0.5)),
-            "",
-        );
+    for figures in in_process {
+        figures.report(&mut report);
     }
 
     report.print(&args);
@@ -470,7 +472,93 @@ fn spec(walk: Walk, max_depth: u32) -> TraversalSpec {
     }
 }
 
-type QueryFigures = (String, Samples, Samples, usize, &'static str);
+/// One query of scenario 3: its domain answer and its protobuf answers.
+struct QueryFigures {
+    figure: String,
+    /// The domain answer alone.
+    domain: Samples,
+    /// Entities in the domain answer.
+    returned: usize,
+    /// The protobuf answer in the view a client of this query would ask
+    /// for (basic for lists and subgraphs, full for GetEntity): built, and
+    /// built then encoded to the bytes the server sends.
+    view: &'static str,
+    built: Samples,
+    encoded: Samples,
+    /// For lists and subgraphs, the full view built, for comparison.
+    full_built: Option<Samples>,
+    /// The target of the encoded answer's p99.
+    target: &'static str,
+}
+
+impl QueryFigures {
+    fn report(self, report: &mut Report) {
+        let QueryFigures {
+            figure,
+            domain,
+            returned,
+            view,
+            built,
+            encoded,
+            full_built,
+            target,
+        } = self;
+        report.add(
+            "3 in process",
+            format!("{figure} p99 ({returned} entities)"),
+            domain.quantile_us(0.99),
+            "µs",
+            None,
+            "",
+        );
+        report.add(
+            "3 in process",
+            format!("{figure} p50, with protobuf answer ({view})"),
+            built.quantile_us(0.5),
+            "µs",
+            Some(domain.quantile_us(0.5)),
+            "",
+        );
+        report.add(
+            "3 in process",
+            format!("{figure} p50, {view} answer built and encoded"),
+            encoded.quantile_us(0.5),
+            "µs",
+            Some(domain.quantile_us(0.5)),
+            "",
+        );
+        report.add(
+            "3 in process",
+            format!("{figure} p99, {view} answer built and encoded"),
+            encoded.quantile_us(0.99),
+            "µs",
+            Some(domain.quantile_us(0.99)),
+            target,
+        );
+        if let Some(full) = full_built {
+            report.add(
+                "3 in process",
+                format!("{figure} p50, with protobuf answer (full)"),
+                full.quantile_us(0.5),
+                "µs",
+                Some(domain.quantile_us(0.5)),
+                "",
+            );
+        }
+    }
+}
+
+/// Measures building a protobuf answer, and building then encoding it.
+fn answer_samples<M: prost::Message>(
+    budget: Duration,
+    min_runs: usize,
+    max_runs: usize,
+    build: impl Fn() -> M,
+) -> (Samples, Samples) {
+    let (built, _) = repeat(budget, min_runs, max_runs, &build);
+    let (encoded, _) = repeat(budget, min_runs, max_runs, || build().encode_to_vec());
+    (built, encoded)
+}
 
 /// Scenario 3: each query alone, against the graph (the domain answer),
 /// and again including the protobuf answer the server would send.
@@ -478,14 +566,27 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
     let budget = Duration::from_millis(700);
     let mut figures = Vec::new();
     let ws = |name: &str| Workspace::parse(name).expect("workload workspaces are valid");
+    let (basic, full) = (convert::View::Basic, convert::View::Full);
 
     if let Some((workspace, run_id)) = &facts.run {
         let key = EntityKey::run(&ws(workspace), run_id);
         let (domain, _) = repeat(budget, 1_000, 200_000, || graph.find(&key));
-        let (proto, _) = repeat(budget, 1_000, 200_000, || {
-            graph.find(&key).map(|node| convert::entity(graph, node))
+        let (built, encoded) = answer_samples(budget, 1_000, 200_000, || {
+            graph
+                .find(&key)
+                .map(|node| convert::entity(graph, node))
+                .unwrap_or_default()
         });
-        figures.push(("GetEntity (run)".into(), domain, proto, 1, ""));
+        figures.push(QueryFigures {
+            figure: "GetEntity (run)".into(),
+            domain,
+            returned: 1,
+            view: "full",
+            built,
+            encoded,
+            full_built: None,
+            target: "",
+        });
     }
     for (label, dataset) in [("hot", &facts.hot_dataset), ("cold", &facts.cold_dataset)] {
         let Some((workspace, name, version)) = dataset else {
@@ -495,19 +596,28 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         let (domain, page) = repeat(budget, 1_000, 200_000, || {
             graph.runs_using_dataset(&workspace, name, Some(version), None, 100)
         });
-        let (proto, _) = repeat(budget, 200, 100_000, || {
+        let answer = |view| {
             let (runs, _) = graph.runs_using_dataset(&workspace, name, Some(version), None, 100);
-            runs.iter()
-                .map(|&run| convert::entity(graph, run))
-                .collect::<Vec<_>>()
-        });
-        figures.push((
-            format!("RunsUsingDataset ({label}, page of 100)"),
+            v1::RunsUsingDatasetResponse {
+                runs: runs
+                    .iter()
+                    .map(|&run| convert::entity_in_view(graph, run, view))
+                    .collect(),
+                next_page_token: String::new(),
+            }
+        };
+        let (built, encoded) = answer_samples(budget, 1_000, 200_000, || answer(basic));
+        let (full_built, _) = repeat(budget, 200, 100_000, || answer(full));
+        figures.push(QueryFigures {
+            figure: format!("RunsUsingDataset ({label}, page of 100)"),
             domain,
-            proto,
-            page.0.len(),
-            if label == "hot" { "<= 20 µs" } else { "" },
-        ));
+            returned: page.0.len(),
+            view: "basic",
+            built,
+            encoded,
+            full_built: Some(full_built),
+            target: if label == "hot" { "<= 20 µs" } else { "" },
+        });
     }
     if let Some((workspace, model, version)) = &facts.model {
         let key = EntityKey::model_version(&ws(workspace), model, version);
@@ -515,27 +625,44 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
                 let spec = spec(Walk::Provenance, depth);
                 let (domain, answer) = repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
-                let (proto, _) = repeat(budget, 100, 50_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec))
+                let (built, encoded) = answer_samples(budget, 200, 100_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec), basic)
+                });
+                let (full_built, _) = repeat(budget, 100, 50_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec), full)
                 });
                 let label = if depth == 4 { "depth 4" } else { "full" };
-                figures.push((
-                    format!("Provenance of a model version ({label})"),
+                figures.push(QueryFigures {
+                    figure: format!("Provenance of a model version ({label})"),
                     domain,
-                    proto,
-                    answer.nodes.len(),
+                    returned: answer.nodes.len(),
+                    view: "basic",
+                    built,
+                    encoded,
+                    full_built: Some(full_built),
                     target,
-                ));
+                });
             }
             let spec = spec(Walk::Provenance, 64);
             let (domain, trace) = repeat(budget, 200, 100_000, || graph.trace_model(root, &spec));
-            let (proto, _) = repeat(budget, 100, 50_000, || {
+            let trace_answer = |view| {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| convert::model_trace(graph, &t))
+                    .map(|t| convert::model_trace(graph, &t, view))
+                    .unwrap_or_default()
+            };
+            let (built, encoded) = answer_samples(budget, 200, 100_000, || trace_answer(basic));
+            let (full_built, _) = repeat(budget, 100, 50_000, || trace_answer(full));
+            figures.push(QueryFigures {
+                figure: "TraceModel".into(),
+                domain,
+                returned: trace.map_or(0, |t| t.upstream.nodes.len()),
+                view: "basic",
+                built,
+                encoded,
+                full_built: Some(full_built),
+                target: "",
             });
-            let returned = trace.map_or(0, |t| t.upstream.nodes.len());
-            figures.push(("TraceModel".into(), domain, proto, returned, ""));
         }
     }
     if let Some((workspace, name, version)) = &facts.hot_dataset {
@@ -544,20 +671,26 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for depth in [4, 64] {
                 let spec = spec(Walk::Impact, depth);
                 let (domain, answer) = repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
-                let (proto, _) = repeat(budget, 20, 10_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec))
+                let (built, encoded) = answer_samples(budget, 50, 20_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec), basic)
+                });
+                let (full_built, _) = repeat(budget, 20, 10_000, || {
+                    convert::subgraph(graph, &graph.traverse(root, &spec), full)
                 });
                 let label = if depth == 4 { "depth 4" } else { "full" };
-                figures.push((
-                    format!(
+                figures.push(QueryFigures {
+                    figure: format!(
                         "Impact of a popular dataset version ({label}{})",
                         if answer.truncated { ", truncated" } else { "" }
                     ),
                     domain,
-                    proto,
-                    answer.nodes.len(),
-                    "",
-                ));
+                    returned: answer.nodes.len(),
+                    view: "basic",
+                    built,
+                    encoded,
+                    full_built: Some(full_built),
+                    target: "",
+                });
             }
         }
     }
@@ -594,6 +727,7 @@ impl QueryMix {
                 version: version.clone(),
                 page_size: 100,
                 page_token: String::new(),
+                view: v1::EntityView::Basic as i32,
             }));
             queries.push(GrpcQuery::Impact(v1::TraversalRequest {
                 root: Some(lineage_e2e::entity(
@@ -604,6 +738,7 @@ impl QueryMix {
                 )),
                 max_depth: 4,
                 limit: 100,
+                view: v1::EntityView::Basic as i32,
                 ..Default::default()
             }));
         }
@@ -615,18 +750,35 @@ impl QueryMix {
                     model,
                     version,
                 )),
+                view: v1::EntityView::Basic as i32,
                 ..Default::default()
             }));
             queries.push(GrpcQuery::Trace(v1::TraceModelRequest {
                 workspace: workspace.clone(),
                 model: model.clone(),
                 version: version.clone(),
+                view: v1::EntityView::Basic as i32,
             }));
         }
         if queries.is_empty() {
             queries.push(GrpcQuery::Status);
         }
         Self { queries }
+    }
+
+    /// Each query of the mix with its name.
+    fn each(&self) -> impl Iterator<Item = (&'static str, &GrpcQuery)> {
+        self.queries.iter().map(|query| {
+            let name = match query {
+                GrpcQuery::Status => "GetStatus",
+                GrpcQuery::Entity(_) => "GetEntity (run)",
+                GrpcQuery::RunsUsing(_) => "RunsUsingDataset (hot, page of 100, basic)",
+                GrpcQuery::Provenance(_) => "Provenance (model version, full depth, basic)",
+                GrpcQuery::Impact(_) => "Impact (hot, depth 4, limit 100, basic)",
+                GrpcQuery::Trace(_) => "TraceModel (basic)",
+            };
+            (name, query)
+        })
     }
 
     fn pick(&self, i: usize) -> GrpcQuery {

@@ -99,6 +99,54 @@ enum Format {
     Dot,
 }
 
+/// How much of each entity a list or graph answer carries (the service's
+/// `EntityView`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum View {
+    /// Names, markers (status, stage, flags) and a few dates: enough for
+    /// trees and tables, and much cheaper on large answers.
+    Basic,
+    /// Every fact of every entity (parameters, metrics, inputs, tags...).
+    Full,
+}
+
+impl View {
+    fn to_wire(self) -> i32 {
+        match self {
+            View::Basic => v1::EntityView::Basic as i32,
+            View::Full => v1::EntityView::Full as i32,
+        }
+    }
+}
+
+/// The `--view` flag of the list and graph commands.
+#[derive(Debug, Args)]
+struct ViewArgs {
+    /// How much of each entity to fetch. By default, what the output shows:
+    /// `full` for `--format json` (the whole response) and for the
+    /// `runs-using` table (it lists the dataset versions each run read),
+    /// `basic` otherwise (trees show names and markers; a trace's model
+    /// version and source run are always full).
+    #[arg(long, value_enum)]
+    view: Option<View>,
+}
+
+impl ViewArgs {
+    /// The view asked for, or `default` for the output format.
+    fn or(&self, default: View) -> i32 {
+        self.view.unwrap_or(default).to_wire()
+    }
+}
+
+/// The view a rendering needs when `--view` is not given: JSON prints the
+/// whole response, so it asks for everything, as it always did.
+fn default_view(format: Format, text_needs: View) -> View {
+    match format {
+        Format::Json => View::Full,
+        Format::Text | Format::Dot => text_needs,
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Publish JSON lines of lineage.v1.Event to NATS JetStream.
@@ -124,6 +172,9 @@ enum Command {
     Trace {
         /// The model version: name@version (a `model:` prefix is allowed).
         model: String,
+
+        #[command(flatten)]
+        view: ViewArgs,
     },
     /// Ingest progress and the size of the graph.
     Status {
@@ -172,6 +223,9 @@ struct TraversalArgs {
     /// the others).
     #[arg(long, value_delimiter = ',', value_parser = parse_node_kind_arg)]
     node_kinds: Vec<EntityKind>,
+
+    #[command(flatten)]
+    view: ViewArgs,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +244,9 @@ struct RunsUsingArgs {
     /// Follow the pages to the end (at most 100 pages).
     #[arg(long)]
     all: bool,
+
+    #[command(flatten)]
+    view: ViewArgs,
 }
 
 fn parse_edge_kind_arg(raw: &str) -> Result<v1::EdgeKind, entity::ParseError> {
@@ -253,7 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provenance(args) => run_traversal(global, args, Direction::Upstream).await,
         Command::Impact(args) => run_traversal(global, args, Direction::Downstream).await,
         Command::RunsUsing(args) => run_runs_using(global, args).await,
-        Command::Trace { model } => {
+        Command::Trace { model, view } => {
             let workspace = entity::workspace(global.workspace.as_deref())?;
             let (name, version) = entity::parse_model_spec(model)?;
             let root = v1::EntityRef {
@@ -268,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     workspace: workspace.as_str().to_owned(),
                     model: name,
                     version,
+                    view: view.or(default_view(global.format, View::Basic)),
                 })
                 .await?
                 .into_inner();
@@ -341,6 +399,7 @@ async fn run_traversal(
             .map(|&kind| lineage_proto::convert::entity_kind(kind) as i32)
             .collect(),
         limit: args.limit.unwrap_or(0),
+        view: args.view.or(default_view(global.format, View::Basic)),
     };
     let mut grpc: Client = client::connect(&global.grpc_addr).await?;
     let answer = match direction {
@@ -366,6 +425,9 @@ async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Re
         version: version.unwrap_or_default(),
         page_size: args.page_size.unwrap_or(0),
         page_token: args.page_token.clone(),
+        // The table shows which versions of the dataset each run read,
+        // which only the full view carries.
+        view: args.view.or(default_view(global.format, View::Full)),
     };
     let mut combined = v1::RunsUsingDatasetResponse::default();
     for page in 0..MAX_PAGES {

@@ -67,6 +67,58 @@ async fn emit_then_ask_the_three_questions() {
         "{}",
         stdout(&runs)
     );
+    // The table still shows the versions each run read (it asks for the
+    // full view by default).
+    assert!(stdout(&runs).contains("claims@3"), "{}", stdout(&runs));
+
+    // JSON prints the whole response, full by default; --view basic asks
+    // for names, markers and dates only.
+    let full_json = shell
+        .lineage(&[
+            "-w",
+            "insurer-fraud",
+            "--format",
+            "json",
+            "runs-using",
+            "claims@3",
+        ])
+        .await;
+    assert!(full_json.status.success(), "{full_json:?}");
+    let full_json: serde_json::Value =
+        serde_json::from_slice(&full_json.stdout).expect("JSON output");
+    let first_run = &full_json["runs"][0]["run"];
+    assert!(first_run["input_datasets"].is_array(), "{full_json}");
+    assert!(first_run["status"].is_string(), "{full_json}");
+    let basic_json = shell
+        .lineage(&[
+            "-w",
+            "insurer-fraud",
+            "--format",
+            "json",
+            "runs-using",
+            "claims@3",
+            "--view",
+            "basic",
+        ])
+        .await;
+    assert!(basic_json.status.success(), "{basic_json:?}");
+    let basic_json: serde_json::Value =
+        serde_json::from_slice(&basic_json.stdout).expect("JSON output");
+    let first_run = &basic_json["runs"][0]["run"];
+    assert!(first_run["input_datasets"].is_null(), "{basic_json}");
+    assert!(first_run["params"].is_null(), "{basic_json}");
+    assert_eq!(first_run["status"], full_json["runs"][0]["run"]["status"]);
+    let bad_view = shell
+        .lineage(&[
+            "-w",
+            "insurer-fraud",
+            "runs-using",
+            "claims@3",
+            "--view",
+            "everything",
+        ])
+        .await;
+    assert_eq!(bad_view.status.code(), Some(64), "{bad_view:?}");
 
     // Question 2, as JSON a script can read.
     let trace = shell

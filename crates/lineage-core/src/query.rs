@@ -91,6 +91,10 @@ pub struct Subgraph {
     pub edges: Vec<EdgeIndex>,
     /// Whether a bound cut the answer.
     pub truncated: bool,
+    /// The nodes the walk reached, returned or not, root included: the
+    /// work the answer took, so a caller can tell whether `max_visits` was
+    /// what stopped it.
+    pub visits: usize,
 }
 
 impl LineageGraph {
@@ -145,6 +149,7 @@ impl LineageGraph {
             }
         }
 
+        answer.visits = depth_of.len();
         for edge in walked_edges {
             let (from, to, _) = self.edge(edge);
             if returned.contains(&from) && returned.contains(&to) {

@@ -3,9 +3,17 @@
 //!
 //! These read the graph directly (under the caller's read lock) so that an
 //! answer is built in one pass without copying the domain state twice.
+//!
+//! An entity is built in one of two [`View`]s. `Full` is every fact
+//! (GetEntity, and lists when asked); `Basic` is what a list needs to name,
+//! mark and sort an entity, and is what makes answers of hundreds of
+//! entities cheap: a basic run is three short strings and a few scalars,
+//! against dozens of strings (parameters, metrics, inputs, tags) in full.
+//! The proto's `EntityView` documents the fields of each view; keep the two
+//! in step.
 
 use lineage_core::event::{ModelStage, RunStatus, Severity};
-use lineage_core::graph::{EdgeKind, Facts, LineageGraph, Node};
+use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, Node};
 use lineage_core::{EdgeIndex, NodeIndex};
 use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 
@@ -14,6 +22,27 @@ use crate::v1;
 /// The most items in one list of an entity (a run's inputs, a model's stage
 /// history...): bounds the size of one answer.
 pub const MAX_ENTITY_LIST: usize = 1_000;
+
+/// How much of an entity an answer carries: the wire's `EntityView`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum View {
+    /// Identity, placeholder, first sequence, flags and the few details a
+    /// list shows (see `EntityView.ENTITY_VIEW_BASIC`).
+    Basic,
+    /// Every fact, as GetEntity answers it.
+    Full,
+}
+
+/// Reads an `EntityView` from a request: `Ok(None)` when unspecified (the
+/// RPC's default applies), an error when the value is not a view this build
+/// knows.
+pub fn view_from_wire(raw: i32) -> Result<Option<View>, prost::UnknownEnumValue> {
+    Ok(match v1::EntityView::try_from(raw)? {
+        v1::EntityView::Unspecified => None,
+        v1::EntityView::Basic => Some(View::Basic),
+        v1::EntityView::Full => Some(View::Full),
+    })
+}
 
 pub fn timestamp(time: EventTime) -> pbjson_types::Timestamp {
     let (seconds, nanos) = time.to_unix();
@@ -110,7 +139,15 @@ fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -> Vec<T> {
     collected
 }
 
-/// One entity with its kind-specific facts.
+/// One entity in the given view.
+pub fn entity_in_view(graph: &LineageGraph, index: NodeIndex, view: View) -> v1::Entity {
+    match view {
+        View::Full => entity(graph, index),
+        View::Basic => basic_entity(graph, index),
+    }
+}
+
+/// One entity with all its kind-specific facts (the full view).
 pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
     let node = graph.node(index);
     let details = match &node.facts {
@@ -180,24 +217,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
                         event_id: stamp.event_id.as_str().to_owned(),
                     })
                     .collect(),
-                deployments: graph
-                    .outgoing(index, EdgeKind::Deployed)
-                    .take(MAX_ENTITY_LIST)
-                    .map(|(_, endpoint)| {
-                        let endpoint = graph.node(endpoint);
-                        let current = match &endpoint.facts {
-                            Facts::Endpoint(Some(current)) => Some(current),
-                            _ => None,
-                        };
-                        v1::Deployment {
-                            endpoint: endpoint.key.name.clone(),
-                            deployment: current
-                                .map(|c| c.value.deployment.clone())
-                                .unwrap_or_default(),
-                            deployed_at: current.map(|c| timestamp(c.stamp.occurred_at)),
-                        }
-                    })
-                    .collect(),
+                deployments: deployments(graph, index),
                 ..Default::default()
             };
             if let Some(registered) = &model.registered {
@@ -209,16 +229,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
             }
             Some(v1::entity::Details::ModelVersion(details))
         }
-        Facts::Endpoint(current) => current.as_ref().map(|current| {
-            v1::entity::Details::Endpoint(v1::EndpointDetails {
-                model: Some(v1::ModelVersionRef {
-                    model: current.value.model.clone(),
-                    version: current.value.version.clone(),
-                }),
-                deployment: current.value.deployment.clone(),
-                deployed_at: Some(timestamp(current.stamp.occurred_at)),
-            })
-        }),
+        Facts::Endpoint(current) => endpoint_details(current.as_ref()),
         Facts::Environment | Facts::Compute => None,
     };
     v1::Entity {
@@ -230,19 +241,122 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
             .iter()
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect(),
-        flags: node
-            .flags
-            .iter()
-            .map(|(event_id, flag)| v1::Flag {
-                reason: flag.reason.clone(),
-                severity: severity(flag.severity) as i32,
-                flagged_at: Some(timestamp(flag.flagged_at)),
-                flagged_by: flag.flagged_by.clone(),
-                event_id: event_id.as_str().to_owned(),
-            })
-            .collect(),
+        flags: flags(node),
         details,
     }
+}
+
+/// One entity in the basic view: what a list needs to name, mark and sort
+/// it. Every string here is short and bounded in number, so a list of
+/// basic entities costs a few allocations per entity.
+fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+    let node = graph.node(index);
+    let details = match &node.facts {
+        Facts::Experiment(created) => {
+            Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
+                created_at: created.as_ref().map(|c| timestamp(c.stamp.occurred_at)),
+                ..Default::default()
+            }))
+        }
+        Facts::Run(run) => {
+            let started = run.started.as_ref();
+            Some(v1::entity::Details::Run(v1::RunDetails {
+                status: run.status().map_or(v1::RunStatus::Unspecified, run_status) as i32,
+                experiment: started
+                    .and_then(|s| s.value.experiment.clone())
+                    .unwrap_or_default(),
+                started_at: started.map(|s| timestamp(s.stamp.occurred_at)),
+                ended_at: run
+                    .finished
+                    .as_ref()
+                    .map(|f| timestamp(f.stamp.occurred_at)),
+                ..Default::default()
+            }))
+        }
+        Facts::DatasetVersion(registered) => Some(v1::entity::Details::DatasetVersion(
+            v1::DatasetVersionDetails {
+                registered_at: registered.as_ref().map(|r| timestamp(r.stamp.occurred_at)),
+                ..Default::default()
+            },
+        )),
+        Facts::Artifact(logged) => Some(v1::entity::Details::Artifact(match logged {
+            None => v1::ArtifactDetails::default(),
+            Some(logged) => v1::ArtifactDetails {
+                kind: logged.value.kind.clone(),
+                logged_at: Some(timestamp(logged.stamp.occurred_at)),
+                ..Default::default()
+            },
+        })),
+        Facts::ModelVersion(model) => {
+            Some(v1::entity::Details::ModelVersion(v1::ModelVersionDetails {
+                stage: model
+                    .stage()
+                    .map_or(v1::ModelStage::Unspecified, model_stage) as i32,
+                deployments: deployments(graph, index),
+                ..Default::default()
+            }))
+        }
+        Facts::Endpoint(current) => endpoint_details(current.as_ref()),
+        Facts::Environment | Facts::Compute => None,
+    };
+    v1::Entity {
+        r#ref: Some(entity_ref(&node.key)),
+        placeholder: node.is_placeholder(),
+        first_seq: node.first_seq,
+        tags: Default::default(),
+        flags: flags(node),
+        details,
+    }
+}
+
+/// Every flag on a node, in event id order.
+fn flags(node: &Node) -> Vec<v1::Flag> {
+    node.flags
+        .iter()
+        .map(|(event_id, flag)| v1::Flag {
+            reason: flag.reason.clone(),
+            severity: severity(flag.severity) as i32,
+            flagged_at: Some(timestamp(flag.flagged_at)),
+            flagged_by: flag.flagged_by.clone(),
+            event_id: event_id.as_str().to_owned(),
+        })
+        .collect()
+}
+
+/// The endpoints currently serving a model version.
+fn deployments(graph: &LineageGraph, model: NodeIndex) -> Vec<v1::Deployment> {
+    graph
+        .outgoing(model, EdgeKind::Deployed)
+        .take(MAX_ENTITY_LIST)
+        .map(|(_, endpoint)| {
+            let endpoint = graph.node(endpoint);
+            let current = match &endpoint.facts {
+                Facts::Endpoint(Some(current)) => Some(current),
+                _ => None,
+            };
+            v1::Deployment {
+                endpoint: endpoint.key.name.clone(),
+                deployment: current
+                    .map(|c| c.value.deployment.clone())
+                    .unwrap_or_default(),
+                deployed_at: current.map(|c| timestamp(c.stamp.occurred_at)),
+            }
+        })
+        .collect()
+}
+
+/// What an endpoint currently serves; the same in both views (it is small).
+fn endpoint_details(current: Option<&Lww<DeploymentFacts>>) -> Option<v1::entity::Details> {
+    current.map(|current| {
+        v1::entity::Details::Endpoint(v1::EndpointDetails {
+            model: Some(v1::ModelVersionRef {
+                model: current.value.model.clone(),
+                version: current.value.version.clone(),
+            }),
+            deployment: current.value.deployment.clone(),
+            deployed_at: Some(timestamp(current.stamp.occurred_at)),
+        })
+    })
 }
 
 fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDetails {
@@ -349,22 +463,33 @@ pub fn edge(graph: &LineageGraph, index: EdgeIndex) -> v1::Edge {
     }
 }
 
-pub fn subgraph(graph: &LineageGraph, answer: &Subgraph) -> v1::Subgraph {
+/// A traversal's answer with its nodes in the given view.
+pub fn subgraph(graph: &LineageGraph, answer: &Subgraph, view: View) -> v1::Subgraph {
     v1::Subgraph {
-        nodes: answer.nodes.iter().map(|&n| entity(graph, n)).collect(),
+        nodes: answer
+            .nodes
+            .iter()
+            .map(|&n| entity_in_view(graph, n, view))
+            .collect(),
         edges: answer.edges.iter().map(|&e| edge(graph, e)).collect(),
         truncated: answer.truncated,
         applied_seq: graph.applied_seq(),
     }
 }
 
-pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace) -> v1::ModelTrace {
+/// A model trace: the model version and its source run in full (they are
+/// what a trace is asked for), the rest in the given view.
+pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace, view: View) -> v1::ModelTrace {
     v1::ModelTrace {
         model: Some(entity(graph, trace.model)),
         source_run: trace.source_run.map(|run| entity(graph, run)),
-        inputs: trace.inputs.iter().map(|&n| entity(graph, n)).collect(),
-        environment: trace.environment.map(|n| entity(graph, n)),
-        compute: trace.compute.map(|n| entity(graph, n)),
-        upstream: Some(subgraph(graph, &trace.upstream)),
+        inputs: trace
+            .inputs
+            .iter()
+            .map(|&n| entity_in_view(graph, n, view))
+            .collect(),
+        environment: trace.environment.map(|n| entity_in_view(graph, n, view)),
+        compute: trace.compute.map(|n| entity_in_view(graph, n, view)),
+        upstream: Some(subgraph(graph, &trace.upstream, view)),
     }
 }

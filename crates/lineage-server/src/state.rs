@@ -6,7 +6,7 @@
 //! across an `.await`, so queries and ingest interleave batch by batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use lineage_core::LineageGraph;
 
@@ -44,6 +44,17 @@ impl Shared {
         self.graph
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The graph if it can be read without waiting (no batch is being
+    /// applied): lets a small query run on the async runtime without ever
+    /// blocking it.
+    pub fn try_graph(&self) -> Option<RwLockReadGuard<'_, LineageGraph>> {
+        match self.graph.try_read() {
+            Ok(graph) => Some(graph),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     pub fn graph_mut(&self) -> RwLockWriteGuard<'_, LineageGraph> {

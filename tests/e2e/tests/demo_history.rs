@@ -51,6 +51,7 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
             workspace: "credit-lender".into(),
             model: "credit-risk".into(),
             version: "7".into(),
+            ..Default::default()
         })
         .await
         .expect("trace credit-risk@7")

@@ -97,6 +97,7 @@ async fn question_2_where_did_a_model_come_from() {
             workspace: WS.into(),
             model: "credit-risk".into(),
             version: "7".into(),
+            ..Default::default()
         })
         .await
         .expect("trace")
@@ -215,11 +216,30 @@ async fn question_3_what_a_corrupt_dataset_touched() {
         .iter()
         .find(|n| label(n) == "model:credit-risk@7")
         .expect("model in impact");
+    // The basic view says where it is served; its history is in the full one.
     let Some(v1::entity::Details::ModelVersion(details)) = &model.details else {
         panic!("model details expected");
     };
     assert_eq!(details.deployments.len(), 1);
     assert_eq!(details.deployments[0].endpoint, "credit-scoring-eu");
+    let full = client
+        .impact(v1::TraversalRequest {
+            root: Some(root.clone()),
+            view: v1::EntityView::Full as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("impact, full view")
+        .into_inner();
+    assert_eq!(labels(&full.nodes), labels(&impact.nodes));
+    let model = full
+        .nodes
+        .iter()
+        .find(|n| label(n) == "model:credit-risk@7")
+        .expect("model in impact");
+    let Some(v1::entity::Details::ModelVersion(details)) = &model.details else {
+        panic!("model details expected");
+    };
     assert_eq!(details.source_run_id, "trial-1");
     assert_eq!(details.stage_history.len(), 2);
 
@@ -236,6 +256,214 @@ async fn question_3_what_a_corrupt_dataset_touched() {
     assert_eq!(
         labels(&models_only.nodes),
         ["dataset:applications@3", "model:credit-risk@7"]
+    );
+}
+
+/// The run details of an entity, or a panic naming what came instead.
+fn run_details(entity: &v1::Entity) -> &v1::RunDetails {
+    match &entity.details {
+        Some(v1::entity::Details::Run(run)) => run,
+        other => panic!("run details expected for {}: {other:?}", label(entity)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_answer_basic_entities_unless_full_is_asked_for() {
+    let (_nats, _data, lineaged) = stack_with_story().await;
+    let mut client = lineaged.client().await;
+    let runs_using = |view: v1::EntityView| v1::RunsUsingDatasetRequest {
+        workspace: WS.into(),
+        dataset: "applications".into(),
+        version: "3".into(),
+        view: view as i32,
+        ..Default::default()
+    };
+
+    // Unspecified and BASIC are the same answer: what a table of runs shows.
+    let default = client
+        .runs_using_dataset(runs_using(v1::EntityView::Unspecified))
+        .await
+        .expect("runs, default view")
+        .into_inner();
+    let basic = client
+        .runs_using_dataset(runs_using(v1::EntityView::Basic))
+        .await
+        .expect("runs, basic view")
+        .into_inner();
+    assert_eq!(default, basic);
+    let [run] = basic.runs.as_slice() else {
+        panic!("one run expected: {basic:?}");
+    };
+    assert_eq!(label(run), "run:trial-2");
+    assert!(!run.placeholder);
+    assert!(run.first_seq > 0);
+    assert!(run.tags.is_empty(), "tags are full-view only");
+    let details = run_details(run);
+    assert_eq!(details.status, v1::RunStatus::Completed as i32);
+    assert_eq!(details.experiment, "credit-risk-2026");
+    assert!(details.started_at.is_some() && details.ended_at.is_some());
+    assert!(details.params.is_empty() && details.input_datasets.is_empty());
+    assert!(details.name.is_empty() && details.parent_run_id.is_empty());
+
+    // FULL carries every fact, as GetEntity does.
+    let full = client
+        .runs_using_dataset(runs_using(v1::EntityView::Full))
+        .await
+        .expect("runs, full view")
+        .into_inner();
+    let [run] = full.runs.as_slice() else {
+        panic!("one run expected: {full:?}");
+    };
+    let details = run_details(run);
+    assert_eq!(details.params.get("lr").map(String::as_str), Some("0.1"));
+    assert_eq!(details.parent_run_id, "sweep-1");
+    assert_eq!(details.input_datasets.len(), 1);
+    assert_eq!(
+        run.tags.get("team").map(String::as_str),
+        Some("credit-risk")
+    );
+    let single = client
+        .get_entity(v1::GetEntityRequest {
+            entity: Some(entity(WS, K::Run, "trial-2", "")),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(run, &single);
+
+    // Flags are in both views: they are what makes an entity matter.
+    let provenance = |view: v1::EntityView| v1::TraversalRequest {
+        root: Some(entity(WS, K::Run, "trial-2", "")),
+        view: view as i32,
+        ..Default::default()
+    };
+    let basic = client
+        .provenance(provenance(v1::EntityView::Unspecified))
+        .await
+        .expect("provenance, default view")
+        .into_inner();
+    let applications = basic
+        .nodes
+        .iter()
+        .find(|n| label(n) == "dataset:applications@3")
+        .expect("the input upstream");
+    assert_eq!(applications.flags.len(), 1);
+    let Some(v1::entity::Details::DatasetVersion(dataset)) = &applications.details else {
+        panic!("dataset details expected: {applications:?}");
+    };
+    assert!(dataset.registered_at.is_some());
+    assert!(dataset.produced_by_run_id.is_empty() && dataset.derived_from.is_empty());
+    let full = client
+        .provenance(provenance(v1::EntityView::Full))
+        .await
+        .expect("provenance, full view")
+        .into_inner();
+    assert_eq!(labels(&full.nodes), labels(&basic.nodes));
+    assert_eq!(full.edges, basic.edges);
+    let applications = full
+        .nodes
+        .iter()
+        .find(|n| label(n) == "dataset:applications@3")
+        .expect("the input upstream");
+    let Some(v1::entity::Details::DatasetVersion(dataset)) = &applications.details else {
+        panic!("dataset details expected: {applications:?}");
+    };
+    assert_eq!(dataset.produced_by_run_id, "prep-3");
+    assert_eq!(dataset.derived_from.len(), 1);
+
+    // A trace's model version and source run are full in either view; its
+    // inputs and upstream nodes follow the view.
+    let trace = |view: v1::EntityView| v1::TraceModelRequest {
+        workspace: WS.into(),
+        model: "credit-risk".into(),
+        version: "7".into(),
+        view: view as i32,
+    };
+    let basic = client
+        .trace_model(trace(v1::EntityView::Unspecified))
+        .await
+        .expect("trace, default view")
+        .into_inner();
+    let full = client
+        .trace_model(trace(v1::EntityView::Full))
+        .await
+        .expect("trace, full view")
+        .into_inner();
+    assert_eq!(basic.model, full.model);
+    assert_eq!(basic.source_run, full.source_run);
+    let source = basic.source_run.as_ref().expect("source run");
+    assert_eq!(run_details(source).code_version, "9f2c1e7");
+    assert_eq!(labels(&basic.inputs), labels(&full.inputs));
+    let upstream_run = |trace: &v1::ModelTrace| {
+        let upstream = trace.upstream.as_ref().expect("upstream");
+        upstream
+            .nodes
+            .iter()
+            .find(|n| label(n) == "run:trial-1")
+            .cloned()
+            .expect("the source run upstream")
+    };
+    assert!(run_details(&upstream_run(&basic)).params.is_empty());
+    assert_eq!(
+        run_details(&upstream_run(&full))
+            .params
+            .get("lr")
+            .map(String::as_str),
+        Some("0.01")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_views_are_invalid_arguments_naming_the_field() {
+    let (_nats, _data, lineaged) = stack_with_story().await;
+    let mut client = lineaged.client().await;
+    let assert_names_view = |status: tonic::Status| {
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().starts_with("view:"),
+            "{}",
+            status.message()
+        );
+    };
+
+    let traversal = v1::TraversalRequest {
+        root: Some(entity(WS, K::DatasetVersion, "applications", "3")),
+        view: 3,
+        ..Default::default()
+    };
+    assert_names_view(
+        client
+            .impact(traversal.clone())
+            .await
+            .expect_err("unknown view"),
+    );
+    assert_names_view(
+        client
+            .provenance(traversal)
+            .await
+            .expect_err("unknown view"),
+    );
+    assert_names_view(
+        client
+            .runs_using_dataset(v1::RunsUsingDatasetRequest {
+                workspace: WS.into(),
+                dataset: "applications".into(),
+                view: -1,
+                ..Default::default()
+            })
+            .await
+            .expect_err("unknown view"),
+    );
+    assert_names_view(
+        client
+            .trace_model(v1::TraceModelRequest {
+                workspace: WS.into(),
+                model: "credit-risk".into(),
+                version: "7".into(),
+                view: 42,
+            })
+            .await
+            .expect_err("unknown view"),
     );
 }
 
@@ -331,6 +559,7 @@ async fn bad_requests_say_which_field_and_why() {
             workspace: WS.into(),
             model: "credit-risk".into(),
             version: "99".into(),
+            ..Default::default()
         })
         .await
         .expect_err("unknown model");

@@ -3,15 +3,25 @@
 //! Each handler parses its request into domain arguments (malformed input is
 //! INVALID_ARGUMENT naming the field), then computes the answer on the
 //! blocking pool under the graph's read lock, bounded by a semaphore so a
-//! burst of heavy queries cannot starve ingest or the runtime.
+//! burst of heavy queries cannot starve ingest or the runtime. Small queries
+//! run inline instead, when the lock is free at once: one entity, a page of
+//! at most 100 basic runs, and traversals and traces that finish within a
+//! budget of visited nodes with a small answer (others are redone on the
+//! pool, wasting at most that budget).
+//!
+//! Lists and subgraphs answer in the requested `EntityView`, BASIC unless
+//! FULL is asked for; GetEntity, and a trace's model version and source
+//! run, always answer FULL.
 
 mod error;
 
 use std::sync::Arc;
 
 use lineage_core::id;
-use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
-use lineage_proto::convert;
+use lineage_core::{
+    EdgeKinds, EntityKey, LineageGraph, NodeKinds, Subgraph, TraversalSpec, Walk, Workspace,
+};
+use lineage_proto::convert::{self, View};
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_server::LineageService;
 use lineage_proto::validate;
@@ -24,9 +34,58 @@ pub use error::ApiError;
 use crate::config::Config;
 use crate::state::Shared;
 
+/// The view of list and subgraph answers when a request leaves it
+/// unspecified: a page of 100 full runs costs about 35 times more to build
+/// (and far more to send and decode) than the names, markers and dates most
+/// clients show (AIP-157).
+const DEFAULT_LIST_VIEW: View = View::Basic;
+
 /// The most kinds a request may list in a filter (there are fewer kinds than
 /// this; longer lists are abuse, not intent).
 const MAX_FILTER_ITEMS: usize = 32;
+
+/// How much work a query's answer may take, which decides where it runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cost {
+    /// Bounded to tens of microseconds by the request itself (one entity, or
+    /// a page of at most [`SMALL_PAGE`] basic runs): runs inline on the
+    /// runtime when the graph is free.
+    Small,
+    /// A traversal or anything else whose work the request does not bound
+    /// tightly: always on the blocking pool.
+    Large,
+}
+
+/// The largest page of basic runs answered inline (about 15 µs of work).
+const SMALL_PAGE: usize = 100;
+
+/// The most nodes a traversal tried inline may visit (tens of
+/// microseconds); one that needs more is redone on the blocking pool.
+const INLINE_VISITS: usize = 256;
+
+/// The most entities an answer converted inline may hold, by view.
+fn inline_entities(view: View) -> usize {
+    match view {
+        View::Basic => SMALL_PAGE,
+        View::Full => 10,
+    }
+}
+
+/// Whether a traversal tried inline with a visit budget is the exact answer
+/// to `spec` and small enough to convert on the runtime.
+fn fits_inline(answer: &Subgraph, spec: &TraversalSpec, budget: usize, view: View) -> bool {
+    let exact = answer.visits < budget || spec.max_visits <= budget;
+    let small = inline_entities(view);
+    exact && answer.nodes.len() <= small && answer.edges.len() <= 4 * small
+}
+
+/// `spec` with its visits capped at `budget`.
+fn within(spec: &TraversalSpec, budget: usize) -> TraversalSpec {
+    TraversalSpec {
+        max_visits: spec.max_visits.min(budget),
+        ..*spec
+    }
+}
 
 /// The query service.
 #[derive(Debug, Clone)]
@@ -49,10 +108,34 @@ impl LineageApi {
         }
     }
 
-    /// Runs `answer` against the graph on the blocking pool.
+    /// Runs `answer` against the graph: on the blocking pool, or for a
+    /// [`Cost::Small`] query inline when the graph's lock is free at once
+    /// (handing a few microseconds of work to another thread costs more
+    /// than the work; waiting for the lock on the runtime would stall it).
     async fn query<T: Send + 'static>(
         &self,
+        cost: Cost,
         answer: impl FnOnce(&LineageGraph) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let mut answer = Some(answer);
+        self.query_within(move |graph, budget| match (cost, budget) {
+            (Cost::Large, Some(_)) => None,
+            _ => answer.take().map(|answer| answer(graph)),
+        })
+        .await
+    }
+
+    /// Runs `answer` against the graph, first inline within a budget of
+    /// [`INLINE_VISITS`] nodes when the graph's lock is free at once, then,
+    /// if the answer said it did not fit (`None`), on the blocking pool
+    /// without a budget (`budget` is `None`; the answer must be `Some`).
+    /// Most traversals are small: this answers them without a thread
+    /// handoff, and wastes at most a budget's work on the large ones.
+    async fn query_within<T: Send + 'static>(
+        &self,
+        mut answer: impl FnMut(&LineageGraph, Option<usize>) -> Option<Result<T, ApiError>>
+        + Send
+        + 'static,
     ) -> Result<T, ApiError> {
         if !self.shared.is_ready() {
             return Err(ApiError::NotReady(
@@ -65,10 +148,18 @@ impl LineageApi {
             .acquire_owned()
             .await
             .map_err(|_| ApiError::Internal("query permits closed".into()))?;
+        if let Some(graph) = self.shared.try_graph()
+            && let Some(result) = answer(&graph, Some(INLINE_VISITS))
+        {
+            return result;
+        }
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || answer(&shared.graph()))
-            .await
-            .map_err(|error| ApiError::Internal(format!("query task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            answer(&shared.graph(), None)
+                .unwrap_or_else(|| Err(ApiError::Internal("a query gave no answer".into())))
+        })
+        .await
+        .map_err(|error| ApiError::Internal(format!("query task failed: {error}")))?
     }
 
     fn traversal_spec(
@@ -173,9 +264,23 @@ impl LineageApi {
         request: v1::TraversalRequest,
     ) -> Result<v1::Subgraph, ApiError> {
         let (root, spec) = self.traversal_spec(walk, &request)?;
-        self.query(move |graph| {
-            let node = find(graph, &root)?;
-            Ok(convert::subgraph(graph, &graph.traverse(node, &spec)))
+        let view = list_view("view", request.view)?;
+        self.query_within(move |graph, budget| {
+            let node = match find(graph, &root) {
+                Ok(node) => node,
+                Err(error) => return Some(Err(error)),
+            };
+            let answer = match budget {
+                None => graph.traverse(node, &spec),
+                Some(budget) => {
+                    let answer = graph.traverse(node, &within(&spec, budget));
+                    if !fits_inline(&answer, &spec, budget, view) {
+                        return None;
+                    }
+                    answer
+                }
+            };
+            Some(Ok(convert::subgraph(graph, &answer, view)))
         })
         .await
     }
@@ -185,6 +290,17 @@ fn find(graph: &LineageGraph, key: &EntityKey) -> Result<lineage_core::NodeIndex
     graph
         .find(key)
         .ok_or_else(|| ApiError::NotFound(format!("no {key} in workspace {}", key.workspace)))
+}
+
+/// The entity view a list or subgraph request asks for, or the default.
+fn list_view(field: &str, raw: i32) -> Result<View, ApiError> {
+    match convert::view_from_wire(raw) {
+        Ok(view) => Ok(view.unwrap_or(DEFAULT_LIST_VIEW)),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("{raw} is not an entity view (ENTITY_VIEW_BASIC or ENTITY_VIEW_FULL)"),
+        )),
+    }
 }
 
 fn workspace(field: &str, raw: &str) -> Result<Workspace, ApiError> {
@@ -239,8 +355,10 @@ impl LineageService for LineageApi {
         let result = async {
             let key = validate::entity_key("entity", request.entity.as_ref())?;
             tracing::Span::current().record("entity", tracing::field::display(&key));
-            self.query(move |graph| Ok(convert::entity(graph, find(graph, &key)?)))
-                .await
+            self.query(Cost::Small, move |graph| {
+                Ok(convert::entity(graph, find(graph, &key)?))
+            })
+            .await
         }
         .await;
         into_response(result)
@@ -288,12 +406,18 @@ impl LineageService for LineageApi {
                 size => size,
             } as usize;
             let after = decode_page_token(&request.page_token)?;
+            let view = list_view("view", request.view)?;
             let span = tracing::Span::current();
             span.record("workspace", ws.as_str());
             span.record("dataset", request.dataset.as_str());
             span.record("version", request.version.as_str());
             let dataset = request.dataset;
-            self.query(move |graph| {
+            let cost = if view == View::Basic && page_size <= SMALL_PAGE {
+                Cost::Small
+            } else {
+                Cost::Large
+            };
+            self.query(cost, move |graph| {
                 let versions = graph.dataset_versions(&ws, &dataset);
                 let known = match (&version, versions) {
                     (_, None) => false,
@@ -321,7 +445,7 @@ impl LineageService for LineageApi {
                 Ok(v1::RunsUsingDatasetResponse {
                     runs: runs
                         .iter()
-                        .map(|&run| convert::entity(graph, run))
+                        .map(|&run| convert::entity_in_view(graph, run, view))
                         .collect(),
                     next_page_token,
                 })
@@ -342,6 +466,7 @@ impl LineageService for LineageApi {
             let ws = workspace("workspace", &request.workspace)?;
             checked("model", &request.model, id::check_name)?;
             checked("version", &request.version, id::check_version)?;
+            let view = list_view("view", request.view)?;
             let key = EntityKey::model_version(&ws, &request.model, &request.version);
             let spec = self.spec(
                 Walk::Provenance,
@@ -350,15 +475,27 @@ impl LineageService for LineageApi {
                 EdgeKinds::lineage(),
                 NodeKinds::all(),
             );
-            self.query(move |graph| {
-                let model = find(graph, &key)?;
-                let trace = graph.trace_model(model, &spec).ok_or_else(|| {
-                    ApiError::NotFound(format!(
-                        "{key} is referenced in workspace {} but was never registered",
-                        key.workspace
-                    ))
-                })?;
-                Ok(convert::model_trace(graph, &trace))
+            self.query_within(move |graph, budget| {
+                let traced = find(graph, &key).and_then(|model| {
+                    let spec = budget.map_or(spec, |budget| within(&spec, budget));
+                    graph.trace_model(model, &spec).ok_or_else(|| {
+                        ApiError::NotFound(format!(
+                            "{key} is referenced in workspace {} but was never registered",
+                            key.workspace
+                        ))
+                    })
+                });
+                let trace = match traced {
+                    Ok(trace) => trace,
+                    Err(error) => return Some(Err(error)),
+                };
+                if let Some(budget) = budget
+                    && !(fits_inline(&trace.upstream, &spec, budget, view)
+                        && trace.inputs.len() <= inline_entities(view))
+                {
+                    return None;
+                }
+                Some(Ok(convert::model_trace(graph, &trace, view)))
             })
             .await
         }
@@ -375,7 +512,7 @@ impl LineageService for LineageApi {
         let ingest = self.shared.status();
         let ready = self.shared.is_ready();
         let (applied_seq, nodes, edges, state_digest) = if include_digest && ready {
-            self.query(|graph| {
+            self.query(Cost::Large, |graph| {
                 Ok((
                     graph.applied_seq(),
                     graph.node_count(),
@@ -426,5 +563,61 @@ mod tests {
         assert!(decode_page_token("zz").is_err());
         assert!(decode_page_token(&hex::encode("run-42")).is_err());
         assert!(decode_page_token(&hex::encode("after:bad/run")).is_err());
+    }
+
+    #[test]
+    fn only_exact_small_answers_are_kept_from_an_inline_attempt() {
+        let spec = TraversalSpec {
+            walk: Walk::Impact,
+            max_depth: 64,
+            edge_kinds: EdgeKinds::lineage(),
+            node_kinds: NodeKinds::all(),
+            max_nodes: 1_000,
+            max_edges: 4_000,
+            max_visits: 500_000,
+        };
+        let answer = |nodes: usize, visits: usize| Subgraph {
+            nodes: vec![lineage_core::NodeIndex::new(0); nodes],
+            visits,
+            ..Subgraph::default()
+        };
+        let budget = INLINE_VISITS;
+        assert!(fits_inline(&answer(11, 11), &spec, budget, View::Basic));
+        // The budget may have stopped the walk: redo it without one.
+        assert!(!fits_inline(
+            &answer(11, budget),
+            &spec,
+            budget,
+            View::Basic
+        ));
+        // Exact, but too many entities to convert on the runtime.
+        assert!(!fits_inline(&answer(101, 200), &spec, budget, View::Basic));
+        assert!(!fits_inline(&answer(11, 11), &spec, budget, View::Full));
+        // The request's own visit bound is below the budget: the answer is
+        // exact whatever stopped it.
+        let tight = TraversalSpec {
+            max_visits: 10,
+            ..spec
+        };
+        assert!(fits_inline(&answer(10, 10), &tight, budget, View::Basic));
+        assert_eq!(within(&spec, budget).max_visits, budget);
+        assert_eq!(within(&tight, budget).max_visits, 10);
+    }
+
+    #[test]
+    fn views_default_to_basic_and_reject_unknown_values() {
+        assert_eq!(list_view("view", 0).expect("unspecified"), View::Basic);
+        assert_eq!(
+            list_view("view", v1::EntityView::Basic as i32).expect("basic"),
+            View::Basic
+        );
+        assert_eq!(
+            list_view("view", v1::EntityView::Full as i32).expect("full"),
+            View::Full
+        );
+        match list_view("view", 7) {
+            Err(ApiError::InvalidArgument { field, .. }) => assert_eq!(field, "view"),
+            other => panic!("expected an invalid argument, got {other:?}"),
+        }
     }
 }
