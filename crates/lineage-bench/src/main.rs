@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout)] // A command-line tool whose output is its report.
 
 mod measure;
+mod memory;
 mod scenarios;
 mod workload;
 
@@ -50,12 +51,16 @@ enum Command {
     },
     /// Runs the scenarios and prints the table (and JSON with --json).
     Run(scenarios::RunArgs),
+    /// Builds the graph in memory (no sled, no NATS) and reports where its
+    /// memory goes.
+    Memory(memory::MemoryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Workload { events, seed, out } => write_workload(events, seed, &out),
+        Command::Memory(args) => memory::run(args),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -228,7 +228,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
         tags: node
             .tags
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.to_string(), v.value.to_string()))
             .collect(),
         flags: node
             .flags
@@ -255,7 +255,7 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
         params: run
             .params
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.to_string(), v.value.to_string()))
             .collect(),
         latest_metrics: run
             .latest_metrics()
