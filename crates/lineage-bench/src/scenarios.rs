@@ -9,8 +9,9 @@
 //!    backlog. Baseline: the idle p99 of scenario 4.
 //! 2. rebuild: replay the N-event log into a graph. Baseline: a raw scan of
 //!    the log with protobuf decoding.
-//! 6. memory and disk: RSS growth of the replay per node and per edge;
-//!    sled bytes per stored event.
+//! 6. memory and disk: RSS growth of the replay, split into what closing
+//!    the log releases (sled's cache), the graph's attribute payload and
+//!    its structure; sled bytes per stored event.
 //! 3. queries in process: each query against the replayed graph, with and
 //!    without building the protobuf answer.
 //!
@@ -307,27 +308,60 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ">= 1M/s, ratio >= 0.5",
     );
     let graph = rebuild.graph;
+    // The replay's RSS growth holds the graph, sled's page cache (filled by
+    // reading the log) and the allocator's retained transients; closing
+    // the log releases the cache, and the payload is computed from the
+    // graph, so the rows below split the growth honestly.
+    let graph_growth = rebuild.rss_growth.saturating_sub(rebuild.released_on_close);
+    let payload = crate::memory::payload_bytes(&graph);
+    let edges = graph.active_edge_count() as f64;
     report.add(
         "6 memory",
-        "RSS growth per node",
-        rebuild.rss_growth as f64 / graph.node_count() as f64,
+        "RSS growth of the replay per edge, all of it",
+        rebuild.rss_growth as f64 / edges,
         "B",
         None,
         "",
     );
     report.add(
         "6 memory",
-        "RSS growth per edge (all of it charged to edges)",
-        rebuild.rss_growth as f64 / graph.active_edge_count() as f64,
+        "of which released when the log closes (sled cache), per edge",
+        rebuild.released_on_close as f64 / edges,
         "B",
         None,
-        "<= 300 B + attributes",
+        "",
+    );
+    report.add(
+        "6 memory",
+        "graph per node (growth kept after the log closes)",
+        graph_growth as f64 / graph.node_count() as f64,
+        "B",
+        None,
+        "",
+    );
+    report.add(
+        "6 memory",
+        "graph: attribute payload per edge",
+        payload as f64 / edges,
+        "B",
+        None,
+        "",
+    );
+    report.add(
+        "6 memory",
+        "graph: structure per edge (kept growth minus payload)",
+        graph_growth.saturating_sub(payload) as f64 / edges,
+        "B",
+        None,
+        "<= 300 B",
     );
     report.notes.push(format!(
-        "graph: {} nodes, {} edges, RSS growth {:.1} MiB",
+        "graph: {} nodes, {} edges, replay RSS growth {:.1} MiB, {:.1} MiB released when the log closed, attribute payload {:.1} MiB",
         graph.node_count(),
         graph.active_edge_count(),
-        rebuild.rss_growth as f64 / 1_048_576.0
+        rebuild.rss_growth as f64 / 1_048_576.0,
+        rebuild.released_on_close as f64 / 1_048_576.0,
+        payload as f64 / 1_048_576.0
     ));
 
     // 3. Queries in process.
@@ -429,6 +463,8 @@ struct Rebuild {
     scan_secs: f64,
     replay_secs: f64,
     rss_growth: u64,
+    /// RSS returned when the log (and sled's page cache) was closed.
+    released_on_close: u64,
 }
 
 /// Scenario 2: a raw scan with protobuf decoding, then the real replay.
@@ -448,13 +484,20 @@ fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
     let started = Instant::now();
     let graph = lineage_server::ingest::replay(&reader).map_err(anyhow::Error::msg)?;
     let replay_secs = started.elapsed().as_secs_f64();
-    let rss_growth = rss_bytes().saturating_sub(rss_before);
+    let rss_after = rss_bytes();
+    let rss_growth = rss_after.saturating_sub(rss_before);
+    drop(reader);
+    drop(log);
+    // Give the allocator a moment to return the freed cache pages.
+    std::thread::sleep(Duration::from_millis(500));
+    let released_on_close = rss_after.saturating_sub(rss_bytes()).min(rss_growth);
     Ok(Rebuild {
         graph,
         records,
         scan_secs,
         replay_secs,
         rss_growth,
+        released_on_close,
     })
 }
 

@@ -86,7 +86,16 @@ pub struct Lww<T> {
 pub struct Name(Arc<str>);
 
 impl Name {
+    /// A name of its own, not interned (run ids in the dataset indexes).
+    pub(crate) fn new(s: &str) -> Self {
+        Name(Arc::from(s))
+    }
+
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<str> {
         &self.0
     }
 }
@@ -140,6 +149,14 @@ impl Interner {
 
     pub(crate) fn name(&mut self, s: &str) -> Name {
         Name(self.intern(s))
+    }
+
+    pub(crate) fn strings(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -356,7 +373,9 @@ impl MetricSeries {
                 if self.points.len() == self.points.capacity() {
                     // Grow by a quarter, not double: series are many and
                     // mostly short, so slack would cost more than copies.
-                    self.points.reserve_exact((self.points.len() / 4).max(4));
+                    let len = self.points.len();
+                    self.points
+                        .reserve_exact(if len == 0 { 4 } else { (len / 4).max(1) });
                 }
                 self.points.insert(index, point)
             }
@@ -368,6 +387,10 @@ impl MetricSeries {
     }
 
     pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(crate) fn name(&self) -> &Name {
         &self.key
     }
 
@@ -1010,7 +1033,7 @@ impl LineageGraph {
                 EntityKey::dataset_version(ws, &input.dataset, &input.version),
             );
             self.activate_edge(seq, (dataset, run, EdgeKind::Input));
-            let run_id = run_id.get_or_insert_with(|| Name(Arc::from(declared.run_id.as_str())));
+            let run_id = run_id.get_or_insert_with(|| Name::new(&declared.run_id));
             self.runs_by_dataset
                 .entry((ws.clone(), input.dataset.clone()))
                 .or_default()

@@ -179,6 +179,10 @@ impl Workspace {
         Self(name)
     }
 
+    pub(crate) fn shared(&self) -> &Arc<str> {
+        &self.0
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
