@@ -48,8 +48,39 @@ pub struct MemoryFigures {
     pub all_edges: usize,
     pub rss_growth: u64,
     pub payload: u64,
+    /// Time spent in `apply` alone.
     pub apply: Duration,
+    /// Time of the whole loop: protobuf decoding, validation and apply.
+    pub replay: Duration,
     pub graph: LineageGraph,
+}
+
+/// What encoding and decoding a snapshot of a graph took.
+#[derive(Debug)]
+pub struct SnapshotFigures {
+    pub bytes: usize,
+    pub encode: Duration,
+    pub decode: Duration,
+}
+
+/// Encodes and decodes a snapshot of `graph`, checking that the decoded
+/// graph has the same state digest.
+pub fn snapshot_figures(graph: &LineageGraph) -> anyhow::Result<SnapshotFigures> {
+    let started = Instant::now();
+    let snapshot = graph.encode_snapshot();
+    let encode = started.elapsed();
+    let started = Instant::now();
+    let decoded = LineageGraph::decode_snapshot(&snapshot)?;
+    let decode = started.elapsed();
+    anyhow::ensure!(
+        decoded.state_digest() == graph.state_digest(),
+        "the decoded snapshot differs from the graph"
+    );
+    Ok(SnapshotFigures {
+        bytes: snapshot.len(),
+        encode,
+        decode,
+    })
 }
 
 /// Writes the workload's unique events, protobuf-encoded and each behind
@@ -84,6 +115,7 @@ pub fn build_in_memory(path: &Path) -> anyhow::Result<MemoryFigures> {
     let mut seq = 0u64;
     let mut buffer = Vec::new();
     let rss_before = rss_bytes();
+    let replay_started = Instant::now();
     loop {
         let mut len = [0u8; 4];
         match input.read_exact(&mut len) {
@@ -100,9 +132,11 @@ pub fn build_in_memory(path: &Path) -> anyhow::Result<MemoryFigures> {
         graph.apply(seq, &event);
         apply += started.elapsed();
     }
+    let replay = replay_started.elapsed();
     let rss_growth = rss_bytes().saturating_sub(rss_before);
     Ok(MemoryFigures {
         applied: seq,
+        replay,
         nodes: graph.node_count(),
         active_edges: graph.active_edge_count(),
         all_edges: graph.all_edges().count(),
@@ -226,6 +260,21 @@ pub fn run(args: MemoryArgs) -> anyhow::Result<()> {
     if let Some(input) = &args.input {
         let figures = build_in_memory(input)?;
         print(&figures);
+        let snapshot = snapshot_figures(&figures.graph)?;
+        println!(
+            "snapshot: {:.1} MiB ({:.0} B/event); encode {:.3} s; decode {:.3} s = {:.0} events/s \
+             against apply {:.3} s = {:.0} events/s and replay (protobuf decode + validate + apply) \
+             {:.3} s = {:.0} events/s, same run",
+            snapshot.bytes as f64 / 1_048_576.0,
+            snapshot.bytes as f64 / figures.applied as f64,
+            snapshot.encode.as_secs_f64(),
+            snapshot.decode.as_secs_f64(),
+            figures.applied as f64 / snapshot.decode.as_secs_f64(),
+            figures.apply.as_secs_f64(),
+            figures.applied as f64 / figures.apply.as_secs_f64(),
+            figures.replay.as_secs_f64(),
+            figures.applied as f64 / figures.replay.as_secs_f64(),
+        );
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

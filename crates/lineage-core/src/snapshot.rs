@@ -31,7 +31,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use petgraph::graph::NodeIndex;
+use hashbrown::hash_table::Entry;
+use petgraph::Direction;
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
 
 use crate::event::{
     DatasetVersionRef, EnvironmentRef, EventId, EventTime, ModelStage, RunStatus, Severity, Stamp,
@@ -526,18 +529,44 @@ impl Reader<'_> {
 
         let count = self.count()?;
         graph.graph.reserve_nodes(count);
+        {
+            let (nodes, hasher) = (&graph.graph, &graph.hasher);
+            graph
+                .nodes_by_key
+                .reserve(count, |&i| hasher.hash_one(&nodes[i].key));
+        }
         for _ in 0..count {
             let node = self.node(&tables, graph.point_stamps.stamps.len())?;
-            if graph.find(&node.key).is_some() {
-                return Err(self.invalid("a node key written twice"));
+            // One hash per node: the table's entry, for the index the node
+            // is about to get.
+            let index = NodeIndex::new(graph.graph.node_count());
+            let hash = graph.hasher.hash_one(&node.key);
+            let (nodes, hasher) = (&graph.graph, &graph.hasher);
+            match graph.nodes_by_key.entry(
+                hash,
+                |&i| nodes[i].key == node.key,
+                |&i| hasher.hash_one(&nodes[i].key),
+            ) {
+                Entry::Occupied(_) => return Err(self.invalid("a node key written twice")),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
             }
-            let index = graph.graph.add_node(node);
-            graph.index_node(index);
+            graph.graph.add_node(node);
         }
 
         let count = self.count()?;
         let nodes = graph.node_count();
         graph.graph.reserve_edges(count);
+        {
+            let (edges, hasher) = (&graph.graph, &graph.hasher);
+            graph.edges_by_ends.reserve(count, |&i| {
+                let (from, to) = edges
+                    .edge_endpoints(i)
+                    .unwrap_or((NodeIndex::end(), NodeIndex::end()));
+                hasher.hash_one((from, to, edges[i].kind))
+            });
+        }
         for _ in 0..count {
             let from = NodeIndex::new(self.index(nodes, "an edge end out of range")?);
             let to = NodeIndex::new(self.index(nodes, "an edge end out of range")?);
@@ -551,13 +580,22 @@ impl Reader<'_> {
                 None
             };
             let ends = (from, to, kind);
+            let index = EdgeIndex::new(graph.graph.edge_count());
             let hash = graph.hasher.hash_one(ends);
-            if graph
-                .edges_by_ends
-                .find(hash, |&index| graph.edge_ends(index) == ends)
-                .is_some()
-            {
-                return Err(self.invalid("an edge written twice"));
+            let (edges, hasher) = (&graph.graph, &graph.hasher);
+            let ends_of = |i: EdgeIndex| {
+                let (from, to) = edges.edge_endpoints(i).unwrap_or((from, to));
+                (from, to, edges[i].kind)
+            };
+            match graph.edges_by_ends.entry(
+                hash,
+                |&i| ends_of(i) == ends,
+                |&i| hasher.hash_one(ends_of(i)),
+            ) {
+                Entry::Occupied(_) => return Err(self.invalid("an edge written twice")),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
             }
             let edge = Edge {
                 kind,
@@ -567,8 +605,7 @@ impl Reader<'_> {
             if edge.is_active() {
                 graph.active_edges += 1;
             }
-            let index = graph.graph.add_edge(from, to, edge);
-            graph.index_edge(index);
+            graph.graph.add_edge(from, to, edge);
         }
         rebuild_indexes(&mut graph);
         Ok(graph)
@@ -784,36 +821,36 @@ impl Reader<'_> {
 /// retired, and a dataset version's Input edges are exactly the entries
 /// of the runs-by-dataset indexes.
 fn rebuild_indexes(graph: &mut LineageGraph) {
-    for index in graph.graph.node_indices() {
-        let key = &graph.graph[index].key;
-        if key.kind == EntityKind::DatasetVersion {
-            graph
-                .versions_by_dataset
-                .entry((key.workspace.clone(), key.name.clone()))
-                .or_default()
-                .insert(key.version.clone(), index);
-        }
-    }
-    let mut run_ids: HashMap<NodeIndex, Name> = HashMap::new();
-    for index in graph.graph.edge_indices() {
-        let (from, to, kind) = graph.edge_ends(index);
-        let source = &graph.graph[from].key;
-        if kind != EdgeKind::Input || source.kind != EntityKind::DatasetVersion {
+    let mut run_ids: Vec<Option<Name>> = vec![None; graph.node_count()];
+    for dataset in graph.graph.node_indices() {
+        let key = &graph.graph[dataset].key;
+        if key.kind != EntityKind::DatasetVersion {
             continue;
         }
-        let run_id = run_ids
-            .entry(to)
-            .or_insert_with(|| Name::new(&graph.graph[to].key.name))
-            .clone();
+        let by_dataset = (key.workspace.clone(), key.name.clone());
         graph
-            .runs_by_dataset
-            .entry((source.workspace.clone(), source.name.clone()))
+            .versions_by_dataset
+            .entry(by_dataset.clone())
             .or_default()
-            .insert(run_id.clone(), to);
+            .insert(key.version.clone(), dataset);
+        let mut runs = Vec::new();
+        for edge in graph.graph.edges_directed(dataset, Direction::Outgoing) {
+            if edge.weight().kind != EdgeKind::Input {
+                continue;
+            }
+            let run = edge.target();
+            let run_id = run_ids[run.index()]
+                .get_or_insert_with(|| Name::new(&graph.graph[run].key.name))
+                .clone();
+            runs.push((run_id, run));
+        }
+        if runs.is_empty() {
+            continue;
+        }
+        let all_versions = graph.runs_by_dataset.entry(by_dataset).or_default();
+        all_versions.extend(runs.iter().cloned());
         graph
             .runs_by_dataset_version
-            .entry(from)
-            .or_default()
-            .insert(run_id, to);
+            .insert(dataset, runs.into_iter().collect());
     }
 }
