@@ -54,6 +54,13 @@ enum Command {
     /// Builds the graph in memory (no sled, no NATS) and reports where its
     /// memory goes.
     Memory(memory::MemoryArgs),
+    /// Replays a log directory in this (fresh) process and prints its
+    /// memory figures as JSON; `run` uses it for scenario 6.
+    #[command(hide = true)]
+    ReplayMemory {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +68,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Workload { events, seed, out } => write_workload(events, seed, &out),
         Command::Memory(args) => memory::run(args),
+        Command::ReplayMemory { data_dir } => memory::replay_memory(&data_dir),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

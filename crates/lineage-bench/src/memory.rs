@@ -314,3 +314,75 @@ pub fn print(figures: &MemoryFigures) {
         figures.applied as f64 / figures.apply.as_secs_f64()
     );
 }
+
+/// What a replay from the sled log costs in memory, measured in a fresh
+/// process (see [`replay_memory_in_child`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayMemory {
+    pub nodes: u64,
+    pub active_edges: u64,
+    /// RSS growth of opening the log and scanning every record: sled's
+    /// page cache (default capacity 1 GiB) and its buffers.
+    pub log_scan_growth: u64,
+    /// RSS growth of the replay that follows the scan (the cache is warm
+    /// and holds the whole log, so this is the graph and the allocator's
+    /// slack).
+    pub replay_growth: u64,
+    pub payload: u64,
+}
+
+/// Opens the log in `data_dir`, scans it, replays it, and prints what
+/// [`ReplayMemory`] holds as one JSON line. Meant for a fresh process: in
+/// one that has freed memory before, the allocator reuses it and hides the
+/// growth.
+pub fn replay_memory(data_dir: &Path) -> anyhow::Result<()> {
+    let rss_start = rss_bytes();
+    let log = lineage_log::Log::open(data_dir)?;
+    let reader = log.reader();
+    let mut bytes = 0usize;
+    for record in reader.records_from(1) {
+        bytes += record?.bytes.len();
+    }
+    std::hint::black_box(bytes);
+    let rss_scanned = rss_bytes();
+    let graph = lineage_server::ingest::replay(&reader).map_err(anyhow::Error::msg)?;
+    let rss_replayed = rss_bytes();
+    println!(
+        "{}",
+        serde_json::json!({
+            "nodes": graph.node_count(),
+            "active_edges": graph.active_edge_count(),
+            "log_scan_growth": rss_scanned.saturating_sub(rss_start),
+            "replay_growth": rss_replayed.saturating_sub(rss_scanned),
+            "payload": payload_bytes(&graph),
+        })
+    );
+    Ok(())
+}
+
+/// Runs [`replay_memory`] in a child process (this binary, `replay-memory`).
+pub fn replay_memory_in_child(data_dir: &Path) -> anyhow::Result<ReplayMemory> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .arg("replay-memory")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the replay-memory process failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let field = |name: &str| {
+        line[name]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("replay-memory printed no {name}"))
+    };
+    Ok(ReplayMemory {
+        nodes: field("nodes")?,
+        active_edges: field("active_edges")?,
+        log_scan_growth: field("log_scan_growth")?,
+        replay_growth: field("replay_growth")?,
+        payload: field("payload")?,
+    })
+}
