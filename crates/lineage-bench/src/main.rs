@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout)] // A command-line tool whose output is its report.
 
 mod measure;
+mod memory;
 mod scenarios;
 mod workload;
 
@@ -50,12 +51,24 @@ enum Command {
     },
     /// Runs the scenarios and prints the table (and JSON with --json).
     Run(scenarios::RunArgs),
+    /// Builds the graph in memory (no sled, no NATS) and reports where its
+    /// memory goes.
+    Memory(memory::MemoryArgs),
+    /// Replays a log directory in this (fresh) process and prints its
+    /// memory figures as JSON; `run` uses it for scenario 6.
+    #[command(hide = true)]
+    ReplayMemory {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Workload { events, seed, out } => write_workload(events, seed, &out),
+        Command::Memory(args) => memory::run(args),
+        Command::ReplayMemory { data_dir } => memory::replay_memory(&data_dir),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -6,7 +6,7 @@
 //! on arrival by nature: log sequence numbers and retired edges.
 
 use crate::event::{EventTime, Stamp};
-use crate::graph::{Facts, LineageGraph, Lww, Node};
+use crate::graph::{Facts, LineageGraph, Lww, Name, Node, StampTable};
 use crate::id::EntityKey;
 
 /// Writes values with a length or tag before each, so that no two different
@@ -61,7 +61,7 @@ impl Canonical {
         self.str(&key.version);
     }
 
-    fn register<T>(&mut self, slot: &Option<Lww<T>>, value: impl FnOnce(&mut Self, &T)) {
+    fn register<T>(&mut self, slot: Option<&Lww<T>>, value: impl FnOnce(&mut Self, &T)) {
         match slot {
             None => self.tag(0),
             Some(lww) => {
@@ -74,7 +74,7 @@ impl Canonical {
 
     fn string_registers<'a>(
         &mut self,
-        map: impl ExactSizeIterator<Item = (&'a String, &'a Lww<String>)>,
+        map: impl ExactSizeIterator<Item = (&'a Name, &'a Lww<Name>)>,
     ) {
         self.u64(map.len() as u64);
         for (key, value) in map {
@@ -84,7 +84,7 @@ impl Canonical {
         }
     }
 
-    fn node(&mut self, node: &Node) {
+    fn node(&mut self, node: &Node, point_stamps: &StampTable) {
         self.key(&node.key);
         self.string_registers(node.tags.iter());
         self.u64(node.flags.len() as u64);
@@ -98,11 +98,11 @@ impl Canonical {
         match &node.facts {
             Facts::Experiment(created) => {
                 self.tag(1);
-                self.register(created, |c, facts| c.str(&facts.description));
+                self.register(created.as_deref(), |c, facts| c.str(&facts.description));
             }
             Facts::Run(run) => {
                 self.tag(2);
-                self.register(&run.started, |c, facts| {
+                self.register(run.started.as_ref(), |c, facts| {
                     c.opt_str(facts.experiment.as_deref());
                     c.str(&facts.name);
                     c.opt_str(facts.parent_run_id.as_deref());
@@ -118,26 +118,26 @@ impl Canonical {
                     c.opt_str(facts.compute_target.as_deref());
                     c.str(&facts.owner);
                 });
-                self.register(&run.finished, |c, facts| {
+                self.register(run.finished.as_ref(), |c, facts| {
                     c.tag(facts.status as u8);
                     c.str(&facts.error);
                 });
                 self.string_registers(run.params.iter());
                 self.u64(run.metrics.len() as u64);
-                for (key, series) in &run.metrics {
+                for (key, series) in run.metrics() {
                     self.str(key);
                     self.u64(series.points().len() as u64);
                     for point in series.points() {
                         self.i64(point.step);
                         self.time(point.timestamp);
-                        self.stamp(&point.stamp);
+                        self.stamp(point_stamps.get(point.stamp));
                         self.f64(point.value);
                     }
                 }
             }
             Facts::DatasetVersion(registered) => {
                 self.tag(3);
-                self.register(registered, |c, facts| {
+                self.register(registered.as_deref(), |c, facts| {
                     c.str(&facts.uri);
                     c.str(&facts.digest);
                     c.u64(facts.derived_from.len() as u64);
@@ -150,7 +150,7 @@ impl Canonical {
             }
             Facts::Artifact(logged) => {
                 self.tag(4);
-                self.register(logged, |c, facts| {
+                self.register(logged.as_deref(), |c, facts| {
                     c.str(&facts.uri);
                     c.str(&facts.digest);
                     c.str(&facts.kind);
@@ -159,7 +159,7 @@ impl Canonical {
             }
             Facts::ModelVersion(model) => {
                 self.tag(5);
-                self.register(&model.registered, |c, facts| {
+                self.register(model.registered.as_ref(), |c, facts| {
                     c.str(&facts.source_run_id);
                     c.opt_str(facts.artifact_name.as_deref());
                     c.str(&facts.approval_notes);
@@ -177,7 +177,7 @@ impl Canonical {
             Facts::Compute => self.tag(7),
             Facts::Endpoint(deployment) => {
                 self.tag(8);
-                self.register(deployment, |c, facts| {
+                self.register(deployment.as_deref(), |c, facts| {
                     c.str(&facts.model);
                     c.str(&facts.version);
                     c.str(&facts.deployment);
@@ -198,7 +198,7 @@ impl LineageGraph {
         nodes.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         canonical.u64(nodes.len() as u64);
         for node in nodes {
-            canonical.node(node);
+            canonical.node(node, &self.point_stamps);
         }
 
         let mut edges: Vec<(&EntityKey, &EntityKey, u8)> = self

@@ -66,6 +66,10 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub(crate) fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
 }
 
 /// Orders facts about the same thing: event time first, then event id, so

@@ -11,8 +11,13 @@
 //!
 //! Nothing here can fail: events were validated before they were logged.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
+use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -75,6 +80,163 @@ pub struct Lww<T> {
     pub value: T,
 }
 
+/// A string the graph holds many times (tag and parameter keys and values,
+/// metric keys), stored once in the graph's interner and shared.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    /// A name of its own, not interned (run ids in the dataset indexes).
+    pub(crate) fn new(s: &str) -> Self {
+        Name(Arc::from(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<str> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Keeps one copy of each repeated string. Keys and values of tags and
+/// parameters repeat across thousands of runs (`region=emea`, `lr=0.01`),
+/// so a run holds pointers rather than its own copies.
+#[derive(Debug, Default)]
+pub(crate) struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub(crate) fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(found) = self.0.get(s) {
+            return found.clone();
+        }
+        let shared: Arc<str> = Arc::from(s);
+        self.0.insert(shared.clone());
+        shared
+    }
+
+    pub(crate) fn name(&mut self, s: &str) -> Name {
+        Name(self.intern(s))
+    }
+
+    pub(crate) fn strings(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// String registers by key (tags, parameters), sorted by key.
+///
+/// A sorted vector rather than a `BTreeMap`: entities carry a dozen keys at
+/// most, and a B-tree's nodes would cost several times the entries.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Registers {
+    entries: Vec<(Name, Lww<Name>)>,
+}
+
+impl Registers {
+    /// The registers in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Name, &Lww<Name>)> {
+        self.entries.iter().map(|(key, value)| (key, value))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Lww<Name>> {
+        self.entries
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|at| &self.entries[at].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Offers each value to its key's register.
+    fn merge(&mut self, interner: &mut Interner, stamp: &Stamp, values: &StringMap) {
+        for (key, value) in values {
+            match self
+                .entries
+                .binary_search_by(|(k, _)| k.as_str().cmp(key.as_str()))
+            {
+                Ok(at) => {
+                    let slot = &mut self.entries[at].1;
+                    if slot.stamp < *stamp {
+                        *slot = Lww {
+                            stamp: stamp.clone(),
+                            value: interner.name(value),
+                        };
+                    }
+                }
+                Err(at) => {
+                    if self.entries.len() == self.entries.capacity() {
+                        self.entries.reserve_exact(values.len().max(2));
+                    }
+                    self.entries.insert(
+                        at,
+                        (
+                            interner.name(key),
+                            Lww {
+                                stamp: stamp.clone(),
+                                value: interner.name(value),
+                            },
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(crate) fn from_sorted(entries: Vec<(Name, Lww<Name>)>) -> Self {
+        Self { entries }
+    }
+}
+
+impl std::ops::Index<&str> for Registers {
+    type Output = Lww<Name>;
+    fn index(&self, key: &str) -> &Lww<Name> {
+        self.get(key).expect("no register with this key")
+    }
+}
+
 /// Offers a value to a register; returns the value it replaced, if it won.
 fn offer<T>(slot: &mut Option<Lww<T>>, stamp: &Stamp, value: T) -> Offer<T> {
     match slot {
@@ -94,18 +256,33 @@ enum Offer<T> {
     Lost,
 }
 
-fn merge_map(target: &mut BTreeMap<String, Lww<String>>, stamp: &Stamp, values: &StringMap) {
-    for (key, value) in values {
-        let slot = target.entry(key.clone()).or_insert_with(|| Lww {
-            stamp: stamp.clone(),
-            value: value.clone(),
-        });
-        if slot.stamp < *stamp {
-            *slot = Lww {
+/// Offers a value to a boxed register (facts most entities never have, or
+/// whose size would bloat every node); returns the value it replaced.
+fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, stamp: &Stamp, value: T) -> Offer<T> {
+    match slot {
+        Some(current) if current.stamp >= *stamp => Offer::Lost,
+        _ => {
+            let previous = slot.replace(Box::new(Lww {
                 stamp: stamp.clone(),
-                value: value.clone(),
-            };
+                value,
+            }));
+            Offer::Won(previous.map(|p| p.value))
         }
+    }
+}
+
+/// The stamps of the events that logged metric points, each stored once;
+/// a point refers to its event's stamp by index. Indexes are assigned in
+/// arrival order, but points compare the stamps they point at, so the
+/// outcome does not depend on arrival.
+#[derive(Debug, Default)]
+pub(crate) struct StampTable {
+    pub(crate) stamps: Vec<Stamp>,
+}
+
+impl StampTable {
+    pub(crate) fn get(&self, index: u32) -> &Stamp {
+        &self.stamps[index as usize]
     }
 }
 
@@ -133,52 +310,93 @@ pub struct RunFinishFacts {
     pub error: String,
 }
 
-/// One value of a metric, with the stamp of the event that logged it.
-#[derive(Clone, PartialEq, Debug)]
+/// One value of a metric, with (an index to) the stamp of the event that
+/// logged it: 28 bytes, where a full stamp per point would take 48.
+///
+/// Packed to 4-byte alignment, which saves the 4 bytes of padding the
+/// stamp index would otherwise cost; read fields by value (a reference to
+/// a field of a packed struct is not allowed).
+#[derive(Clone, Copy, PartialEq, Debug)]
+#[repr(C, packed(4))]
 pub struct MetricPointFacts {
     pub step: i64,
     pub timestamp: EventTime,
     pub value: f64,
-    pub stamp: Stamp,
+    /// Index into the graph's stamp table.
+    pub(crate) stamp: u32,
 }
 
 /// One metric's values in one run, sorted by (step, timestamp).
 ///
 /// A sorted vector rather than a map: runs log hundreds of points, almost
 /// always in order, and a vector holds them in a third of the memory.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Debug)]
 pub struct MetricSeries {
+    key: Name,
     points: Vec<MetricPointFacts>,
 }
 
 impl MetricSeries {
     /// Records a value; a point re-logged at the same (step, timestamp)
-    /// keeps the value of the greatest stamp.
-    fn record(&mut self, step: i64, timestamp: EventTime, value: f64, stamp: &Stamp) {
+    /// keeps the value of the greatest stamp. `stamp_index` gives the
+    /// index of `stamp` in `table`, adding it on first use.
+    fn record(
+        &mut self,
+        step: i64,
+        timestamp: EventTime,
+        value: f64,
+        stamp: &Stamp,
+        table: &mut StampTable,
+        stamp_index: &mut Option<u32>,
+    ) {
+        let at = (step, timestamp);
+        let position = match self.points.last() {
+            None => Err(0),
+            Some(last) if (last.step, last.timestamp) < at => Err(self.points.len()),
+            Some(_) => self
+                .points
+                .binary_search_by(|p| (p.step, p.timestamp).cmp(&at)),
+        };
+        if let Ok(index) = position
+            && *table.get(self.points[index].stamp) >= *stamp
+        {
+            return;
+        }
+        let stamp = *stamp_index.get_or_insert_with(|| {
+            table.stamps.push(stamp.clone());
+            u32::try_from(table.stamps.len() - 1).expect("fewer than 2^32 metric events")
+        });
         let point = MetricPointFacts {
             step,
             timestamp,
             value,
-            stamp: stamp.clone(),
+            stamp,
         };
-        let at = (step, timestamp);
-        if self.points.len() == self.points.capacity() {
-            // Grow by a quarter, not double: series are many and mostly
-            // short, so slack would cost more than the extra copies.
-            self.points.reserve_exact((self.points.len() / 4).max(4));
+        match position {
+            Ok(index) => self.points[index] = point,
+            Err(index) => {
+                if self.points.len() == self.points.capacity() {
+                    // Grow by a quarter, not double: series are many and
+                    // mostly short, so slack would cost more than copies.
+                    let len = self.points.len();
+                    self.points
+                        .reserve_exact(if len == 0 { 4 } else { (len / 4).max(1) });
+                }
+                self.points.insert(index, point)
+            }
         }
-        match self.points.last() {
-            None => self.points.push(point),
-            Some(last) if (last.step, last.timestamp) < at => self.points.push(point),
-            Some(_) => match self
-                .points
-                .binary_search_by(|p| (p.step, p.timestamp).cmp(&at))
-            {
-                Ok(index) if self.points[index].stamp < *stamp => self.points[index] = point,
-                Ok(_) => {}
-                Err(index) => self.points.insert(index, point),
-            },
-        }
+    }
+
+    pub(crate) fn from_parts(key: Name, points: Vec<MetricPointFacts>) -> Self {
+        Self { key, points }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(crate) fn name(&self) -> &Name {
+        &self.key
     }
 
     /// The value at the highest step, latest timestamp within it.
@@ -189,15 +407,23 @@ impl MetricSeries {
     pub fn points(&self) -> &[MetricPointFacts] {
         &self.points
     }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
 }
 
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct RunFacts {
     pub started: Option<Lww<RunStartFacts>>,
     pub finished: Option<Lww<RunFinishFacts>>,
-    pub params: BTreeMap<String, Lww<String>>,
-    /// Per key, the values by (step, timestamp).
-    pub metrics: BTreeMap<String, MetricSeries>,
+    pub params: Registers,
+    /// The series sorted by key, each with its values by (step, timestamp).
+    pub(crate) metrics: Vec<MetricSeries>,
 }
 
 impl RunFacts {
@@ -211,12 +437,32 @@ impl RunFacts {
         }
     }
 
+    /// The parameters by key, each with the stamp that decided it.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &Lww<Name>)> {
+        self.params.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// Every metric series, by key.
+    pub fn metrics(&self) -> impl Iterator<Item = (&str, &MetricSeries)> {
+        self.metrics.iter().map(|series| (series.key(), series))
+    }
+
+    /// One metric's series.
+    pub fn metric(&self, key: &str) -> Option<&MetricSeries> {
+        self.metric_position(key).ok().map(|at| &self.metrics[at])
+    }
+
+    fn metric_position(&self, key: &str) -> Result<usize, usize> {
+        self.metrics
+            .binary_search_by(|series| series.key().cmp(key))
+    }
+
     /// The value at the highest step (latest timestamp within it) per key.
     pub fn latest_metrics(&self) -> impl Iterator<Item = (&str, i64, EventTime, f64)> {
-        self.metrics.iter().filter_map(|(key, series)| {
+        self.metrics.iter().filter_map(|series| {
             series
                 .latest()
-                .map(|point| (key.as_str(), point.step, point.timestamp, point.value))
+                .map(|point| (series.key(), point.step, point.timestamp, point.value))
         })
     }
 }
@@ -275,16 +521,19 @@ pub struct DeploymentFacts {
 
 /// What is known about an entity, by kind.
 #[derive(Clone, PartialEq, Debug)]
+///
+/// Every variant is at most a pointer, so a node's size does not follow its
+/// largest kind's facts, and placeholders carry none.
 pub enum Facts {
-    Experiment(Option<Lww<ExperimentFacts>>),
+    Experiment(Option<Box<Lww<ExperimentFacts>>>),
     Run(Box<RunFacts>),
-    DatasetVersion(Option<Lww<DatasetFacts>>),
-    Artifact(Option<Lww<ArtifactFacts>>),
+    DatasetVersion(Option<Box<Lww<DatasetFacts>>>),
+    Artifact(Option<Box<Lww<ArtifactFacts>>>),
     ModelVersion(Box<ModelFacts>),
     Environment,
     Compute,
     /// The deployment the endpoint currently serves.
-    Endpoint(Option<Lww<DeploymentFacts>>),
+    Endpoint(Option<Box<Lww<DeploymentFacts>>>),
 }
 
 impl Facts {
@@ -318,7 +567,7 @@ pub struct Node {
     /// The log sequence at which the entity was first referenced.
     pub first_seq: u64,
     pub facts: Facts,
-    pub tags: BTreeMap<String, Lww<String>>,
+    pub tags: Registers,
     /// Flags by the id of the event that raised them.
     pub flags: BTreeMap<EventId, FlagFacts>,
 }
@@ -356,27 +605,35 @@ impl Edge {
     }
 }
 
-type EdgeEnds = (NodeIndex, NodeIndex, EdgeKind);
+pub(crate) type EdgeEnds = (NodeIndex, NodeIndex, EdgeKind);
 
 /// The projection of the log: the graph plus the indexes queries need.
 #[derive(Debug, Default)]
 pub struct LineageGraph {
-    graph: DiGraph<Node, Edge>,
-    /// Finds a node by its identity.
-    nodes_by_key: HashMap<EntityKey, NodeIndex>,
-    /// Makes edges a set: one edge per (from, to, kind).
-    edges_by_ends: HashMap<EdgeEnds, EdgeIndex>,
+    pub(crate) graph: DiGraph<Node, Edge>,
+    /// Finds a node by its identity. Holds only node indexes, hashed by the
+    /// key the node itself stores, so no key is stored twice.
+    pub(crate) nodes_by_key: HashTable<NodeIndex>,
+    /// Makes edges a set: one edge per (from, to, kind); holds edge
+    /// indexes hashed by the ends petgraph already stores.
+    pub(crate) edges_by_ends: HashTable<EdgeIndex>,
+    /// Hashes keys and edge ends for the two tables above.
+    pub(crate) hasher: DefaultHashBuilder,
+    /// One copy of each workspace, tag, parameter and metric name and value.
+    pub(crate) interner: Interner,
+    /// The stamps metric points refer to.
+    pub(crate) point_stamps: StampTable,
     /// Run ids (sorted, for stable pagination) that used any version of a
     /// dataset, per (workspace, dataset).
-    runs_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    pub(crate) runs_by_dataset: HashMap<(Workspace, String), BTreeMap<Name, NodeIndex>>,
     /// Run ids that used one dataset version, per dataset version node.
-    runs_by_dataset_version: HashMap<NodeIndex, BTreeMap<String, NodeIndex>>,
+    pub(crate) runs_by_dataset_version: HashMap<NodeIndex, BTreeMap<Name, NodeIndex>>,
     /// The versions of each dataset ever referenced, per (workspace, dataset).
-    versions_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    pub(crate) versions_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
     /// The highest log sequence applied.
-    applied_seq: u64,
+    pub(crate) applied_seq: u64,
     /// Edges not retired, kept so that status answers in O(1).
-    active_edges: usize,
+    pub(crate) active_edges: usize,
 }
 
 impl LineageGraph {
@@ -399,7 +656,41 @@ impl LineageGraph {
     }
 
     pub fn find(&self, key: &EntityKey) -> Option<NodeIndex> {
-        self.nodes_by_key.get(key).copied()
+        let hash = self.hasher.hash_one(key);
+        self.nodes_by_key
+            .find(hash, |&index| self.graph[index].key == *key)
+            .copied()
+    }
+
+    fn find_edge(&self, ends: EdgeEnds) -> Option<EdgeIndex> {
+        let hash = self.hasher.hash_one(ends);
+        self.edges_by_ends
+            .find(hash, |&index| self.edge_ends(index) == ends)
+            .copied()
+    }
+
+    pub(crate) fn edge_ends(&self, index: EdgeIndex) -> EdgeEnds {
+        let (from, to, edge) = self.edge(index);
+        (from, to, edge.kind)
+    }
+
+    /// Indexes a node that was just added to the graph.
+    pub(crate) fn index_node(&mut self, index: NodeIndex) {
+        let (graph, hasher) = (&self.graph, &self.hasher);
+        let hash = hasher.hash_one(&graph[index].key);
+        self.nodes_by_key
+            .insert_unique(hash, index, |&i| hasher.hash_one(&graph[i].key));
+    }
+
+    /// Indexes an edge that was just added to the graph.
+    pub(crate) fn index_edge(&mut self, index: EdgeIndex) {
+        let ends = |i: EdgeIndex| {
+            let (from, to) = self.graph.edge_endpoints(i).expect("indexed edges exist");
+            (from, to, self.graph[i].kind)
+        };
+        let hash = self.hasher.hash_one(ends(index));
+        self.edges_by_ends
+            .insert_unique(hash, index, |&i| self.hasher.hash_one(ends(i)));
     }
 
     pub fn node(&self, index: NodeIndex) -> &Node {
@@ -470,7 +761,7 @@ impl LineageGraph {
         &self,
         workspace: &Workspace,
         dataset: &str,
-    ) -> Option<&BTreeMap<String, NodeIndex>> {
+    ) -> Option<&BTreeMap<Name, NodeIndex>> {
         self.runs_by_dataset
             .get(&(workspace.clone(), dataset.to_owned()))
     }
@@ -488,7 +779,7 @@ impl LineageGraph {
     pub(crate) fn runs_by_dataset_version(
         &self,
         dataset_version: NodeIndex,
-    ) -> Option<&BTreeMap<String, NodeIndex>> {
+    ) -> Option<&BTreeMap<Name, NodeIndex>> {
         self.runs_by_dataset_version.get(&dataset_version)
     }
 
@@ -506,22 +797,48 @@ impl LineageGraph {
             Payload::RunFinished(finished) => self.apply_run_finished(seq, ws, &stamp, finished),
             Payload::ParamsLogged(logged) => {
                 let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
-                merge_map(&mut self.run_facts_mut(run).params, &stamp, &logged.params);
+                let Facts::Run(facts) = &mut self.graph[run].facts else {
+                    unreachable!("run keys always map to run nodes");
+                };
+                facts
+                    .params
+                    .merge(&mut self.interner, &stamp, &logged.params);
             }
             Payload::MetricsLogged(logged) => {
                 let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
-                let facts = self.run_facts_mut(run);
+                let Facts::Run(facts) = &mut self.graph[run].facts else {
+                    unreachable!("run keys always map to run nodes");
+                };
+                let mut stamp_index = None;
                 for point in &logged.metrics {
-                    let series = match facts.metrics.get_mut(point.key.as_str()) {
-                        Some(series) => series,
-                        None => facts.metrics.entry(point.key.clone()).or_default(),
+                    let at = match facts.metric_position(&point.key) {
+                        Ok(at) => at,
+                        Err(at) => {
+                            if facts.metrics.len() == facts.metrics.capacity() {
+                                facts.metrics.reserve_exact(logged.metrics.len().max(1));
+                            }
+                            let key = self.interner.name(&point.key);
+                            facts
+                                .metrics
+                                .insert(at, MetricSeries::from_parts(key, Vec::new()));
+                            at
+                        }
                     };
-                    series.record(point.step, point.timestamp, point.value, &stamp);
+                    facts.metrics[at].record(
+                        point.step,
+                        point.timestamp,
+                        point.value,
+                        &stamp,
+                        &mut self.point_stamps,
+                        &mut stamp_index,
+                    );
                 }
             }
             Payload::TagsSet(set) => {
                 let node = self.ensure_node(seq, set.entity.clone());
-                merge_map(&mut self.graph[node].tags, &stamp, &set.tags);
+                self.graph[node]
+                    .tags
+                    .merge(&mut self.interner, &stamp, &set.tags);
             }
             Payload::DatasetVersionRegistered(registered) => {
                 self.apply_dataset_registered(seq, ws, &stamp, registered)
@@ -562,7 +879,7 @@ impl LineageGraph {
     ) {
         let node = self.ensure_node(seq, EntityKey::experiment(ws, &created.experiment));
         if let Facts::Experiment(slot) = &mut self.graph[node].facts {
-            let _ = offer(
+            let _ = offer_boxed(
                 slot,
                 stamp,
                 ExperimentFacts {
@@ -570,7 +887,9 @@ impl LineageGraph {
                 },
             );
         }
-        merge_map(&mut self.graph[node].tags, stamp, &created.tags);
+        self.graph[node]
+            .tags
+            .merge(&mut self.interner, stamp, &created.tags);
     }
 
     fn apply_run_started(
@@ -601,9 +920,13 @@ impl LineageGraph {
                 .unwrap_or_default();
             self.replace_owned_edges(seq, &old, &new);
         }
-        let run_facts = self.run_facts_mut(run);
-        merge_map(&mut run_facts.params, stamp, &started.params);
-        merge_map(&mut self.graph[run].tags, stamp, &started.tags);
+        let node = &mut self.graph[run];
+        if let Facts::Run(run_facts) = &mut node.facts {
+            run_facts
+                .params
+                .merge(&mut self.interner, stamp, &started.params);
+        }
+        node.tags.merge(&mut self.interner, stamp, &started.tags);
     }
 
     fn run_start_edges(
@@ -675,7 +998,7 @@ impl LineageGraph {
         let Facts::DatasetVersion(slot) = &mut self.graph[dataset].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(slot, stamp, facts) {
+        if let Offer::Won(previous) = offer_boxed(slot, stamp, facts) {
             let old = previous
                 .map(|p| self.dataset_edges(seq, ws, dataset, &p))
                 .unwrap_or_default();
@@ -707,20 +1030,23 @@ impl LineageGraph {
 
     fn apply_run_inputs(&mut self, seq: u64, ws: &Workspace, declared: &RunInputsDeclared) {
         let run = self.ensure_node(seq, EntityKey::run(ws, &declared.run_id));
+        // One shared copy of the run id for every index entry it gets.
+        let mut run_id: Option<Name> = None;
         for input in &declared.datasets {
             let dataset = self.ensure_node(
                 seq,
                 EntityKey::dataset_version(ws, &input.dataset, &input.version),
             );
             self.activate_edge(seq, (dataset, run, EdgeKind::Input));
+            let run_id = run_id.get_or_insert_with(|| Name::new(&declared.run_id));
             self.runs_by_dataset
                 .entry((ws.clone(), input.dataset.clone()))
                 .or_default()
-                .insert(declared.run_id.clone(), run);
+                .insert(run_id.clone(), run);
             self.runs_by_dataset_version
                 .entry(dataset)
                 .or_default()
-                .insert(declared.run_id.clone(), run);
+                .insert(run_id.clone(), run);
         }
         for input in &declared.artifacts {
             let artifact =
@@ -745,7 +1071,7 @@ impl LineageGraph {
     ) {
         let artifact = self.ensure_node(seq, EntityKey::artifact(ws, &logged.run_id, &logged.name));
         if let Facts::Artifact(slot) = &mut self.graph[artifact].facts {
-            let _ = offer(
+            let _ = offer_boxed(
                 slot,
                 stamp,
                 ArtifactFacts {
@@ -844,7 +1170,7 @@ impl LineageGraph {
         let Facts::Endpoint(slot) = &mut self.graph[endpoint].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(slot, stamp, facts) {
+        if let Offer::Won(previous) = offer_boxed(slot, stamp, facts) {
             let old = previous
                 .map(|p| self.deployment_edges(seq, ws, endpoint, &p))
                 .unwrap_or_default();
@@ -874,19 +1200,20 @@ impl LineageGraph {
     }
 
     /// Returns the node for a key, creating a placeholder on first reference.
-    fn ensure_node(&mut self, seq: u64, key: EntityKey) -> NodeIndex {
-        if let Some(&index) = self.nodes_by_key.get(&key) {
+    fn ensure_node(&mut self, seq: u64, mut key: EntityKey) -> NodeIndex {
+        if let Some(index) = self.find(&key) {
             return index;
         }
+        key.workspace = Workspace::from_shared(self.interner.intern(key.workspace.as_str()));
         let kind = key.kind;
         let index = self.graph.add_node(Node {
             key: key.clone(),
             first_seq: seq,
             facts: Facts::empty(kind),
-            tags: BTreeMap::new(),
+            tags: Registers::default(),
             flags: BTreeMap::new(),
         });
-        self.nodes_by_key.insert(key.clone(), index);
+        self.index_node(index);
         if kind == EntityKind::DatasetVersion {
             self.versions_by_dataset
                 .entry((key.workspace.clone(), key.name.clone()))
@@ -904,8 +1231,8 @@ impl LineageGraph {
 
     /// Adds an edge, or brings a retired one back.
     fn activate_edge(&mut self, seq: u64, (from, to, kind): EdgeEnds) {
-        match self.edges_by_ends.get(&(from, to, kind)) {
-            Some(&index) => {
+        match self.find_edge((from, to, kind)) {
+            Some(index) => {
                 let edge = &mut self.graph[index];
                 if edge.retired_seq.take().is_some() {
                     self.active_edges += 1;
@@ -921,14 +1248,14 @@ impl LineageGraph {
                         retired_seq: None,
                     },
                 );
-                self.edges_by_ends.insert((from, to, kind), index);
+                self.index_edge(index);
                 self.active_edges += 1;
             }
         }
     }
 
     fn retire_edge(&mut self, seq: u64, ends: EdgeEnds) {
-        if let Some(&index) = self.edges_by_ends.get(&ends) {
+        if let Some(index) = self.find_edge(ends) {
             let edge = &mut self.graph[index];
             if edge.retired_seq.is_none() {
                 edge.retired_seq = Some(seq);

@@ -7,6 +7,7 @@
 //! from the CLI's `kind:name[@version]` form.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest entity name, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
@@ -160,14 +161,26 @@ pub fn check_event_id(s: &str) -> Result<(), IdError> {
 }
 
 /// The tenant boundary. Every entity and event belongs to exactly one.
+///
+/// Shared rather than copied: every key in the graph names its workspace,
+/// and the graph interns them so that all keys of a workspace share one.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct Workspace(String);
+pub struct Workspace(Arc<str>);
 
 impl Workspace {
     /// Accepts `[a-z0-9][a-z0-9._-]{0,63}`.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         check(s, MAX_WORKSPACE_LEN, &WORKSPACE)?;
-        Ok(Self(s.to_owned()))
+        Ok(Self(Arc::from(s)))
+    }
+
+    /// Wraps an already shared name (the graph's interned copy).
+    pub(crate) fn from_shared(name: Arc<str>) -> Self {
+        Self(name)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<str> {
+        &self.0
     }
 
     pub fn as_str(&self) -> &str {

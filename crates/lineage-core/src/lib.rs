@@ -10,6 +10,7 @@ pub mod event;
 pub mod graph;
 pub mod id;
 pub mod query;
+pub mod snapshot;
 
 /// Graph indexes, valid for the [`LineageGraph`] that returned them.
 pub use petgraph::graph::{EdgeIndex, NodeIndex};
@@ -18,3 +19,4 @@ pub use event::{Event, EventId, EventTime, Payload, Stamp};
 pub use graph::{EdgeKind, LineageGraph, Node};
 pub use id::{EntityKey, EntityKind, Workspace};
 pub use query::{EdgeKinds, ModelTrace, NodeKinds, Subgraph, TraversalSpec, Walk};
+pub use snapshot::SnapshotError;

@@ -229,7 +229,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
             }
             Some(v1::entity::Details::ModelVersion(details))
         }
-        Facts::Endpoint(current) => endpoint_details(current.as_ref()),
+        Facts::Endpoint(current) => endpoint_details(current.as_deref()),
         Facts::Environment | Facts::Compute => None,
     };
     v1::Entity {
@@ -239,7 +239,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
         tags: node
             .tags
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.to_string(), v.value.to_string()))
             .collect(),
         flags: flags(node),
         details,
@@ -296,7 +296,7 @@ fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
                 ..Default::default()
             }))
         }
-        Facts::Endpoint(current) => endpoint_details(current.as_ref()),
+        Facts::Endpoint(current) => endpoint_details(current.as_deref()),
         Facts::Environment | Facts::Compute => None,
     };
     v1::Entity {
@@ -369,7 +369,7 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
         params: run
             .params
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.to_string(), v.value.to_string()))
             .collect(),
         latest_metrics: run
             .latest_metrics()

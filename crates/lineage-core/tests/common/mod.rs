@@ -396,6 +396,9 @@ pub fn project<'a>(events: impl IntoIterator<Item = &'a Event>) -> LineageGraph 
 /// The arrival orders every question is asked under: as written, reversed,
 /// and every event delivered twice (once in reverse, then again in order).
 pub fn arrival_orders(given: &[Event]) -> Vec<(&'static str, LineageGraph)> {
+    // Every question is also asked of a graph restored from a snapshot.
+    let restored = LineageGraph::decode_snapshot(&project(given).encode_snapshot())
+        .expect("a snapshot of a projection decodes");
     vec![
         ("as written", project(given)),
         ("reversed", project(given.iter().rev())),
@@ -403,6 +406,7 @@ pub fn arrival_orders(given: &[Event]) -> Vec<(&'static str, LineageGraph)> {
             "duplicated",
             project(given.iter().rev().chain(given.iter())),
         ),
+        ("restored from a snapshot", restored),
     ]
 }
 

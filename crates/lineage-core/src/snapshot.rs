@@ -1,0 +1,856 @@
+//! Projection snapshots: the whole graph as bytes and back, so that a
+//! restart loads the projection instead of replaying the whole log.
+//!
+//! Pure bytes in and out; where a snapshot is kept, and which log head it
+//! belongs to, is the caller's business. The graph's applied sequence is
+//! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
+//!
+//! The format (version 1), little endian, lengths and indexes as LEB128
+//! varints:
+//!
+//! ```text
+//! magic "LGSNAP" | version u8 | body | blake3(magic..body) (32 bytes)
+//! body: applied_seq
+//!       event ids   (count, each a string)        stamps refer to these
+//!       names       (count, each a string)        interned strings
+//!       point stamps (count, each a stamp)        metric points refer to these
+//!       nodes       (count, each: key, first_seq, tags, flags, facts)
+//!       edges       (count, each: from, to, kind, first_seq, retired_seq)
+//! ```
+//!
+//! Nodes and edges are written in index order and re-added in that order,
+//! so indexes and petgraph's adjacency order come back identical. The
+//! indexes (keys, edge ends, runs by dataset, versions by dataset) are not
+//! written: they are rebuilt from nodes and edges.
+//!
+//! Decoding never panics and never allocates more than the input could
+//! describe: the checksum is checked first, then every count and length is
+//! bounded by the bytes that remain, and every index by its table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::hash_table::Entry;
+use petgraph::Direction;
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::event::{
+    DatasetVersionRef, EnvironmentRef, EventId, EventTime, ModelStage, RunStatus, Severity, Stamp,
+};
+use crate::graph::{
+    ArtifactFacts, DatasetFacts, DeploymentFacts, Edge, EdgeKind, ExperimentFacts, Facts,
+    FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
+    Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts, StageChangeFacts,
+};
+use crate::id::{EntityKey, EntityKind, Workspace};
+
+const MAGIC: &[u8; 6] = b"LGSNAP";
+/// The format version this build writes and reads.
+pub const SNAPSHOT_VERSION: u8 = 1;
+const CHECKSUM_LEN: usize = 32;
+
+/// Why bytes are not a snapshot this build can load. Every variant means
+/// the same thing to a caller: ignore the snapshot and replay the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// Too short to hold a header and checksum, or not a snapshot at all.
+    #[error("not a lineage snapshot (bad magic or too short)")]
+    NotASnapshot,
+    /// Written by a build with another format version.
+    #[error("snapshot format version {found}, this build reads {SNAPSHOT_VERSION}")]
+    UnsupportedVersion { found: u8 },
+    /// The bytes were altered or cut after they were written.
+    #[error("snapshot checksum mismatch: corrupt or truncated")]
+    ChecksumMismatch,
+    /// The content ended early where a value was expected.
+    #[error("snapshot truncated at byte {at}")]
+    Truncated { at: usize },
+    /// A value is out of range or contradicts another (a bad index, an
+    /// unknown kind, a duplicate key...).
+    #[error("invalid snapshot at byte {at}: {what}")]
+    Invalid { what: &'static str, at: usize },
+}
+
+impl LineageGraph {
+    /// The whole projection as a versioned, checksummed snapshot.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let mut encoder = Encoder::default();
+        // Interned names, in a fixed order of their own.
+        let mut names: Vec<&Arc<str>> = self.interner.strings().collect();
+        names.sort_unstable();
+        for (index, name) in names.iter().enumerate() {
+            encoder
+                .names
+                .insert(Arc::as_ptr(name) as *const u8, index as u32);
+        }
+
+        let mut body = Vec::new();
+        varint(&mut body, self.applied_seq);
+        let mut rest = Vec::new();
+        encoder.write_graph(self, &mut rest);
+
+        varint(&mut body, encoder.event_ids.len() as u64);
+        for id in &encoder.event_ids {
+            string(&mut body, id);
+        }
+        varint(&mut body, names.len() as u64);
+        for name in &names {
+            string(&mut body, name);
+        }
+        body.extend_from_slice(&rest);
+
+        let mut out = Vec::with_capacity(MAGIC.len() + 1 + body.len() + CHECKSUM_LEN);
+        out.extend_from_slice(MAGIC);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&body);
+        let checksum = blake3::hash(&out);
+        out.extend_from_slice(checksum.as_bytes());
+        out
+    }
+
+    /// Loads a snapshot [`LineageGraph::encode_snapshot`] wrote. The graph
+    /// is exactly the one encoded, applied sequence included.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<LineageGraph, SnapshotError> {
+        if bytes.len() < MAGIC.len() + 1 + CHECKSUM_LEN || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        let version = bytes[MAGIC.len()];
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion { found: version });
+        }
+        let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        if blake3::hash(content).as_bytes() != checksum {
+            return Err(SnapshotError::ChecksumMismatch);
+        }
+        let mut reader = Reader {
+            bytes: content,
+            at: MAGIC.len() + 1,
+        };
+        let graph = reader.graph()?;
+        if reader.at != content.len() {
+            return Err(reader.invalid("bytes after the last edge"));
+        }
+        Ok(graph)
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn string(out: &mut Vec<u8>, value: &str) {
+    varint(out, value.len() as u64);
+    out.extend_from_slice(value.as_bytes());
+}
+
+fn opt_string(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => out.push(0),
+        Some(value) => {
+            out.push(1);
+            string(out, value);
+        }
+    }
+}
+
+fn i64_fixed(out: &mut Vec<u8>, value: i64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Assigns table indexes to event ids as stamps are written.
+#[derive(Default)]
+struct Encoder {
+    event_ids: Vec<Arc<str>>,
+    /// Event id string -> index in `event_ids`.
+    event_index: HashMap<Arc<str>, u32>,
+    /// Interned string (by address) -> index in the names table.
+    names: HashMap<*const u8, u32>,
+}
+
+impl Encoder {
+    fn stamp(&mut self, out: &mut Vec<u8>, stamp: &Stamp) {
+        i64_fixed(out, stamp.occurred_at.unix_nanos());
+        let index = match self.event_index.get(stamp.event_id.as_str()) {
+            Some(&index) => index,
+            None => {
+                let id: Arc<str> = stamp.event_id.shared();
+                let index = self.event_ids.len() as u32;
+                self.event_ids.push(id.clone());
+                self.event_index.insert(id, index);
+                index
+            }
+        };
+        varint(out, u64::from(index));
+    }
+
+    fn name(&self, out: &mut Vec<u8>, name: &Name) {
+        let index = self.names[&(Arc::as_ptr(name.shared()) as *const u8)];
+        varint(out, u64::from(index));
+    }
+
+    fn registers(&mut self, out: &mut Vec<u8>, registers: &Registers) {
+        varint(out, registers.len() as u64);
+        for (key, value) in registers.iter() {
+            self.name(out, key);
+            self.stamp(out, &value.stamp);
+            self.name(out, &value.value);
+        }
+    }
+
+    fn register<T>(
+        &mut self,
+        out: &mut Vec<u8>,
+        slot: Option<&Lww<T>>,
+        value: impl FnOnce(&mut Self, &mut Vec<u8>, &T),
+    ) {
+        match slot {
+            None => out.push(0),
+            Some(lww) => {
+                out.push(1);
+                self.stamp(out, &lww.stamp);
+                value(self, out, &lww.value);
+            }
+        }
+    }
+
+    fn write_graph(&mut self, graph: &LineageGraph, out: &mut Vec<u8>) {
+        varint(out, graph.point_stamps.stamps.len() as u64);
+        for stamp in &graph.point_stamps.stamps {
+            self.stamp(out, stamp);
+        }
+        varint(out, graph.node_count() as u64);
+        for (_, node) in graph.nodes() {
+            self.node(out, node);
+        }
+        varint(out, graph.all_edges().count() as u64);
+        for (from, to, edge) in graph.all_edges() {
+            varint(out, from.index() as u64);
+            varint(out, to.index() as u64);
+            out.push(edge.kind as u8);
+            varint(out, edge.first_seq);
+            match edge.retired_seq {
+                None => out.push(0),
+                Some(seq) => {
+                    out.push(1);
+                    varint(out, seq);
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, out: &mut Vec<u8>, node: &Node) {
+        let key = &node.key;
+        let workspace = self.names[&(Arc::as_ptr(key.workspace.shared()) as *const u8)];
+        varint(out, u64::from(workspace));
+        out.push(key.kind as u8);
+        string(out, &key.name);
+        string(out, &key.version);
+        varint(out, node.first_seq);
+        self.registers(out, &node.tags);
+        varint(out, node.flags.len() as u64);
+        for (event_id, flag) in &node.flags {
+            self.stamp(
+                out,
+                &Stamp {
+                    occurred_at: flag.flagged_at,
+                    event_id: event_id.clone(),
+                },
+            );
+            string(out, &flag.reason);
+            out.push(flag.severity as u8);
+            string(out, &flag.flagged_by);
+        }
+        match &node.facts {
+            Facts::Experiment(created) => self.register(out, created.as_deref(), |_, out, f| {
+                string(out, &f.description)
+            }),
+            Facts::Run(run) => {
+                self.register(out, run.started.as_ref(), |_, out, f| {
+                    opt_string(out, f.experiment.as_deref());
+                    string(out, &f.name);
+                    opt_string(out, f.parent_run_id.as_deref());
+                    string(out, &f.code_version);
+                    match &f.environment {
+                        None => out.push(0),
+                        Some(environment) => {
+                            out.push(1);
+                            string(out, &environment.name);
+                            string(out, &environment.version);
+                        }
+                    }
+                    opt_string(out, f.compute_target.as_deref());
+                    string(out, &f.owner);
+                });
+                self.register(out, run.finished.as_ref(), |_, out, f| {
+                    out.push(f.status as u8);
+                    string(out, &f.error);
+                });
+                self.registers(out, &run.params);
+                varint(out, run.metrics.len() as u64);
+                for series in &run.metrics {
+                    self.name(out, series.name());
+                    varint(out, series.points().len() as u64);
+                    for point in series.points() {
+                        i64_fixed(out, point.step);
+                        i64_fixed(out, point.timestamp.unix_nanos());
+                        out.extend_from_slice(&point.value.to_bits().to_le_bytes());
+                        varint(out, u64::from(point.stamp));
+                    }
+                }
+            }
+            Facts::DatasetVersion(registered) => {
+                self.register(out, registered.as_deref(), |_, out, f| {
+                    string(out, &f.uri);
+                    string(out, &f.digest);
+                    varint(out, f.derived_from.len() as u64);
+                    for parent in &f.derived_from {
+                        string(out, &parent.dataset);
+                        string(out, &parent.version);
+                    }
+                    opt_string(out, f.produced_by_run_id.as_deref());
+                })
+            }
+            Facts::Artifact(logged) => self.register(out, logged.as_deref(), |_, out, f| {
+                string(out, &f.uri);
+                string(out, &f.digest);
+                string(out, &f.kind);
+                varint(out, f.size_bytes);
+            }),
+            Facts::ModelVersion(model) => {
+                self.register(out, model.registered.as_ref(), |_, out, f| {
+                    string(out, &f.source_run_id);
+                    opt_string(out, f.artifact_name.as_deref());
+                    string(out, &f.approval_notes);
+                    string(out, &f.approved_by);
+                });
+                varint(out, model.stage_changes.len() as u64);
+                for (stamp, change) in &model.stage_changes {
+                    self.stamp(out, stamp);
+                    out.push(change.stage as u8);
+                    string(out, &change.reason);
+                    string(out, &change.approved_by);
+                }
+            }
+            Facts::Environment | Facts::Compute => {}
+            Facts::Endpoint(deployment) => {
+                self.register(out, deployment.as_deref(), |_, out, f| {
+                    string(out, &f.model);
+                    string(out, &f.version);
+                    string(out, &f.deployment);
+                })
+            }
+        }
+    }
+}
+
+/// Reads the body, bounding everything by the bytes that remain.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+/// What the body's tables hold while nodes are read.
+struct Tables {
+    event_ids: Vec<EventId>,
+    names: Vec<Name>,
+}
+
+impl Reader<'_> {
+    fn truncated(&self) -> SnapshotError {
+        SnapshotError::Truncated { at: self.at }
+    }
+
+    fn invalid(&self, what: &'static str) -> SnapshotError {
+        SnapshotError::Invalid { what, at: self.at }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn u8(&mut self) -> Result<u8, SnapshotError> {
+        let byte = *self.bytes.get(self.at).ok_or_else(|| self.truncated())?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn flag(&mut self) -> Result<bool, SnapshotError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.invalid("a presence flag other than 0 or 1")),
+        }
+    }
+
+    fn varint(&mut self) -> Result<u64, SnapshotError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                if shift == 63 && byte > 1 {
+                    break;
+                }
+                return Ok(value);
+            }
+        }
+        Err(self.invalid("a varint longer than 64 bits"))
+    }
+
+    /// A count of items that take at least one byte each.
+    fn count(&mut self) -> Result<usize, SnapshotError> {
+        let count = self.varint()?;
+        if count > self.remaining() as u64 {
+            return Err(self.invalid("a count larger than the bytes that remain"));
+        }
+        Ok(count as usize)
+    }
+
+    fn index(&mut self, len: usize, what: &'static str) -> Result<usize, SnapshotError> {
+        let index = self.varint()?;
+        if index >= len as u64 {
+            return Err(self.invalid(what));
+        }
+        Ok(index as usize)
+    }
+
+    fn fixed8(&mut self) -> Result<[u8; 8], SnapshotError> {
+        let end = self.at.checked_add(8).ok_or_else(|| self.truncated())?;
+        let bytes = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| self.truncated())?;
+        self.at = end;
+        Ok(bytes.try_into().unwrap_or([0; 8]))
+    }
+
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        Ok(i64::from_le_bytes(self.fixed8()?))
+    }
+
+    fn str(&mut self) -> Result<&str, SnapshotError> {
+        let len = self.varint()?;
+        if len > self.remaining() as u64 {
+            return Err(self.truncated());
+        }
+        let start = self.at;
+        self.at += len as usize;
+        std::str::from_utf8(&self.bytes[start..self.at]).map_err(|_| SnapshotError::Invalid {
+            what: "a string that is not UTF-8",
+            at: start,
+        })
+    }
+
+    fn string(&mut self) -> Result<String, SnapshotError> {
+        self.str().map(str::to_owned)
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, SnapshotError> {
+        if self.flag()? {
+            self.string().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn stamp(&mut self, tables: &Tables) -> Result<Stamp, SnapshotError> {
+        let occurred_at = EventTime::from_unix_nanos(self.i64()?);
+        let index = self.index(tables.event_ids.len(), "an event id index out of range")?;
+        Ok(Stamp {
+            occurred_at,
+            event_id: tables.event_ids[index].clone(),
+        })
+    }
+
+    fn name(&mut self, tables: &Tables) -> Result<Name, SnapshotError> {
+        let index = self.index(tables.names.len(), "a name index out of range")?;
+        Ok(tables.names[index].clone())
+    }
+
+    fn registers(&mut self, tables: &Tables) -> Result<Registers, SnapshotError> {
+        let count = self.count()?;
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            let key = self.name(tables)?;
+            let stamp = self.stamp(tables)?;
+            let value = self.name(tables)?;
+            entries.push((key, Lww { stamp, value }));
+        }
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            return Err(self.invalid("registers out of key order"));
+        }
+        Ok(Registers::from_sorted(entries))
+    }
+
+    fn register<T>(
+        &mut self,
+        tables: &Tables,
+        value: impl FnOnce(&mut Self) -> Result<T, SnapshotError>,
+    ) -> Result<Option<Lww<T>>, SnapshotError> {
+        if !self.flag()? {
+            return Ok(None);
+        }
+        let stamp = self.stamp(tables)?;
+        let value = value(self)?;
+        Ok(Some(Lww { stamp, value }))
+    }
+
+    fn graph(&mut self) -> Result<LineageGraph, SnapshotError> {
+        let mut graph = LineageGraph::new();
+        graph.applied_seq = self.varint()?;
+
+        let count = self.count()?;
+        let mut event_ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            event_ids.push(EventId::new_unchecked(self.str()?));
+        }
+        let count = self.count()?;
+        let mut names = Vec::with_capacity(count);
+        for _ in 0..count {
+            names.push(graph.interner.name(self.str()?));
+        }
+        if names.len() != graph.interner.len() {
+            return Err(self.invalid("a name written twice"));
+        }
+        let tables = Tables { event_ids, names };
+
+        let count = self.count()?;
+        let mut stamps = Vec::with_capacity(count);
+        for _ in 0..count {
+            stamps.push(self.stamp(&tables)?);
+        }
+        graph.point_stamps.stamps = stamps;
+
+        let count = self.count()?;
+        graph.graph.reserve_nodes(count);
+        {
+            let (nodes, hasher) = (&graph.graph, &graph.hasher);
+            graph
+                .nodes_by_key
+                .reserve(count, |&i| hasher.hash_one(&nodes[i].key));
+        }
+        for _ in 0..count {
+            let node = self.node(&tables, graph.point_stamps.stamps.len())?;
+            // One hash per node: the table's entry, for the index the node
+            // is about to get.
+            let index = NodeIndex::new(graph.graph.node_count());
+            let hash = graph.hasher.hash_one(&node.key);
+            let (nodes, hasher) = (&graph.graph, &graph.hasher);
+            match graph.nodes_by_key.entry(
+                hash,
+                |&i| nodes[i].key == node.key,
+                |&i| hasher.hash_one(&nodes[i].key),
+            ) {
+                Entry::Occupied(_) => return Err(self.invalid("a node key written twice")),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
+            }
+            graph.graph.add_node(node);
+        }
+
+        let count = self.count()?;
+        let nodes = graph.node_count();
+        graph.graph.reserve_edges(count);
+        {
+            let (edges, hasher) = (&graph.graph, &graph.hasher);
+            graph.edges_by_ends.reserve(count, |&i| {
+                let (from, to) = edges
+                    .edge_endpoints(i)
+                    .unwrap_or((NodeIndex::end(), NodeIndex::end()));
+                hasher.hash_one((from, to, edges[i].kind))
+            });
+        }
+        for _ in 0..count {
+            let from = NodeIndex::new(self.index(nodes, "an edge end out of range")?);
+            let to = NodeIndex::new(self.index(nodes, "an edge end out of range")?);
+            let kind = *EdgeKind::ALL
+                .get(usize::from(self.u8()?))
+                .ok_or_else(|| self.invalid("an unknown edge kind"))?;
+            let first_seq = self.varint()?;
+            let retired_seq = if self.flag()? {
+                Some(self.varint()?)
+            } else {
+                None
+            };
+            let ends = (from, to, kind);
+            let index = EdgeIndex::new(graph.graph.edge_count());
+            let hash = graph.hasher.hash_one(ends);
+            let (edges, hasher) = (&graph.graph, &graph.hasher);
+            let ends_of = |i: EdgeIndex| {
+                let (from, to) = edges.edge_endpoints(i).unwrap_or((from, to));
+                (from, to, edges[i].kind)
+            };
+            match graph.edges_by_ends.entry(
+                hash,
+                |&i| ends_of(i) == ends,
+                |&i| hasher.hash_one(ends_of(i)),
+            ) {
+                Entry::Occupied(_) => return Err(self.invalid("an edge written twice")),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(index);
+                }
+            }
+            let edge = Edge {
+                kind,
+                first_seq,
+                retired_seq,
+            };
+            if edge.is_active() {
+                graph.active_edges += 1;
+            }
+            graph.graph.add_edge(from, to, edge);
+        }
+        rebuild_indexes(&mut graph);
+        Ok(graph)
+    }
+
+    fn node(&mut self, tables: &Tables, point_stamps: usize) -> Result<Node, SnapshotError> {
+        let workspace = self.name(tables)?;
+        let kind = *EntityKind::ALL
+            .get(usize::from(self.u8()?))
+            .ok_or_else(|| self.invalid("an unknown entity kind"))?;
+        let name = self.string()?;
+        let version = self.string()?;
+        let key = EntityKey::new_unchecked(
+            Workspace::from_shared(workspace.shared().clone()),
+            kind,
+            name,
+            version,
+        );
+        let first_seq = self.varint()?;
+        let tags = self.registers(tables)?;
+        let count = self.count()?;
+        let mut flags = BTreeMap::new();
+        for _ in 0..count {
+            let stamp = self.stamp(tables)?;
+            let reason = self.string()?;
+            let severity = match self.u8()? {
+                0 => Severity::Low,
+                1 => Severity::Medium,
+                2 => Severity::High,
+                3 => Severity::Critical,
+                _ => return Err(self.invalid("an unknown severity")),
+            };
+            let flagged_by = self.string()?;
+            flags.insert(
+                stamp.event_id,
+                FlagFacts {
+                    reason,
+                    severity,
+                    flagged_at: stamp.occurred_at,
+                    flagged_by,
+                },
+            );
+        }
+        let facts = match kind {
+            EntityKind::Experiment => Facts::Experiment(
+                self.register(tables, |r| {
+                    Ok(ExperimentFacts {
+                        description: r.string()?,
+                    })
+                })?
+                .map(Box::new),
+            ),
+            EntityKind::Run => Facts::Run(Box::new(self.run(tables, point_stamps)?)),
+            EntityKind::DatasetVersion => Facts::DatasetVersion(
+                self.register(tables, |r| {
+                    let uri = r.string()?;
+                    let digest = r.string()?;
+                    let count = r.count()?;
+                    let mut derived_from = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        derived_from.push(DatasetVersionRef {
+                            dataset: r.string()?,
+                            version: r.string()?,
+                        });
+                    }
+                    Ok(DatasetFacts {
+                        uri,
+                        digest,
+                        derived_from,
+                        produced_by_run_id: r.opt_string()?,
+                    })
+                })?
+                .map(Box::new),
+            ),
+            EntityKind::Artifact => Facts::Artifact(
+                self.register(tables, |r| {
+                    Ok(ArtifactFacts {
+                        uri: r.string()?,
+                        digest: r.string()?,
+                        kind: r.string()?,
+                        size_bytes: r.varint()?,
+                    })
+                })?
+                .map(Box::new),
+            ),
+            EntityKind::ModelVersion => {
+                let registered = self.register(tables, |r| {
+                    Ok(RegistrationFacts {
+                        source_run_id: r.string()?,
+                        artifact_name: r.opt_string()?,
+                        approval_notes: r.string()?,
+                        approved_by: r.string()?,
+                    })
+                })?;
+                let count = self.count()?;
+                let mut stage_changes = BTreeMap::new();
+                for _ in 0..count {
+                    let stamp = self.stamp(tables)?;
+                    let stage = match self.u8()? {
+                        0 => ModelStage::Staging,
+                        1 => ModelStage::Production,
+                        2 => ModelStage::Archived,
+                        _ => return Err(self.invalid("an unknown model stage")),
+                    };
+                    stage_changes.insert(
+                        stamp,
+                        StageChangeFacts {
+                            stage,
+                            reason: self.string()?,
+                            approved_by: self.string()?,
+                        },
+                    );
+                }
+                Facts::ModelVersion(Box::new(ModelFacts {
+                    registered,
+                    stage_changes,
+                }))
+            }
+            EntityKind::Environment => Facts::Environment,
+            EntityKind::Compute => Facts::Compute,
+            EntityKind::Endpoint => Facts::Endpoint(
+                self.register(tables, |r| {
+                    Ok(DeploymentFacts {
+                        model: r.string()?,
+                        version: r.string()?,
+                        deployment: r.string()?,
+                    })
+                })?
+                .map(Box::new),
+            ),
+        };
+        Ok(Node {
+            key,
+            first_seq,
+            facts,
+            tags,
+            flags,
+        })
+    }
+
+    fn run(&mut self, tables: &Tables, point_stamps: usize) -> Result<RunFacts, SnapshotError> {
+        let started = self.register(tables, |r| {
+            let experiment = r.opt_string()?;
+            let name = r.string()?;
+            let parent_run_id = r.opt_string()?;
+            let code_version = r.string()?;
+            let environment = if r.flag()? {
+                Some(EnvironmentRef {
+                    name: r.string()?,
+                    version: r.string()?,
+                })
+            } else {
+                None
+            };
+            Ok(RunStartFacts {
+                experiment,
+                name,
+                parent_run_id,
+                code_version,
+                environment,
+                compute_target: r.opt_string()?,
+                owner: r.string()?,
+            })
+        })?;
+        let finished = self.register(tables, |r| {
+            let status = match r.u8()? {
+                0 => RunStatus::Started,
+                1 => RunStatus::Completed,
+                2 => RunStatus::Failed,
+                3 => RunStatus::Canceled,
+                _ => return Err(r.invalid("an unknown run status")),
+            };
+            Ok(RunFinishFacts {
+                status,
+                error: r.string()?,
+            })
+        })?;
+        let params = self.registers(tables)?;
+        let count = self.count()?;
+        let mut metrics = Vec::with_capacity(count);
+        for _ in 0..count {
+            let key = self.name(tables)?;
+            let points = self.count()?;
+            // Each point takes at least 25 bytes.
+            if points > self.remaining() / 25 {
+                return Err(self.truncated());
+            }
+            let mut series = Vec::with_capacity(points);
+            for _ in 0..points {
+                series.push(MetricPointFacts {
+                    step: self.i64()?,
+                    timestamp: EventTime::from_unix_nanos(self.i64()?),
+                    value: f64::from_bits(u64::from_le_bytes(self.fixed8()?)),
+                    stamp: self.index(point_stamps, "a point stamp index out of range")? as u32,
+                });
+            }
+            metrics.push(MetricSeries::from_parts(key, series));
+        }
+        if !metrics.is_sorted_by(|a, b| a.key() < b.key()) {
+            return Err(self.invalid("metric series out of key order"));
+        }
+        Ok(RunFacts {
+            started,
+            finished,
+            params,
+            metrics,
+        })
+    }
+}
+
+/// Rebuilds the indexes that are not written: dataset versions by dataset,
+/// and runs by the dataset (version) they read. Input edges are never
+/// retired, and a dataset version's Input edges are exactly the entries
+/// of the runs-by-dataset indexes.
+fn rebuild_indexes(graph: &mut LineageGraph) {
+    let mut run_ids: Vec<Option<Name>> = vec![None; graph.node_count()];
+    for dataset in graph.graph.node_indices() {
+        let key = &graph.graph[dataset].key;
+        if key.kind != EntityKind::DatasetVersion {
+            continue;
+        }
+        let by_dataset = (key.workspace.clone(), key.name.clone());
+        graph
+            .versions_by_dataset
+            .entry(by_dataset.clone())
+            .or_default()
+            .insert(key.version.clone(), dataset);
+        let mut runs = Vec::new();
+        for edge in graph.graph.edges_directed(dataset, Direction::Outgoing) {
+            if edge.weight().kind != EdgeKind::Input {
+                continue;
+            }
+            let run = edge.target();
+            let run_id = run_ids[run.index()]
+                .get_or_insert_with(|| Name::new(&graph.graph[run].key.name))
+                .clone();
+            runs.push((run_id, run));
+        }
+        if runs.is_empty() {
+            continue;
+        }
+        let all_versions = graph.runs_by_dataset.entry(by_dataset).or_default();
+        all_versions.extend(runs.iter().cloned());
+        graph
+            .runs_by_dataset_version
+            .insert(dataset, runs.into_iter().collect());
+    }
+}
