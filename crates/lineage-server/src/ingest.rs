@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
 
 use crate::config::Config;
+use crate::snapshot::SnapshotStore;
 use crate::state::Shared;
 
 /// Headers written on every dead-lettered message.
@@ -137,10 +138,19 @@ impl Ingest {
     /// Consumes until `stop` turns true, retrying with backoff through NATS
     /// outages and storage errors. Returns after the batch in flight is done
     /// and the log is flushed.
-    pub async fn run(self, mut log: Log, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        mut log: Log,
+        mut snapshots: Snapshotter,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut backoff = Backoff(Backoff::FIRST);
         while !*stop.borrow() {
-            match self.consume(&mut log, &mut stop, &mut backoff).await {
+            let (returned, consumed) = self
+                .consume(&mut log, snapshots, &mut stop, &mut backoff)
+                .await;
+            snapshots = returned;
+            match consumed {
                 Ok(()) => break,
                 Err(error) => {
                     warn!(%error, "ingest interrupted; retrying");
@@ -155,22 +165,33 @@ impl Ingest {
                 }
             }
         }
-        if let Err(error) = log.flush().await {
-            warn!(%error, "final flush failed; unacknowledged messages will be redelivered");
+        match log.flush().await {
+            // A snapshot at shutdown makes the next start replay nothing.
+            Ok(()) => snapshots.take(&self.shared, log.head()).await,
+            Err(error) => {
+                warn!(%error, "final flush failed; unacknowledged messages will be redelivered")
+            }
         }
+        snapshots.finish().await;
         info!("ingest stopped");
     }
 
-    /// Consumes until stopped or interrupted.
+    /// Consumes until stopped or interrupted; hands the snapshotter back
+    /// whatever happened.
     async fn consume(
         &self,
         log: &mut Log,
+        snapshots: Snapshotter,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
-    ) -> Result<(), IngestError> {
-        let (jetstream, messages) = self.connect().await?;
-        self.consume_from(log, jetstream, messages, stop, backoff)
-            .await
+    ) -> (Snapshotter, Result<(), IngestError>) {
+        match self.connect().await {
+            Ok((jetstream, messages)) => {
+                self.consume_from(log, snapshots, jetstream, messages, stop, backoff)
+                    .await
+            }
+            Err(error) => (snapshots, Err(error)),
+        }
     }
 
     /// The stream, dead-letter stream and durable consumer (created if
@@ -229,11 +250,12 @@ impl Ingest {
     async fn consume_from(
         &self,
         log: &mut Log,
+        snapshots: Snapshotter,
         jetstream: jetstream::Context,
         messages: pull::Stream,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
-    ) -> Result<(), IngestError> {
+    ) -> (Snapshotter, Result<(), IngestError>) {
         let config = &self.config;
         let mut chunks = messages.ready_chunks(usize::from(config.batch_size));
         info!(stream = %config.stream, consumer = %config.consumer, "consuming");
@@ -243,11 +265,11 @@ impl Ingest {
         });
 
         let (to_commit, pending) = mpsc::channel(COMMIT_QUEUE);
-        let committer = tokio::spawn(self.clone().commit_all(
-            jetstream,
-            log.sync_handle(),
-            pending,
-        ));
+        let committer =
+            tokio::spawn(
+                self.clone()
+                    .commit_all(jetstream, log.sync_handle(), snapshots, pending),
+            );
         let appended = loop {
             let chunk = tokio::select! {
                 biased;
@@ -287,12 +309,16 @@ impl Ingest {
         };
         // Let the committer finish what was appended, then report the first error.
         drop(to_commit);
-        let committed = committer.await.unwrap_or_else(|panic| {
-            Err(IngestError::JetStream(format!(
-                "commit task failed: {panic}"
-            )))
-        });
-        appended.and(committed)
+        match committer.await {
+            Ok((snapshots, committed)) => (snapshots, appended.and(committed)),
+            Err(panic) => {
+                // Not expected (nothing in the committer panics on input);
+                // keep ingesting without periodic snapshots rather than stop.
+                let snapshots = Snapshotter::disabled(&self.config);
+                let error = IngestError::JetStream(format!("commit task failed: {panic}"));
+                (snapshots, Err(error))
+            }
+        }
     }
 
     /// Classifies a batch and appends what is valid to the log (not yet
@@ -344,8 +370,9 @@ impl Ingest {
         self,
         jetstream: jetstream::Context,
         sync: LogSync,
+        mut snapshots: Snapshotter,
         mut pending: mpsc::Receiver<AppendedBatch>,
-    ) -> Result<(), IngestError> {
+    ) -> (Snapshotter, Result<(), IngestError>) {
         let mut group = Vec::with_capacity(COMMIT_QUEUE + 1);
         while let Some(batch) = pending.recv().await {
             // Group commit: one flush for every batch already waiting.
@@ -357,6 +384,7 @@ impl Ingest {
                 }
             }
             let flushed = sync.flush().await;
+            let head = group.last().map(|batch| batch.head);
             let mut failed = None;
             for batch in group.drain(..) {
                 if failed.is_some() {
@@ -372,10 +400,13 @@ impl Ingest {
                 while let Some(batch) = pending.recv().await {
                     self.apply_and_nak(batch).await;
                 }
-                return Err(error);
+                return (snapshots, Err(error));
+            }
+            if let Some(head) = head.filter(|head| snapshots.due(head.seq)) {
+                snapshots.take(&self.shared, head).await;
             }
         }
-        Ok(())
+        (snapshots, Ok(()))
     }
 
     /// For a batch behind a failed commit: its records are in the log, so
@@ -522,6 +553,85 @@ impl Ingest {
             .await
             .map_err(jetstream_error)?;
         Ok(())
+    }
+}
+
+/// Takes a snapshot of the graph every so many records, and writes it off
+/// the ingest path (one file at a time).
+pub(crate) struct Snapshotter {
+    store: SnapshotStore,
+    /// Records between snapshots; 0 turns snapshots off.
+    every: u64,
+    /// The sequence of the newest snapshot taken (or restored from).
+    last_seq: u64,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Snapshotter {
+    pub(crate) fn new(config: &Config, restored_from: Option<u64>) -> Self {
+        Self {
+            store: SnapshotStore::new(&config.data_dir),
+            every: config.snapshot_every,
+            last_seq: restored_from.unwrap_or(0),
+            writing: None,
+        }
+    }
+
+    fn disabled(config: &Config) -> Self {
+        Self {
+            every: 0,
+            ..Self::new(config, None)
+        }
+    }
+
+    fn due(&self, seq: u64) -> bool {
+        self.every > 0 && seq >= self.last_seq.saturating_add(self.every)
+    }
+
+    /// Encodes the graph now (it must be at `head`) and writes it in the
+    /// background; skipped while the previous file is still being written.
+    async fn take(&mut self, shared: &Shared, head: lineage_log::Head) {
+        if self.every == 0 || head.seq == 0 || head.seq <= self.last_seq {
+            return;
+        }
+        if self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let bytes = {
+            let graph = shared.graph();
+            if graph.applied_seq() != head.seq {
+                warn!(
+                    graph_seq = graph.applied_seq(),
+                    log_seq = head.seq,
+                    "graph and log disagree; no snapshot taken"
+                );
+                return;
+            }
+            graph.encode_snapshot()
+        };
+        let encode_ms = started.elapsed().as_millis() as u64;
+        self.last_seq = head.seq;
+        let store = self.store.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            match store.write(head.seq, &head.hash, &bytes) {
+                Ok(path) => info!(
+                    path = %path.display(),
+                    seq = head.seq,
+                    bytes = bytes.len(),
+                    encode_ms,
+                    "snapshot written"
+                ),
+                Err(error) => warn!(%error, seq = head.seq, "snapshot not written"),
+            }
+        }));
+    }
+
+    /// Waits for the file being written, if any.
+    async fn finish(&mut self) {
+        if let Some(writing) = self.writing.take() {
+            let _ = writing.await;
+        }
     }
 }
 

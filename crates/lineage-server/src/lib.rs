@@ -5,6 +5,7 @@
 //! - [`config`]: every setting, as flags and `LINEAGE_*` variables.
 //! - [`ingest`]: the two-stage JetStream consumer (append, then flush,
 //!   apply and ack) and the replay of log records into the graph.
+//! - [`snapshot`]: graph snapshots beside the log, and the restore at start.
 //! - [`grpc`]: the query service and the one error-to-status mapping.
 //! - [`state`]: what ingest and queries share.
 //!
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod grpc;
 pub mod ingest;
+pub mod snapshot;
 pub mod state;
 
 use std::future::Future;
@@ -29,7 +31,8 @@ use tracing::{error, info};
 pub use config::Config;
 
 use crate::grpc::LineageApi;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Snapshotter};
+use crate::snapshot::{Restored, SnapshotStore};
 use crate::state::Shared;
 
 /// The largest request the gRPC service decodes.
@@ -130,12 +133,20 @@ pub async fn run(
 
     let reader = log.reader();
     let started = std::time::Instant::now();
-    let graph = tokio::task::spawn_blocking(move || ingest::replay(&reader))
+    let snapshots = SnapshotStore::new(&config.data_dir);
+    let restored = tokio::task::spawn_blocking(move || snapshot::restore(&reader, &snapshots))
         .await
         .map_err(|e| ServerError::Replay(e.to_string()))?
         .map_err(ServerError::Replay)?;
+    let Restored {
+        graph,
+        snapshot_seq,
+        replayed,
+    } = restored;
     info!(
         records = graph.applied_seq(),
+        snapshot_seq,
+        replayed,
         nodes = graph.node_count(),
         edges = graph.active_edge_count(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -167,7 +178,7 @@ pub async fn run(
             shared: shared.clone(),
             client: client.clone(),
         }
-        .run(log, stop.clone()),
+        .run(log, Snapshotter::new(&config, snapshot_seq), stop.clone()),
     );
 
     // Wait for the stop signal, then for every task to finish its part.

@@ -187,3 +187,96 @@ async fn a_broker_restart_loses_nothing_and_queries_keep_working() {
     assert_eq!(status.dead_lettered, 0);
     lineaged.stop().await;
 }
+
+/// The snapshot files of a data directory, oldest first.
+fn snapshot_files(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("graph-snapshots"))
+        .map(|entries| entries.map(|entry| entry.expect("entry").path()).collect())
+        .unwrap_or_default();
+    files.retain(|path| path.extension().is_some_and(|ext| ext == "bin"));
+    files.sort();
+    files
+}
+
+/// What lineaged would restore from `data_dir` at start.
+fn restore(data_dir: &std::path::Path) -> lineage_server::snapshot::Restored {
+    let log = lineage_log::Log::open(data_dir, lineage_log::LogOptions::default()).expect("log");
+    let snapshots = lineage_server::snapshot::SnapshotStore::new(data_dir);
+    lineage_server::snapshot::restore(&log.reader(), &snapshots).expect("restore")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_start_from_a_snapshot_and_never_from_a_wrong_one() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let js = jetstream::new(nats.client().await);
+    lineage_e2e::ensure_events_stream(&js).await;
+    let story = credit_story();
+    let total = story.len() as u64;
+    let half = story.len() / 2;
+
+    // Periodic snapshots every 5 records while ingesting, one at shutdown.
+    let every_five = |config: &mut lineage_server::config::Config| config.snapshot_every = 5;
+    let lineaged = Lineaged::start(&nats.url(), data.path(), every_five).await;
+    for event in &story[..half] {
+        publish(&js, event).await;
+    }
+    lineaged.wait_applied(half as u64).await;
+    for event in &story[half..] {
+        publish(&js, event).await;
+    }
+    lineaged.wait_applied(total).await;
+    let digest = lineaged.status_with_digest().await.state_digest;
+    lineaged.stop().await;
+    let files = snapshot_files(data.path());
+    assert_eq!(files.len(), 2, "the newest two are kept: {files:?}");
+
+    // The restart replays nothing: the shutdown snapshot is at the head.
+    let restored = restore(data.path());
+    assert_eq!(restored.snapshot_seq, Some(total));
+    assert_eq!(restored.replayed, 0);
+    assert_eq!(hex(restored.graph.state_digest()), digest);
+
+    // A damaged newest snapshot is passed over for the one before it.
+    let newest = files.last().expect("a snapshot");
+    let mut bytes = std::fs::read(newest).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(newest, &bytes).expect("damage");
+    let restored = restore(data.path());
+    let older = restored.snapshot_seq.expect("the older snapshot is used");
+    assert!(older < total);
+    assert_eq!(restored.replayed, total - older);
+    assert_eq!(hex(restored.graph.state_digest()), digest);
+
+    // Snapshots of another log (same events, other recorded times, so other
+    // hashes) are refused: a full replay, with the same answer.
+    let other = tempfile::tempdir().expect("other data dir");
+    let lineaged = Lineaged::start(&nats.url(), other.path(), |config| {
+        config.consumer = "another-instance".into();
+    })
+    .await;
+    lineaged.wait_applied(total).await;
+    lineaged.stop().await;
+    for file in snapshot_files(data.path()) {
+        std::fs::remove_file(file).expect("remove");
+    }
+    let target = data.path().join("graph-snapshots");
+    for file in snapshot_files(other.path()) {
+        std::fs::copy(&file, target.join(file.file_name().expect("name"))).expect("copy");
+    }
+    let restored = restore(data.path());
+    assert_eq!(restored.snapshot_seq, None);
+    assert_eq!(restored.replayed, total);
+    assert_eq!(hex(restored.graph.state_digest()), digest);
+
+    // And lineaged itself starts on it and answers as before.
+    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+    lineaged.wait_applied(total).await;
+    assert_eq!(lineaged.status_with_digest().await.state_digest, digest);
+    lineaged.stop().await;
+}
+
+fn hex(bytes: [u8; 32]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

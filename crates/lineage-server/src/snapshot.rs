@@ -1,0 +1,207 @@
+//! Projection snapshots: the graph as of a log sequence, in a file beside the
+//! log, so a restart replays only the records after it.
+//!
+//! A snapshot is only a cache of the log. It names the log sequence it was
+//! taken at and the hash of that record; at start it is used only if the log
+//! holds that very record (same hash), and anything wrong with it (missing,
+//! damaged, another format, another log) means a full replay, with a warning,
+//! never a failed start.
+//!
+//! File layout (`<data dir>/graph-snapshots/snapshot-<seq>.bin`, integers
+//! big-endian): magic `LINEAGE-SNAPSHOT` | format:u8 | seq:u64 |
+//! head_hash:[32] | graph_len:u64 | graph bytes (the domain's own snapshot
+//! encoding, which carries its own checksum). Files are written to a temporary name,
+//! synced, renamed and the directory synced, so a crash leaves either the
+//! old snapshot or the new one.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use lineage_core::LineageGraph;
+use lineage_log::LogReader;
+use tracing::{info, warn};
+
+use crate::ingest::replay_into;
+
+const MAGIC: &[u8; 16] = b"LINEAGE-SNAPSHOT";
+const FORMAT: u8 = 1;
+const HEADER_LEN: usize = 16 + 1 + 8 + 32 + 8;
+/// Snapshots kept: the newest, and one before it in case the newest is
+/// found damaged.
+const KEEP: usize = 2;
+
+/// The snapshot files of one data directory.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+/// A snapshot read back from its file (the graph bytes are checked when
+/// they are decoded).
+#[derive(Debug)]
+pub struct StoredSnapshot {
+    pub seq: u64,
+    pub head_hash: [u8; 32],
+    /// The whole file; the graph bytes follow the header.
+    raw: Vec<u8>,
+}
+
+impl StoredSnapshot {
+    /// The domain's encoding of the graph.
+    pub fn graph(&self) -> &[u8] {
+        &self.raw[HEADER_LEN..]
+    }
+}
+
+impl SnapshotStore {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            dir: data_dir.join("graph-snapshots"),
+        }
+    }
+
+    /// Snapshot files, newest (highest sequence) first.
+    fn files(&self) -> io::Result<Vec<(u64, PathBuf)>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            let seq = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.strip_prefix("snapshot-"))
+                .and_then(|rest| rest.strip_suffix(".bin"))
+                .and_then(|seq| seq.parse::<u64>().ok());
+            if let Some(seq) = seq {
+                files.push((seq, path));
+            }
+        }
+        files.sort_by_key(|&(seq, _)| std::cmp::Reverse(seq));
+        Ok(files)
+    }
+
+    /// Writes a snapshot of the graph at `seq` (whose log record has
+    /// `head_hash`) and removes all but the newest [`KEEP`].
+    pub fn write(&self, seq: u64, head_hash: &[u8; 32], graph: &[u8]) -> io::Result<PathBuf> {
+        fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("snapshot-{seq:020}.bin"));
+        let temporary = self.dir.join(format!("snapshot-{seq:020}.tmp"));
+        {
+            let mut file = io::BufWriter::new(fs::File::create(&temporary)?);
+            file.write_all(MAGIC)?;
+            file.write_all(&[FORMAT])?;
+            file.write_all(&seq.to_be_bytes())?;
+            file.write_all(head_hash)?;
+            file.write_all(&(graph.len() as u64).to_be_bytes())?;
+            file.write_all(graph)?;
+            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+        }
+        fs::rename(&temporary, &path)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        for (_, old) in self.files()?.into_iter().skip(KEEP) {
+            if let Err(error) = fs::remove_file(&old) {
+                warn!(%error, path = %old.display(), "could not remove an old snapshot");
+            }
+        }
+        Ok(path)
+    }
+
+    /// Reads and checks one snapshot file.
+    pub fn read(path: &Path) -> Result<StoredSnapshot, String> {
+        let raw = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        if raw.len() < HEADER_LEN || &raw[..16] != MAGIC {
+            return Err("not a lineage snapshot".into());
+        }
+        if raw[16] != FORMAT {
+            return Err(format!("snapshot format {} is not {FORMAT}", raw[16]));
+        }
+        let seq = u64::from_be_bytes(raw[17..25].try_into().expect("8 bytes"));
+        let head_hash: [u8; 32] = raw[25..57].try_into().expect("32 bytes");
+        let graph_len = u64::from_be_bytes(raw[57..65].try_into().expect("8 bytes"));
+        let graph = &raw[HEADER_LEN..];
+        if graph.len() as u64 != graph_len {
+            return Err(format!(
+                "graph is {} bytes, the header says {graph_len}",
+                graph.len()
+            ));
+        }
+        Ok(StoredSnapshot {
+            seq,
+            head_hash,
+            raw,
+        })
+    }
+}
+
+/// How the graph was rebuilt at start.
+#[derive(Debug)]
+pub struct Restored {
+    pub graph: LineageGraph,
+    /// The sequence of the snapshot used, if one was.
+    pub snapshot_seq: Option<u64>,
+    /// Records replayed from the log (after the snapshot, if any).
+    pub replayed: u64,
+}
+
+/// Rebuilds the projection: from the newest usable snapshot plus the records
+/// after it, or from the whole log.
+pub fn restore(reader: &LogReader, snapshots: &SnapshotStore) -> Result<Restored, String> {
+    let files = snapshots.files().unwrap_or_else(|error| {
+        warn!(%error, "cannot list snapshots; replaying the whole log");
+        Vec::new()
+    });
+    for (_, path) in files {
+        match load(reader, &path) {
+            Ok(mut graph) => {
+                let seq = graph.applied_seq();
+                let replayed = replay_into(&mut graph, reader, seq + 1)?;
+                info!(path = %path.display(), snapshot_seq = seq, replayed, "restored from a snapshot");
+                return Ok(Restored {
+                    graph,
+                    snapshot_seq: Some(seq),
+                    replayed,
+                });
+            }
+            Err(problem) => {
+                warn!(path = %path.display(), %problem, "snapshot not used");
+            }
+        }
+    }
+    let mut graph = LineageGraph::new();
+    let replayed = replay_into(&mut graph, reader, 1)?;
+    Ok(Restored {
+        graph,
+        snapshot_seq: None,
+        replayed,
+    })
+}
+
+/// A snapshot's graph, if it belongs to this log.
+fn load(reader: &LogReader, path: &Path) -> Result<LineageGraph, String> {
+    let snapshot = SnapshotStore::read(path)?;
+    let record = reader
+        .record(snapshot.seq)
+        .map_err(|e| format!("cannot read log record {}: {e}", snapshot.seq))?
+        .ok_or_else(|| format!("the log has no record {}", snapshot.seq))?;
+    if record.hash != snapshot.head_hash {
+        return Err(format!(
+            "log record {} has another hash: the snapshot is of another log",
+            snapshot.seq
+        ));
+    }
+    let graph = LineageGraph::decode_snapshot(snapshot.graph()).map_err(|e| e.to_string())?;
+    if graph.applied_seq() != snapshot.seq {
+        return Err(format!(
+            "the graph is at sequence {}, the file says {}",
+            graph.applied_seq(),
+            snapshot.seq
+        ));
+    }
+    Ok(graph)
+}
