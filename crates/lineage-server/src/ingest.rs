@@ -421,12 +421,15 @@ impl Ingest {
     fn apply(&self, batch: &mut AppendedBatch) -> (usize, usize) {
         let mut stored = 0usize;
         let mut duplicates = 0usize;
-        let outcomes = batch.accepted.iter().zip(&batch.outcomes);
         // The write lock is taken per chunk, not per batch, so a query waits
         // for a few events' worth of applying at most.
-        for chunk in outcomes.collect::<Vec<_>>().chunks(APPLY_CHUNK) {
+        let chunks = batch
+            .accepted
+            .chunks(APPLY_CHUNK)
+            .zip(batch.outcomes.chunks(APPLY_CHUNK));
+        for (accepted, outcomes) in chunks {
             let mut graph = self.shared.graph_mut();
-            for ((index, valid), outcome) in chunk {
+            for ((index, valid), outcome) in accepted.iter().zip(outcomes) {
                 match outcome {
                     Appended::Stored { seq } => {
                         graph.apply(*seq, &valid.event);
