@@ -186,8 +186,8 @@ impl Ingest {
         backoff: &mut Backoff,
     ) -> (Snapshotter, Result<(), IngestError>) {
         match self.connect().await {
-            Ok((jetstream, messages)) => {
-                self.consume_from(log, snapshots, jetstream, messages, stop, backoff)
+            Ok((jetstream, consumer)) => {
+                self.consume_from(log, snapshots, jetstream, consumer, stop, backoff)
                     .await
             }
             Err(error) => (snapshots, Err(error)),
@@ -195,8 +195,8 @@ impl Ingest {
     }
 
     /// The stream, dead-letter stream and durable consumer (created if
-    /// missing), and the consumer's message stream.
-    async fn connect(&self) -> Result<(jetstream::Context, pull::Stream), IngestError> {
+    /// missing).
+    async fn connect(&self) -> Result<(jetstream::Context, PullConsumer), IngestError> {
         let config = &self.config;
         let jetstream = jetstream::new(self.client.clone());
         let events = jetstream
@@ -227,24 +227,17 @@ impl Ingest {
                     durable_name: Some(config.consumer.clone()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: config.ack_wait(),
-                    // Bounds what the server hands out before we ack: the
-                    // batches in the two stages and their queue, plus the
-                    // next fetch, so the pipeline never starves on it.
-                    max_ack_pending: (batch_size * (COMMIT_QUEUE + 4)) as i64,
+                    // A safety net behind the puller's own bound: every
+                    // batch the pipeline can hold (pulled, queued for the
+                    // appender, appending, queued for and in the
+                    // committer), so it never starves on it.
+                    max_ack_pending: (batch_size * (PULLED_QUEUE + COMMIT_QUEUE + 4)) as i64,
                     ..Default::default()
                 },
             )
             .await
             .map_err(jetstream_error)?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(batch_size)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-            .map_err(jetstream_error)?;
-        Ok((jetstream, messages))
+        Ok((jetstream, consumer))
     }
 
     async fn consume_from(
@@ -252,12 +245,18 @@ impl Ingest {
         log: &mut Log,
         snapshots: Snapshotter,
         jetstream: jetstream::Context,
-        messages: pull::Stream,
+        consumer: PullConsumer,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> (Snapshotter, Result<(), IngestError>) {
         let config = &self.config;
-        let mut chunks = messages.ready_chunks(usize::from(config.batch_size));
+        let (pulled_tx, mut pulled) = mpsc::channel(PULLED_QUEUE);
+        let puller = tokio::spawn(pull_batches(
+            self.client.clone(),
+            consumer,
+            usize::from(config.batch_size),
+            pulled_tx,
+        ));
         info!(stream = %config.stream, consumer = %config.consumer, "consuming");
         self.shared.update_status(|status| {
             status.connected = true;
@@ -271,42 +270,40 @@ impl Ingest {
                     .commit_all(jetstream, log.sync_handle(), snapshots, pending),
             );
         let appended = loop {
-            let chunk = tokio::select! {
+            let next = tokio::select! {
                 biased;
                 _ = stop.changed() => break Ok(()),
                 // The committer stopped on an error; it is reported below.
                 _ = to_commit.closed() => break Ok(()),
-                chunk = chunks.next() => chunk,
+                next = pulled.recv() => next,
             };
-            let Some(chunk) = chunk else {
-                break Err(IngestError::JetStream("message stream ended".into()));
+            let batch = match next {
+                Some(Ok(batch)) => batch,
+                Some(Err(error)) => break Err(error),
+                None => break Err(IngestError::JetStream("the puller stopped".into())),
             };
-            let mut batch = Vec::with_capacity(chunk.len());
-            let mut interrupted = None;
-            for item in chunk {
-                match item {
-                    Ok(message) => batch.push(message),
-                    Err(error) => interrupted = Some(jetstream_error(error)),
+            let appended = match self.append(log, batch) {
+                Ok(appended) => appended,
+                Err((batch, error)) => {
+                    nak_all(&batch).await;
+                    break Err(error.into());
                 }
+            };
+            if let Err(mpsc::error::SendError(appended)) = to_commit.send(appended).await {
+                nak_all(&appended.messages).await;
+                break Ok(());
             }
-            if !batch.is_empty() {
-                let appended = match self.append(log, batch) {
-                    Ok(appended) => appended,
-                    Err((batch, error)) => {
-                        nak_all(&batch).await;
-                        break Err(error.into());
-                    }
-                };
-                if let Err(mpsc::error::SendError(appended)) = to_commit.send(appended).await {
-                    nak_all(&appended.messages).await;
-                    break Ok(());
-                }
-                backoff.reset();
-            }
-            if let Some(error) = interrupted {
-                break Err(error);
-            }
+            backoff.reset();
         };
+        // What was pulled but not appended goes back to the server now
+        // rather than after the ack wait.
+        puller.abort();
+        pulled.close();
+        while let Some(pulled) = pulled.recv().await {
+            if let Ok(batch) = pulled {
+                nak_all(&batch).await;
+            }
+        }
         // Let the committer finish what was appended, then report the first error.
         drop(to_commit);
         match committer.await {
@@ -646,10 +643,82 @@ impl Snapshotter {
 /// Events applied under one hold of the graph's write lock (about 0.1 ms).
 const APPLY_CHUNK: usize = 32;
 
+/// Pulled batches waiting for the appender: one ready while one is
+/// appended keeps the appender from waiting on a pull round trip.
+const PULLED_QUEUE: usize = 2;
+
+/// How long one pull request waits on the server for messages to arrive.
+/// An idle consumer sends one request per this period.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
 /// Appended batches waiting for the committer. Two keep the appender busy
 /// while the committer flushes; more would only hold more messages
 /// unacknowledged.
 const COMMIT_QUEUE: usize = 2;
+
+type PullConsumer = jetstream::consumer::Consumer<pull::Config>;
+
+/// Pulls messages with one explicit request of `batch_size` at a time and
+/// hands them on as they arrive, in stream order, until the receiver is
+/// gone or the server answers with an error (sent on, then the task ends).
+///
+/// Explicit requests, rather than async-nats's self-refilling message
+/// stream: that stream counts the messages it believes are still owed and
+/// refills below half a batch, and under load the count drifts up (messages
+/// of a new request can arrive before the request is counted), so it stops
+/// asking while the server, owing nothing, stops sending; ingest then stood
+/// still until the missed-heartbeat error, about 10 s each time. Here the
+/// next request goes out when the previous one is answered, so nothing is
+/// owed across requests. The bounded queue plus one request in flight are
+/// all the messages held unacknowledged before the appender.
+async fn pull_batches(
+    client: async_nats::Client,
+    consumer: PullConsumer,
+    batch_size: usize,
+    pulled: mpsc::Sender<Result<Vec<jetstream::Message>, IngestError>>,
+) {
+    loop {
+        // No idle heartbeat: a request the server cannot answer ends on the
+        // client's own timer shortly after its expiry, and a lost
+        // connection is noticed below, between requests.
+        let request = consumer
+            .batch()
+            .max_messages(batch_size)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await;
+        let messages = match request {
+            Ok(messages) => messages,
+            Err(error) => {
+                let _ = pulled.send(Err(jetstream_error(error))).await;
+                return;
+            }
+        };
+        let mut chunks = messages.ready_chunks(batch_size);
+        while let Some(chunk) = chunks.next().await {
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut failed = None;
+            for item in chunk {
+                match item {
+                    Ok(message) => batch.push(message),
+                    Err(error) => failed = Some(jetstream_error(error)),
+                }
+            }
+            if !batch.is_empty() && pulled.send(Ok(batch)).await.is_err() {
+                return;
+            }
+            if let Some(error) = failed {
+                let _ = pulled.send(Err(error)).await;
+                return;
+            }
+        }
+        if client.connection_state() != async_nats::connection::State::Connected {
+            let error = IngestError::JetStream("lost the connection to NATS".into());
+            let _ = pulled.send(Err(error)).await;
+            return;
+        }
+    }
+}
 
 /// A batch appended to the log, on its way to being durable, applied and
 /// acknowledged.
