@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// lineaged's ingest batch size.
     #[arg(long, default_value_t = 256)]
     batch_size: u16,
+    /// Stop after scenario 1 (ingest): for profiling and tuning it alone.
+    #[arg(long)]
+    ingest_only: bool,
 }
 
 /// How long one phase may take at the largest sizes before the run fails.
@@ -199,6 +202,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "ingest stored {} events, acknowledged {} duplicates, dead-lettered {}",
         status.applied_seq, status.duplicates, status.dead_lettered
     ));
+    if args.ingest_only {
+        lineaged.stop().await;
+        report.print(&args);
+        return Ok(());
+    }
 
     // 4. gRPC queries, idle.
     let mix = QueryMix::new(&facts);

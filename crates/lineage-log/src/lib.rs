@@ -45,10 +45,11 @@ const FORMAT_KEY: &[u8] = b"format";
 const STORE_FORMAT: u8 = segment::SEGMENT_FORMAT;
 const DUPLICATES_KEY: &[u8] = b"duplicates";
 /// An append is cut into segments of about this size: big enough that a
-/// segment costs one sled insert for a hundred typical events, small enough
-/// to stay inline in sled's pages (values over ~128 KiB become blob files)
-/// and to keep reading one record cheap.
-const SEGMENT_TARGET_BYTES: usize = 64 * 1024;
+/// segment costs one sled insert for several typical events, small enough
+/// that a sled leaf (up to 17 values before it splits) stays under sled's
+/// blob threshold of ~128 KiB: a larger leaf is written as a file of its
+/// own on every rewrite, which cost a file creation per few appends.
+const SEGMENT_TARGET_BYTES: usize = 6 * 1024;
 
 /// What can go wrong with the log. All of them mean the storage cannot be
 /// trusted right now: the caller must stop acknowledging and retry later.

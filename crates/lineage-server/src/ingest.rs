@@ -277,11 +277,27 @@ impl Ingest {
                 _ = to_commit.closed() => break Ok(()),
                 next = pulled.recv() => next,
             };
-            let batch = match next {
+            let mut batch = match next {
                 Some(Ok(batch)) => batch,
                 Some(Err(error)) => break Err(error),
                 None => break Err(IngestError::JetStream("the puller stopped".into())),
             };
+            // Messages arrive in bursts smaller than a batch; whatever else
+            // is already queued joins this append, so a busy appender makes
+            // full batches (one transaction, one flush) and an idle one
+            // still takes a lone message at once. (A batch so joined stays
+            // under twice `batch_size`.)
+            let mut failed = None;
+            while batch.len() < usize::from(config.batch_size) {
+                match pulled.try_recv() {
+                    Ok(Ok(more)) => batch.extend(more),
+                    Ok(Err(error)) => {
+                        failed = Some(error);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             let appended = match self.append(log, batch) {
                 Ok(appended) => appended,
                 Err((batch, error)) => {
@@ -294,6 +310,9 @@ impl Ingest {
                 break Ok(());
             }
             backoff.reset();
+            if let Some(error) = failed {
+                break Err(error);
+            }
         };
         // What was pulled but not appended goes back to the server now
         // rather than after the ack wait.
@@ -643,9 +662,10 @@ impl Snapshotter {
 /// Events applied under one hold of the graph's write lock (about 0.1 ms).
 const APPLY_CHUNK: usize = 32;
 
-/// Pulled batches waiting for the appender: one ready while one is
-/// appended keeps the appender from waiting on a pull round trip.
-const PULLED_QUEUE: usize = 2;
+/// Pulled chunks waiting for the appender, which joins them into batches.
+/// Chunks are often smaller than a batch (messages arrive in bursts), so
+/// this holds a few batches' worth at most.
+const PULLED_QUEUE: usize = 8;
 
 /// How long one pull request waits on the server for messages to arrive.
 /// An idle consumer sends one request per this period.
