@@ -26,13 +26,13 @@ use lineage_log::Log;
 use lineage_proto::v1::lineage_service_server::LineageServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub use config::Config;
 
 use crate::grpc::LineageApi;
 use crate::ingest::{Ingest, Snapshotter};
-use crate::snapshot::{Restored, SnapshotStore};
+use crate::snapshot::{Restored, SnapshotDecoding, SnapshotStore};
 use crate::state::Shared;
 
 /// The largest request the gRPC service decodes.
@@ -71,6 +71,10 @@ pub async fn run(
     let shared = Arc::new(Shared::default());
     let (stop_sender, stop) = watch::channel(false);
 
+    // The newest snapshot is decoded while the log opens: the two take
+    // about as long as each other, and there are two cores to do them on.
+    let snapshots = SnapshotStore::new(&config.data_dir);
+    let decoding = SnapshotDecoding::start(&snapshots);
     let data_dir = config.data_dir.clone();
     let log_options = config.log_options();
     let log = tokio::task::spawn_blocking(move || Log::open(&data_dir, log_options))
@@ -133,11 +137,16 @@ pub async fn run(
 
     let reader = log.reader();
     let started = std::time::Instant::now();
-    let snapshots = SnapshotStore::new(&config.data_dir);
-    let restored = tokio::task::spawn_blocking(move || snapshot::restore(&reader, &snapshots))
-        .await
-        .map_err(|e| ServerError::Replay(e.to_string()))?
-        .map_err(ServerError::Replay)?;
+    let restored = tokio::task::spawn_blocking(move || match decoding {
+        Ok(decoding) => snapshot::restore_decoded(&reader, &snapshots, decoding),
+        Err(error) => {
+            warn!(%error, "cannot decode the snapshot beside opening the log");
+            snapshot::restore(&reader, &snapshots)
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Replay(e.to_string()))?
+    .map_err(ServerError::Replay)?;
     let Restored {
         graph,
         snapshot_seq,
@@ -165,14 +174,19 @@ pub async fn run(
         .set_serving::<LineageServiceServer<LineageApi>>()
         .await;
 
-    let client = async_nats::ConnectOptions::new()
+    let ingest_runtime = ingest_runtime().map_err(|e| ServerError::Replay(e.to_string()))?;
+    // The client's connection task runs on the runtime it is created on:
+    // NATS traffic is ingest work, so it is scheduled like the rest of it.
+    let connecting = async_nats::ConnectOptions::new()
         .name("lineaged")
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
-        .connect(config.nats_url.as_str())
+        .connect(config.nats_url.clone());
+    let client = ingest_runtime
+        .spawn(connecting)
         .await
+        .map_err(|e| ServerError::Nats(e.to_string()))?
         .map_err(|e| ServerError::Nats(e.to_string()))?;
-    let ingest_runtime = ingest_runtime().map_err(|e| ServerError::Replay(e.to_string()))?;
     let ingest = ingest_runtime.spawn(
         Ingest {
             config: config.clone(),
@@ -205,17 +219,17 @@ pub async fn run(
 }
 
 /// Ingest runs on a runtime of its own whose threads the OS schedules after
-/// the query threads (nice 5): when ingest at full speed and queries
-/// compete for a small machine, queries are answered first and ingest takes
-/// the CPU that is left (it falls behind in JetStream, durably, not in
-/// memory).
+/// the query threads (nice 10, a tenth of their weight): when ingest at full
+/// speed and queries compete for a small machine, queries are answered
+/// first and ingest takes the CPU that is left (it falls behind in
+/// JetStream, durably, not in memory).
 fn ingest_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("lineaged-ingest")
         .on_thread_start(|| {
-            // 35 % of the platform's range maps to nice 5 on Linux.
-            let below_normal = thread_priority::ThreadPriorityValue::try_from(35u8)
+            // 21 % of the platform's range maps to nice 10 on Linux.
+            let below_normal = thread_priority::ThreadPriorityValue::try_from(21u8)
                 .map(thread_priority::ThreadPriority::Crossplatform);
             let lowered = below_normal
                 .map_err(|e| e.to_string())

@@ -149,52 +149,62 @@ pub struct Restored {
     pub replayed: u64,
 }
 
-/// Rebuilds the projection: from the newest usable snapshot plus the records
-/// after it, or from the whole log.
-pub fn restore(reader: &LogReader, snapshots: &SnapshotStore) -> Result<Restored, String> {
-    let files = snapshots.files().unwrap_or_else(|error| {
+/// The newest snapshot that reads and decodes, decoded on a thread of its
+/// own from [`SnapshotDecoding::start`] on, so that a restart opens the log
+/// (which rebuilds the idempotency index) and decodes the snapshot at the
+/// same time: the two costs of a restart, about equal at 1 M events.
+pub struct SnapshotDecoding(std::thread::JoinHandle<Option<Decoded>>);
+
+impl std::fmt::Debug for SnapshotDecoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotDecoding")
+    }
+}
+
+/// A snapshot decoded but not yet checked against the log.
+struct Decoded {
+    path: PathBuf,
+    seq: u64,
+    head_hash: [u8; 32],
+    graph: LineageGraph,
+}
+
+impl SnapshotDecoding {
+    pub fn start(store: &SnapshotStore) -> io::Result<Self> {
+        let store = store.clone();
+        std::thread::Builder::new()
+            .name("lineaged-snapshot".into())
+            .spawn(move || decode_newest(&store))
+            .map(Self)
+    }
+
+    fn wait(self) -> Option<Decoded> {
+        self.0.join().unwrap_or_else(|_| {
+            warn!("decoding the snapshot failed; replaying the whole log");
+            None
+        })
+    }
+}
+
+/// The newest snapshot file that reads and decodes; the others are warned
+/// about.
+fn decode_newest(store: &SnapshotStore) -> Option<Decoded> {
+    let files = store.files().unwrap_or_else(|error| {
         warn!(%error, "cannot list snapshots; replaying the whole log");
         Vec::new()
     });
-    for (_, path) in files {
-        match load(reader, &path) {
-            Ok(mut graph) => {
-                let seq = graph.applied_seq();
-                let replayed = replay_into(&mut graph, reader, seq + 1)?;
-                info!(path = %path.display(), snapshot_seq = seq, replayed, "restored from a snapshot");
-                return Ok(Restored {
-                    graph,
-                    snapshot_seq: Some(seq),
-                    replayed,
-                });
-            }
+    files.into_iter().find_map(|(_, path)| {
+        match SnapshotStore::read(&path).and_then(|snapshot| decode(&path, snapshot)) {
+            Ok(decoded) => Some(decoded),
             Err(problem) => {
                 warn!(path = %path.display(), %problem, "snapshot not used");
+                None
             }
         }
-    }
-    let mut graph = LineageGraph::new();
-    let replayed = replay_into(&mut graph, reader, 1)?;
-    Ok(Restored {
-        graph,
-        snapshot_seq: None,
-        replayed,
     })
 }
 
-/// A snapshot's graph, if it belongs to this log.
-fn load(reader: &LogReader, path: &Path) -> Result<LineageGraph, String> {
-    let snapshot = SnapshotStore::read(path)?;
-    let record = reader
-        .record(snapshot.seq)
-        .map_err(|e| format!("cannot read log record {}: {e}", snapshot.seq))?
-        .ok_or_else(|| format!("the log has no record {}", snapshot.seq))?;
-    if record.hash != snapshot.head_hash {
-        return Err(format!(
-            "log record {} has another hash: the snapshot is of another log",
-            snapshot.seq
-        ));
-    }
+fn decode(path: &Path, snapshot: StoredSnapshot) -> Result<Decoded, String> {
     let graph = LineageGraph::decode_snapshot(snapshot.graph()).map_err(|e| e.to_string())?;
     if graph.applied_seq() != snapshot.seq {
         return Err(format!(
@@ -203,5 +213,91 @@ fn load(reader: &LogReader, path: &Path) -> Result<LineageGraph, String> {
             snapshot.seq
         ));
     }
-    Ok(graph)
+    Ok(Decoded {
+        path: path.to_owned(),
+        seq: snapshot.seq,
+        head_hash: snapshot.head_hash,
+        graph,
+    })
+}
+
+/// Rebuilds the projection: from the newest usable snapshot plus the records
+/// after it, or from the whole log.
+pub fn restore(reader: &LogReader, snapshots: &SnapshotStore) -> Result<Restored, String> {
+    match SnapshotDecoding::start(snapshots) {
+        Ok(decoding) => restore_decoded(reader, snapshots, decoding),
+        Err(error) => {
+            warn!(%error, "cannot start a thread to decode the snapshot; replaying the whole log");
+            restore_from(LineageGraph::new(), None, reader)
+        }
+    }
+}
+
+/// [`restore`], with the newest snapshot already being decoded.
+pub fn restore_decoded(
+    reader: &LogReader,
+    snapshots: &SnapshotStore,
+    decoding: SnapshotDecoding,
+) -> Result<Restored, String> {
+    let Some(newest) = decoding.wait() else {
+        // No snapshot decodes (each was warned about).
+        return restore_from(LineageGraph::new(), None, reader);
+    };
+    let problem = match belongs_to_log(reader, newest.seq, &newest.head_hash) {
+        Ok(()) => return restore_from(newest.graph, Some(&newest.path), reader),
+        Err(problem) => problem,
+    };
+    warn!(path = %newest.path.display(), %problem, "snapshot not used");
+    // The older snapshots, one by one (newer ones did not decode).
+    let files = snapshots.files().unwrap_or_default();
+    for (_, path) in files
+        .iter()
+        .skip_while(|(_, path)| *path != newest.path)
+        .skip(1)
+    {
+        match load(reader, path) {
+            Ok(graph) => return restore_from(graph, Some(path), reader),
+            Err(problem) => warn!(path = %path.display(), %problem, "snapshot not used"),
+        }
+    }
+    restore_from(LineageGraph::new(), None, reader)
+}
+
+/// Replays the records after the graph's sequence onto it.
+fn restore_from(
+    mut graph: LineageGraph,
+    snapshot: Option<&Path>,
+    reader: &LogReader,
+) -> Result<Restored, String> {
+    let seq = graph.applied_seq();
+    let replayed = replay_into(&mut graph, reader, seq + 1)?;
+    if let Some(path) = snapshot {
+        info!(path = %path.display(), snapshot_seq = seq, replayed, "restored from a snapshot");
+    }
+    Ok(Restored {
+        graph,
+        snapshot_seq: snapshot.map(|_| seq),
+        replayed,
+    })
+}
+
+/// Whether the log's record `seq` has the hash the snapshot names.
+fn belongs_to_log(reader: &LogReader, seq: u64, head_hash: &[u8; 32]) -> Result<(), String> {
+    let record = reader
+        .record(seq)
+        .map_err(|e| format!("cannot read log record {seq}: {e}"))?
+        .ok_or_else(|| format!("the log has no record {seq}"))?;
+    if record.hash != *head_hash {
+        return Err(format!(
+            "log record {seq} has another hash: the snapshot is of another log"
+        ));
+    }
+    Ok(())
+}
+
+/// A snapshot's graph, if it belongs to this log (checked before decoding).
+fn load(reader: &LogReader, path: &Path) -> Result<LineageGraph, String> {
+    let snapshot = SnapshotStore::read(path)?;
+    belongs_to_log(reader, snapshot.seq, &snapshot.head_hash)?;
+    decode(path, snapshot).map(|decoded| decoded.graph)
 }
