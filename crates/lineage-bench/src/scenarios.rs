@@ -591,6 +591,9 @@ struct QueryFigures {
     view: &'static str,
     built: Samples,
     encoded: Samples,
+    /// A client decoding those bytes (the other half of an answer's cost
+    /// when client and server share the machine, as in scenario 4).
+    decoded: Samples,
     /// For lists and subgraphs, the full view built, for comparison.
     full_built: Option<Samples>,
     /// The target of the encoded answer's p99.
@@ -606,6 +609,7 @@ impl QueryFigures {
             view,
             built,
             encoded,
+            decoded,
             full_built,
             target,
         } = self;
@@ -641,6 +645,14 @@ impl QueryFigures {
             Some(domain.quantile_us(0.99)),
             target,
         );
+        report.add(
+            "3 in process",
+            format!("{figure} p50, a client decoding the {view} answer"),
+            decoded.quantile_us(0.5),
+            "µs",
+            Some(encoded.quantile_us(0.5)),
+            "",
+        );
         if let Some(full) = full_built {
             report.add(
                 "3 in process",
@@ -654,16 +666,21 @@ impl QueryFigures {
     }
 }
 
-/// Measures building a protobuf answer, and building then encoding it.
-fn answer_samples<M: prost::Message>(
+/// Measures building a protobuf answer, building then encoding it, and
+/// decoding the encoded bytes as a client does.
+fn answer_samples<M: prost::Message + Default>(
     budget: Duration,
     min_runs: usize,
     max_runs: usize,
     build: impl Fn() -> M,
-) -> (Samples, Samples) {
+) -> (Samples, Samples, Samples) {
     let (built, _) = repeat(budget, min_runs, max_runs, &build);
     let (encoded, _) = repeat(budget, min_runs, max_runs, || build().encode_to_vec());
-    (built, encoded)
+    let bytes = build().encode_to_vec();
+    let (decoded, _) = repeat(budget, min_runs, max_runs, || {
+        M::decode(bytes.as_slice()).expect("an answer just encoded decodes")
+    });
+    (built, encoded, decoded)
 }
 
 /// Scenario 3: each query alone, against the graph (the domain answer),
@@ -677,7 +694,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
     if let Some((workspace, run_id)) = &facts.run {
         let key = EntityKey::run(&ws(workspace), run_id);
         let (domain, _) = repeat(budget, 1_000, 200_000, || graph.find(&key));
-        let (built, encoded) = answer_samples(budget, 1_000, 200_000, || {
+        let (built, encoded, decoded) = answer_samples(budget, 1_000, 200_000, || {
             graph
                 .find(&key)
                 .map(|node| convert::entity(graph, node))
@@ -690,6 +707,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             view: "full",
             built,
             encoded,
+            decoded,
             full_built: None,
             target: "",
         });
@@ -712,7 +730,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 next_page_token: String::new(),
             }
         };
-        let (built, encoded) = answer_samples(budget, 1_000, 200_000, || answer(basic));
+        let (built, encoded, decoded) = answer_samples(budget, 1_000, 200_000, || answer(basic));
         let (full_built, _) = repeat(budget, 200, 100_000, || answer(full));
         figures.push(QueryFigures {
             figure: format!("RunsUsingDataset ({label}, page of 100)"),
@@ -721,6 +739,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             view: "basic",
             built,
             encoded,
+            decoded,
             full_built: Some(full_built),
             target: if label == "hot" { "<= 20 µs" } else { "" },
         });
@@ -731,7 +750,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
                 let spec = spec(Walk::Provenance, depth);
                 let (domain, answer) = repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
-                let (built, encoded) = answer_samples(budget, 200, 100_000, || {
+                let (built, encoded, decoded) = answer_samples(budget, 200, 100_000, || {
                     convert::subgraph(graph, &graph.traverse(root, &spec), basic)
                 });
                 let (full_built, _) = repeat(budget, 100, 50_000, || {
@@ -745,6 +764,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     view: "basic",
                     built,
                     encoded,
+                    decoded,
                     full_built: Some(full_built),
                     target,
                 });
@@ -757,7 +777,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     .map(|t| convert::model_trace(graph, &t, view))
                     .unwrap_or_default()
             };
-            let (built, encoded) = answer_samples(budget, 200, 100_000, || trace_answer(basic));
+            let (built, encoded, decoded) = answer_samples(budget, 200, 100_000, || trace_answer(basic));
             let (full_built, _) = repeat(budget, 100, 50_000, || trace_answer(full));
             figures.push(QueryFigures {
                 figure: "TraceModel".into(),
@@ -766,6 +786,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 view: "basic",
                 built,
                 encoded,
+                decoded,
                 full_built: Some(full_built),
                 target: "",
             });
@@ -777,7 +798,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for depth in [4, 64] {
                 let spec = spec(Walk::Impact, depth);
                 let (domain, answer) = repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
-                let (built, encoded) = answer_samples(budget, 50, 20_000, || {
+                let (built, encoded, decoded) = answer_samples(budget, 50, 20_000, || {
                     convert::subgraph(graph, &graph.traverse(root, &spec), basic)
                 });
                 let (full_built, _) = repeat(budget, 20, 10_000, || {
@@ -794,6 +815,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     view: "basic",
                     built,
                     encoded,
+                    decoded,
                     full_built: Some(full_built),
                     target: "",
                 });
