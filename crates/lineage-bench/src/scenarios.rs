@@ -777,7 +777,8 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     .map(|t| convert::model_trace(graph, &t, view))
                     .unwrap_or_default()
             };
-            let (built, encoded, decoded) = answer_samples(budget, 200, 100_000, || trace_answer(basic));
+            let (built, encoded, decoded) =
+                answer_samples(budget, 200, 100_000, || trace_answer(basic));
             let (full_built, _) = repeat(budget, 100, 50_000, || trace_answer(full));
             figures.push(QueryFigures {
                 figure: "TraceModel".into(),

@@ -121,9 +121,29 @@ impl LineageGraph {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
         let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if blake3::hash(content).as_bytes() != checksum {
+        // The checksum is computed beside the parse (a third of the time on
+        // one core at 1 M events); the parse is bounded and never panics on
+        // damaged bytes, and its result is used only if the checksum holds.
+        let check = || blake3::hash(content).as_bytes() == checksum;
+        let (intact, parsed) = std::thread::scope(|scope| {
+            // Without a thread to spare, one after the other.
+            let checking = std::thread::Builder::new().spawn_scoped(scope, check).ok();
+            let parsed = Self::parse_snapshot(content);
+            let intact = match checking {
+                Some(checking) => checking.join().unwrap_or_else(|_| check()),
+                None => check(),
+            };
+            (intact, parsed)
+        });
+        if !intact {
             return Err(SnapshotError::ChecksumMismatch);
         }
+        parsed
+    }
+
+    /// The graph of a snapshot's checksummed content (magic and version
+    /// included, as written).
+    fn parse_snapshot(content: &[u8]) -> Result<LineageGraph, SnapshotError> {
         let mut reader = Reader {
             bytes: content,
             at: MAGIC.len() + 1,
