@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// lineaged's ingest batch size.
     #[arg(long, default_value_t = 256)]
     batch_size: u16,
+    /// lineaged's `--ingest-priority` (how ingest yields the CPU to queries).
+    #[arg(long, value_enum, default_value_t = lineage_server::IngestPriority::Low)]
+    ingest_priority: lineage_server::IngestPriority,
     /// Stop after scenario 1 (ingest): for profiling and tuning it alone.
     #[arg(long)]
     ingest_only: bool,
@@ -104,8 +107,8 @@ impl Report {
 
     fn print(&self, args: &RunArgs) {
         println!(
-            "\nlineage-bench: {} events, {} gRPC clients x {} s",
-            args.events, args.clients, args.seconds
+            "\nlineage-bench: {} events, {} gRPC clients x {} s, ingest priority {:?}",
+            args.events, args.clients, args.seconds, args.ingest_priority
         );
         println!(
             "| scenario | figure | value | baseline (same run) | ratio | target |\n|---|---|---|---|---|---|"
@@ -138,6 +141,7 @@ impl Report {
             "events": args.events,
             "clients": args.clients,
             "seconds": args.seconds,
+            "ingest_priority": format!("{:?}", args.ingest_priority),
             "rows": self.rows.iter().map(|row| json!({
                 "scenario": row.scenario,
                 "figure": row.figure,
@@ -182,7 +186,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let started = Instant::now();
     let batch_size = args.batch_size;
-    let tweak = move |config: &mut lineage_server::Config| config.batch_size = batch_size;
+    let ingest_priority = args.ingest_priority;
+    let tweak = move |config: &mut lineage_server::Config| {
+        config.batch_size = batch_size;
+        config.ingest_priority = ingest_priority;
+    };
     let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
     let status = lineaged
         .wait_status_within(LONG_WAIT, "the workload ingested", |s| {

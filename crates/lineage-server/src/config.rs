@@ -32,6 +32,10 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_SNAPSHOT_EVERY", default_value_t = 2_000_000)]
     pub snapshot_every: u64,
 
+    /// How ingest shares the CPU with queries when both want all of it.
+    #[arg(long, env = "LINEAGE_INGEST_PRIORITY", value_enum, default_value_t = IngestPriority::Low)]
+    pub ingest_priority: IngestPriority,
+
     /// Address the gRPC service listens on.
     #[arg(long, env = "LINEAGE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -114,6 +118,20 @@ pub struct Config {
     /// Seconds a request may take before it is answered DEADLINE_EXCEEDED.
     #[arg(long, env = "LINEAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+}
+
+/// How the ingest threads are scheduled against the query threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestPriority {
+    /// Nice 10: a tenth of a query thread's weight. Ingest keeps a share
+    /// of a saturated machine (lineage stays fresh), and queries may wait
+    /// for an ingest thread's time slice (about a millisecond).
+    Low,
+    /// `SCHED_IDLE`: ingest only uses CPU that queries leave, and a query
+    /// thread that wakes takes the core at once. Under a load of queries
+    /// that keeps every core busy, ingest nearly stops and falls behind
+    /// (durably, in JetStream) until the load eases.
+    Idle,
 }
 
 impl Config {

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub use config::Config;
+pub use config::{Config, IngestPriority};
 
 use crate::grpc::LineageApi;
 use crate::ingest::{Ingest, Snapshotter};
@@ -174,7 +174,8 @@ pub async fn run(
         .set_serving::<LineageServiceServer<LineageApi>>()
         .await;
 
-    let ingest_runtime = ingest_runtime().map_err(|e| ServerError::Replay(e.to_string()))?;
+    let ingest_runtime =
+        ingest_runtime(config.ingest_priority).map_err(|e| ServerError::Replay(e.to_string()))?;
     // The client's connection task runs on the runtime it is created on:
     // NATS traffic is ingest work, so it is scheduled like the rest of it.
     let connecting = async_nats::ConnectOptions::new()
@@ -218,22 +219,40 @@ pub async fn run(
     }
 }
 
-/// Ingest runs on a runtime of its own whose threads the OS schedules after
-/// the query threads (nice 10, a tenth of their weight): when ingest at full
-/// speed and queries compete for a small machine, queries are answered
-/// first and ingest takes the CPU that is left (it falls behind in
-/// JetStream, durably, not in memory).
-fn ingest_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// Ingest runs on a runtime of its own whose threads the OS schedules
+/// after the query threads ([`IngestPriority`]): when ingest at full speed
+/// and queries compete for a small machine, queries are answered first and
+/// ingest falls behind in JetStream, durably, not in memory. `Low` (nice
+/// 10) still lets a running ingest thread finish its time slice before a
+/// woken query thread runs (the kernel's EEVDF scheduler protects a slice
+/// whatever the thread's weight); `Idle` (`SCHED_IDLE`) gives the core to
+/// the query at once, at the cost of ingest nearly stopping while queries
+/// keep every core busy.
+fn ingest_runtime(priority: IngestPriority) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("lineaged-ingest")
-        .on_thread_start(|| {
-            // 21 % of the platform's range maps to nice 10 on Linux.
-            let below_normal = thread_priority::ThreadPriorityValue::try_from(21u8)
-                .map(thread_priority::ThreadPriority::Crossplatform);
-            let lowered = below_normal
-                .map_err(|e| e.to_string())
-                .and_then(|p| p.set_for_current().map_err(|e| format!("{e:?}")));
+        .on_thread_start(move || {
+            use thread_priority::{
+                NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue,
+                ThreadSchedulePolicy,
+            };
+            let lowered = match priority {
+                // 21 % of the platform's range maps to nice 10 on Linux.
+                IngestPriority::Low => ThreadPriorityValue::try_from(21u8)
+                    .map_err(|e| e.to_string())
+                    .and_then(|value| {
+                        ThreadPriority::Crossplatform(value)
+                            .set_for_current()
+                            .map_err(|e| format!("{e:?}"))
+                    }),
+                IngestPriority::Idle => thread_priority::set_thread_priority_and_policy(
+                    thread_priority::thread_native_id(),
+                    ThreadPriority::Min,
+                    ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+                )
+                .map_err(|e| format!("{e:?}")),
+            };
             if let Err(error) = lowered {
                 tracing::warn!(%error, "ingest runs at normal priority");
             }
