@@ -549,7 +549,7 @@ fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
     // it.
     let started = Instant::now();
     let snapshots = lineage_server::snapshot::SnapshotStore::new(data_dir);
-    let decoding = lineage_server::snapshot::SnapshotDecoding::start(&snapshots)?;
+    let decoding = lineage_server::snapshot::SnapshotDecoding::start(&snapshots);
     let log = Log::open(data_dir, LogOptions::default())?;
     let restored = lineage_server::snapshot::restore_decoded(&log.reader(), &snapshots, decoding)
         .map_err(anyhow::Error::msg)?;

@@ -227,10 +227,11 @@ impl Ingest {
                     durable_name: Some(config.consumer.clone()),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: config.ack_wait(),
-                    // A safety net behind the puller's own bound: every
-                    // batch the pipeline can hold (pulled, queued for the
-                    // appender, appending, queued for and in the
-                    // committer), so it never starves on it.
+                    // A safety net behind the puller's own bound, about
+                    // what the pipeline holds when busy (pulled chunks, the
+                    // batch appending, the commit queue and group). When
+                    // reached, the server holds the pull request until
+                    // acks make room: a pause, never a stall.
                     max_ack_pending: (batch_size * (PULLED_QUEUE + COMMIT_QUEUE + 4)) as i64,
                     ..Default::default()
                 },

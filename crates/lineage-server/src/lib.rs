@@ -26,7 +26,7 @@ use lineage_log::Log;
 use lineage_proto::v1::lineage_service_server::LineageServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 pub use config::{Config, IngestPriority};
 
@@ -137,12 +137,8 @@ pub async fn run(
 
     let reader = log.reader();
     let started = std::time::Instant::now();
-    let restored = tokio::task::spawn_blocking(move || match decoding {
-        Ok(decoding) => snapshot::restore_decoded(&reader, &snapshots, decoding),
-        Err(error) => {
-            warn!(%error, "cannot decode the snapshot beside opening the log");
-            snapshot::restore(&reader, &snapshots)
-        }
+    let restored = tokio::task::spawn_blocking(move || {
+        snapshot::restore_decoded(&reader, &snapshots, decoding)
     })
     .await
     .map_err(|e| ServerError::Replay(e.to_string()))?

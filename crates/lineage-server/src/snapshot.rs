@@ -153,7 +153,13 @@ pub struct Restored {
 /// own from [`SnapshotDecoding::start`] on, so that a restart opens the log
 /// (which rebuilds the idempotency index) and decodes the snapshot at the
 /// same time: the two costs of a restart, about equal at 1 M events.
-pub struct SnapshotDecoding(std::thread::JoinHandle<Option<Decoded>>);
+pub struct SnapshotDecoding(Decoding);
+
+enum Decoding {
+    OnItsThread(std::thread::JoinHandle<Option<Decoded>>),
+    /// No thread could be started: decoded when waited for.
+    Deferred(SnapshotStore),
+}
 
 impl std::fmt::Debug for SnapshotDecoding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,19 +176,28 @@ struct Decoded {
 }
 
 impl SnapshotDecoding {
-    pub fn start(store: &SnapshotStore) -> io::Result<Self> {
-        let store = store.clone();
-        std::thread::Builder::new()
+    pub fn start(store: &SnapshotStore) -> Self {
+        let on_thread = store.clone();
+        let spawned = std::thread::Builder::new()
             .name("lineaged-snapshot".into())
-            .spawn(move || decode_newest(&store))
-            .map(Self)
+            .spawn(move || decode_newest(&on_thread));
+        Self(match spawned {
+            Ok(handle) => Decoding::OnItsThread(handle),
+            Err(error) => {
+                warn!(%error, "no thread to decode the snapshot beside opening the log");
+                Decoding::Deferred(store.clone())
+            }
+        })
     }
 
     fn wait(self) -> Option<Decoded> {
-        self.0.join().unwrap_or_else(|_| {
-            warn!("decoding the snapshot failed; replaying the whole log");
-            None
-        })
+        match self.0 {
+            Decoding::OnItsThread(handle) => handle.join().unwrap_or_else(|_| {
+                warn!("decoding the snapshot failed; replaying the whole log");
+                None
+            }),
+            Decoding::Deferred(store) => decode_newest(&store),
+        }
     }
 }
 
@@ -224,13 +239,7 @@ fn decode(path: &Path, snapshot: StoredSnapshot) -> Result<Decoded, String> {
 /// Rebuilds the projection: from the newest usable snapshot plus the records
 /// after it, or from the whole log.
 pub fn restore(reader: &LogReader, snapshots: &SnapshotStore) -> Result<Restored, String> {
-    match SnapshotDecoding::start(snapshots) {
-        Ok(decoding) => restore_decoded(reader, snapshots, decoding),
-        Err(error) => {
-            warn!(%error, "cannot start a thread to decode the snapshot; replaying the whole log");
-            restore_from(LineageGraph::new(), None, reader)
-        }
-    }
+    restore_decoded(reader, snapshots, SnapshotDecoding::start(snapshots))
 }
 
 /// [`restore`], with the newest snapshot already being decoded.
