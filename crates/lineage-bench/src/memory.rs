@@ -48,6 +48,9 @@ pub struct MemoryFigures {
     pub all_edges: usize,
     pub rss_growth: u64,
     pub payload: u64,
+    /// Metric points in the graph, and the bytes their encoding takes.
+    pub metric_points: u64,
+    pub metric_bytes: u64,
     /// Time spent in `apply` alone.
     pub apply: Duration,
     /// Time of the whole loop: protobuf decoding, validation and apply.
@@ -134,6 +137,7 @@ pub fn build_in_memory(path: &Path) -> anyhow::Result<MemoryFigures> {
     }
     let replay = replay_started.elapsed();
     let rss_growth = rss_bytes().saturating_sub(rss_before);
+    let (metric_points, metric_bytes) = metric_encoding(&graph);
     Ok(MemoryFigures {
         applied: seq,
         replay,
@@ -142,6 +146,8 @@ pub fn build_in_memory(path: &Path) -> anyhow::Result<MemoryFigures> {
         all_edges: graph.all_edges().count(),
         rss_growth,
         payload: payload_bytes(&graph),
+        metric_points,
+        metric_bytes,
         apply,
         graph,
     })
@@ -165,6 +171,21 @@ fn payload_name(event: &v1::Event) -> &'static str {
         Some(Payload::EntityFlagged(_)) => "entity_flagged",
         None => "none",
     }
+}
+
+/// How many metric points the graph holds, and the bytes their delta
+/// encoding takes (the payload counts 24 per point).
+pub fn metric_encoding(graph: &LineageGraph) -> (u64, u64) {
+    let (mut points, mut bytes) = (0, 0);
+    for (_, node) in graph.nodes() {
+        if let Facts::Run(run) = &node.facts {
+            for (_, series) in run.metrics() {
+                points += series.len() as u64;
+                bytes += series.encoded_len() as u64;
+            }
+        }
+    }
+    (points, bytes)
 }
 
 /// The attribute payload: the bytes the facts carry, counted where they
@@ -307,6 +328,12 @@ pub fn print(figures: &MemoryFigures) {
         figures.payload as f64 / 1_048_576.0,
         figures.payload as f64 / edges,
         structure as f64 / edges
+    );
+    println!(
+        "metric points: {}, encoded in {:.1} MiB = {:.1} B/point (24 B/point in the payload)",
+        figures.metric_points,
+        figures.metric_bytes as f64 / 1_048_576.0,
+        figures.metric_bytes as f64 / figures.metric_points.max(1) as f64
     );
     println!(
         "apply: {:.3} s = {:.0} events/s (apply calls only)",

@@ -64,6 +64,11 @@ pub struct RunArgs {
     /// Stop after scenario 1 (ingest): for profiling and tuning it alone.
     #[arg(long)]
     ingest_only: bool,
+    /// Events in scenario 5's second backlog (default: half of `--events`).
+    /// Smaller at 10 M, where the broker's store and the log of 15 M events
+    /// would not fit on this machine's disk.
+    #[arg(long)]
+    backlog_events: Option<u64>,
 }
 
 /// How long one phase may take at the largest sizes before the run fails.
@@ -267,7 +272,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     lineaged.stop().await;
 
     // 5. Queries while a second backlog is ingested.
-    let mut second = WorkloadSpec::new(args.events / 2);
+    let mut second = WorkloadSpec::new(args.backlog_events.unwrap_or(args.events / 2));
     second.seed = 7;
     second.id_prefix = "b-".into();
     let second_facts = publish_workload(&js, second).await?;

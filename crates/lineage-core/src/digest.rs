@@ -126,7 +126,7 @@ impl Canonical {
                 self.u64(run.metrics.len() as u64);
                 for (key, series) in run.metrics() {
                     self.str(key);
-                    self.u64(series.points().len() as u64);
+                    self.u64(series.len() as u64);
                     for point in series.points() {
                         self.i64(point.step);
                         self.time(point.timestamp);

@@ -28,6 +28,7 @@ use crate::event::{
     Payload, RunFinished, RunInputsDeclared, RunStarted, RunStatus, Severity, Stamp, StringMap,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
+pub use crate::series::{MetricPointFacts, MetricSeries};
 
 /// How one entity relates to another; edges point from cause to effect.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -310,113 +311,6 @@ pub struct RunFinishFacts {
     pub error: String,
 }
 
-/// One value of a metric, with (an index to) the stamp of the event that
-/// logged it: 28 bytes, where a full stamp per point would take 48.
-///
-/// Packed to 4-byte alignment, which saves the 4 bytes of padding the
-/// stamp index would otherwise cost; read fields by value (a reference to
-/// a field of a packed struct is not allowed).
-#[derive(Clone, Copy, PartialEq, Debug)]
-#[repr(C, packed(4))]
-pub struct MetricPointFacts {
-    pub step: i64,
-    pub timestamp: EventTime,
-    pub value: f64,
-    /// Index into the graph's stamp table.
-    pub(crate) stamp: u32,
-}
-
-/// One metric's values in one run, sorted by (step, timestamp).
-///
-/// A sorted vector rather than a map: runs log hundreds of points, almost
-/// always in order, and a vector holds them in a third of the memory.
-#[derive(Clone, PartialEq, Debug)]
-pub struct MetricSeries {
-    key: Name,
-    points: Vec<MetricPointFacts>,
-}
-
-impl MetricSeries {
-    /// Records a value; a point re-logged at the same (step, timestamp)
-    /// keeps the value of the greatest stamp. `stamp_index` gives the
-    /// index of `stamp` in `table`, adding it on first use.
-    fn record(
-        &mut self,
-        step: i64,
-        timestamp: EventTime,
-        value: f64,
-        stamp: &Stamp,
-        table: &mut StampTable,
-        stamp_index: &mut Option<u32>,
-    ) {
-        let at = (step, timestamp);
-        let position = match self.points.last() {
-            None => Err(0),
-            Some(last) if (last.step, last.timestamp) < at => Err(self.points.len()),
-            Some(_) => self
-                .points
-                .binary_search_by(|p| (p.step, p.timestamp).cmp(&at)),
-        };
-        if let Ok(index) = position
-            && *table.get(self.points[index].stamp) >= *stamp
-        {
-            return;
-        }
-        let stamp = *stamp_index.get_or_insert_with(|| {
-            table.stamps.push(stamp.clone());
-            u32::try_from(table.stamps.len() - 1).expect("fewer than 2^32 metric events")
-        });
-        let point = MetricPointFacts {
-            step,
-            timestamp,
-            value,
-            stamp,
-        };
-        match position {
-            Ok(index) => self.points[index] = point,
-            Err(index) => {
-                if self.points.len() == self.points.capacity() {
-                    // Grow by a quarter, not double: series are many and
-                    // mostly short, so slack would cost more than copies.
-                    let len = self.points.len();
-                    self.points
-                        .reserve_exact(if len == 0 { 4 } else { (len / 4).max(1) });
-                }
-                self.points.insert(index, point)
-            }
-        }
-    }
-
-    pub(crate) fn from_parts(key: Name, points: Vec<MetricPointFacts>) -> Self {
-        Self { key, points }
-    }
-
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    pub(crate) fn name(&self) -> &Name {
-        &self.key
-    }
-
-    /// The value at the highest step, latest timestamp within it.
-    pub fn latest(&self) -> Option<&MetricPointFacts> {
-        self.points.last()
-    }
-
-    pub fn points(&self) -> &[MetricPointFacts] {
-        &self.points
-    }
-
-    pub fn len(&self) -> usize {
-        self.points.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
-    }
-}
-
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct RunFacts {
     pub started: Option<Lww<RunStartFacts>>,
@@ -459,10 +353,9 @@ impl RunFacts {
 
     /// The value at the highest step (latest timestamp within it) per key.
     pub fn latest_metrics(&self) -> impl Iterator<Item = (&str, i64, EventTime, f64)> {
-        self.metrics.iter().filter_map(|series| {
-            series
-                .latest()
-                .map(|point| (series.key(), point.step, point.timestamp, point.value))
+        self.metrics.iter().map(|series| {
+            let point = series.latest();
+            (series.key(), point.step, point.timestamp, point.value)
         })
     }
 }
@@ -811,27 +704,29 @@ impl LineageGraph {
                 };
                 let mut stamp_index = None;
                 for point in &logged.metrics {
-                    let at = match facts.metric_position(&point.key) {
-                        Ok(at) => at,
+                    match facts.metric_position(&point.key) {
+                        Ok(at) => facts.metrics[at].record(
+                            point.step,
+                            point.timestamp,
+                            point.value,
+                            &stamp,
+                            &mut self.point_stamps,
+                            &mut stamp_index,
+                        ),
                         Err(at) => {
                             if facts.metrics.len() == facts.metrics.capacity() {
                                 facts.metrics.reserve_exact(logged.metrics.len().max(1));
                             }
                             let key = self.interner.name(&point.key);
-                            facts
-                                .metrics
-                                .insert(at, MetricSeries::from_parts(key, Vec::new()));
-                            at
+                            let first = MetricPointFacts {
+                                step: point.step,
+                                timestamp: point.timestamp,
+                                value: point.value,
+                                stamp: self.point_stamps.index_of(&stamp, &mut stamp_index),
+                            };
+                            facts.metrics.insert(at, MetricSeries::new(key, first));
                         }
-                    };
-                    facts.metrics[at].record(
-                        point.step,
-                        point.timestamp,
-                        point.value,
-                        &stamp,
-                        &mut self.point_stamps,
-                        &mut stamp_index,
-                    );
+                    }
                 }
             }
             Payload::TagsSet(set) => {

@@ -10,6 +10,7 @@ pub mod event;
 pub mod graph;
 pub mod id;
 pub mod query;
+pub mod series;
 pub mod snapshot;
 
 /// Graph indexes, valid for the [`LineageGraph`] that returned them.

@@ -5,7 +5,7 @@
 //! belongs to, is the caller's business. The graph's applied sequence is
 //! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
 //!
-//! The format (version 1), little endian, lengths and indexes as LEB128
+//! The format (version 2), little endian, lengths and indexes as LEB128
 //! varints:
 //!
 //! ```text
@@ -17,6 +17,12 @@
 //!       nodes       (count, each: key, first_seq, tags, flags, facts)
 //!       edges       (count, each: from, to, kind, first_seq, retired_seq)
 //! ```
+//!
+//! A run's metric series is its key, its point count and its points'
+//! encoding as the graph holds it (`crate::series`), checked point by point
+//! when read. Version 1 wrote each point in full (step, timestamp and value
+//! as 8 bytes each, then the stamp index); it is still read, so the first
+//! restart after an upgrade loads the old snapshot instead of replaying.
 //!
 //! Nodes and edges are written in index order and re-added in that order,
 //! so indexes and petgraph's adjacency order come back identical. The
@@ -47,8 +53,10 @@ use crate::graph::{
 use crate::id::{EntityKey, EntityKind, Workspace};
 
 const MAGIC: &[u8; 6] = b"LGSNAP";
-/// The format version this build writes and reads.
-pub const SNAPSHOT_VERSION: u8 = 1;
+/// The format version this build writes (it reads this one and 1).
+pub const SNAPSHOT_VERSION: u8 = 2;
+/// The format with each metric point written in full.
+const SNAPSHOT_VERSION_FULL_POINTS: u8 = 1;
 const CHECKSUM_LEN: usize = 32;
 
 /// Why bytes are not a snapshot this build can load. Every variant means
@@ -76,7 +84,16 @@ pub enum SnapshotError {
 impl LineageGraph {
     /// The whole projection as a versioned, checksummed snapshot.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut encoder = Encoder::default();
+        self.encode_snapshot_version(SNAPSHOT_VERSION)
+    }
+
+    /// A snapshot in the format of `version`: the current one, or version 1
+    /// for tests that older snapshots still load.
+    fn encode_snapshot_version(&self, version: u8) -> Vec<u8> {
+        let mut encoder = Encoder {
+            version,
+            ..Encoder::default()
+        };
         // Interned names, in a fixed order of their own.
         let mut names: Vec<&Arc<str>> = self.interner.strings().collect();
         names.sort_unstable();
@@ -103,7 +120,7 @@ impl LineageGraph {
 
         let mut out = Vec::with_capacity(MAGIC.len() + 1 + body.len() + CHECKSUM_LEN);
         out.extend_from_slice(MAGIC);
-        out.push(SNAPSHOT_VERSION);
+        out.push(version);
         out.extend_from_slice(&body);
         let checksum = blake3::hash(&out);
         out.extend_from_slice(checksum.as_bytes());
@@ -117,7 +134,7 @@ impl LineageGraph {
             return Err(SnapshotError::NotASnapshot);
         }
         let version = bytes[MAGIC.len()];
-        if version != SNAPSHOT_VERSION {
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_FULL_POINTS {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
         let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
@@ -147,6 +164,7 @@ impl LineageGraph {
         let mut reader = Reader {
             bytes: content,
             at: MAGIC.len() + 1,
+            version: content[MAGIC.len()],
         };
         let graph = reader.graph()?;
         if reader.at != content.len() {
@@ -191,6 +209,8 @@ struct Encoder {
     event_index: HashMap<Arc<str>, u32>,
     /// Interned string (by address) -> index in the names table.
     names: HashMap<*const u8, u32>,
+    /// The format version written.
+    version: u8,
 }
 
 impl Encoder {
@@ -315,12 +335,17 @@ impl Encoder {
                 varint(out, run.metrics.len() as u64);
                 for series in &run.metrics {
                     self.name(out, series.name());
-                    varint(out, series.points().len() as u64);
-                    for point in series.points() {
-                        i64_fixed(out, point.step);
-                        i64_fixed(out, point.timestamp.unix_nanos());
-                        out.extend_from_slice(&point.value.to_bits().to_le_bytes());
-                        varint(out, u64::from(point.stamp));
+                    varint(out, series.len() as u64);
+                    if self.version == SNAPSHOT_VERSION_FULL_POINTS {
+                        for point in series.points() {
+                            i64_fixed(out, point.step);
+                            i64_fixed(out, point.timestamp.unix_nanos());
+                            out.extend_from_slice(&point.value.to_bits().to_le_bytes());
+                            varint(out, u64::from(point.stamp));
+                        }
+                    } else {
+                        varint(out, series.encoded().len() as u64);
+                        out.extend_from_slice(series.encoded());
                     }
                 }
             }
@@ -373,6 +398,8 @@ impl Encoder {
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The format version, read from the header.
+    version: u8,
 }
 
 /// What the body's tables hold while nodes are read.
@@ -469,6 +496,38 @@ impl Reader<'_> {
 
     fn string(&mut self) -> Result<String, SnapshotError> {
         self.str().map(str::to_owned)
+    }
+
+    /// A metric series as version 1 wrote it: each point in full.
+    fn full_points_series(
+        &mut self,
+        key: Name,
+        point_stamps: usize,
+    ) -> Result<MetricSeries, SnapshotError> {
+        let points = self.count()?;
+        // Each point takes at least 25 bytes.
+        if points > self.remaining() / 25 {
+            return Err(self.truncated());
+        }
+        let mut series: Vec<MetricPointFacts> = Vec::with_capacity(points);
+        for _ in 0..points {
+            let point = MetricPointFacts {
+                step: self.i64()?,
+                timestamp: EventTime::from_unix_nanos(self.i64()?),
+                value: f64::from_bits(u64::from_le_bytes(self.fixed8()?)),
+                stamp: self.index(point_stamps, "a point stamp index out of range")? as u32,
+            };
+            if !(EventTime::MIN..=EventTime::MAX).contains(&{ point.timestamp }) {
+                return Err(self.invalid("a metric time out of range"));
+            }
+            if let Some(last) = series.last()
+                && (last.step, last.timestamp) >= (point.step, point.timestamp)
+            {
+                return Err(self.invalid("metric points out of order"));
+            }
+            series.push(point);
+        }
+        MetricSeries::from_sorted(key, series).ok_or_else(|| self.invalid("an empty metric series"))
     }
 
     fn opt_string(&mut self) -> Result<Option<String>, SnapshotError> {
@@ -808,21 +867,26 @@ impl Reader<'_> {
         let mut metrics = Vec::with_capacity(count);
         for _ in 0..count {
             let key = self.name(tables)?;
-            let points = self.count()?;
-            // Each point takes at least 25 bytes.
-            if points > self.remaining() / 25 {
-                return Err(self.truncated());
-            }
-            let mut series = Vec::with_capacity(points);
-            for _ in 0..points {
-                series.push(MetricPointFacts {
-                    step: self.i64()?,
-                    timestamp: EventTime::from_unix_nanos(self.i64()?),
-                    value: f64::from_bits(u64::from_le_bytes(self.fixed8()?)),
-                    stamp: self.index(point_stamps, "a point stamp index out of range")? as u32,
-                });
-            }
-            metrics.push(MetricSeries::from_parts(key, series));
+            let series = if self.version == SNAPSHOT_VERSION_FULL_POINTS {
+                self.full_points_series(key, point_stamps)?
+            } else {
+                // Each point takes at least 4 bytes.
+                let points = self.count()?;
+                let len = self.count()?;
+                if points > len / 4 {
+                    return Err(self.invalid("more points than their bytes could hold"));
+                }
+                let start = self.at;
+                self.at += len;
+                let encoded = self.bytes[start..self.at].to_vec();
+                MetricSeries::from_encoded(key, encoded, points as u32, point_stamps).map_err(
+                    |_| SnapshotError::Invalid {
+                        what: "a metric series that does not decode",
+                        at: start,
+                    },
+                )?
+            };
+            metrics.push(series);
         }
         if !metrics.is_sorted_by(|a, b| a.key() < b.key()) {
             return Err(self.invalid("metric series out of key order"));
@@ -872,5 +936,54 @@ fn rebuild_indexes(graph: &mut LineageGraph) {
         graph
             .runs_by_dataset_version
             .insert(dataset, runs.into_iter().collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, MetricPoint, MetricsLogged, Payload};
+
+    fn metrics_event(id: &str, seconds: i64, points: &[(&str, f64, i64)]) -> Event {
+        let at = EventTime::from_unix(seconds, 0).expect("in range");
+        Event {
+            id: EventId::new_unchecked(id),
+            workspace: Workspace::parse("credit-lender").expect("valid"),
+            occurred_at: at,
+            producer: "tests".to_owned(),
+            actor: "alice".to_owned(),
+            payload: Payload::MetricsLogged(MetricsLogged {
+                run_id: "r1".to_owned(),
+                metrics: points
+                    .iter()
+                    .map(|&(key, value, step)| MetricPoint {
+                        key: key.to_owned(),
+                        value,
+                        step,
+                        timestamp: at,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn version_1_snapshots_with_full_points_still_load() {
+        let mut graph = LineageGraph::new();
+        let events = [
+            metrics_event("e1", 100, &[("auc", 0.7, 1), ("loss", 0.9, 1)]),
+            metrics_event("e3", 300, &[("auc", 0.8, 3)]),
+            metrics_event("e2", 200, &[("auc", 0.75, 2), ("loss", 0.5, 2)]),
+        ];
+        for (seq, event) in (1u64..).zip(&events) {
+            graph.apply(seq, event);
+        }
+        let old = graph.encode_snapshot_version(SNAPSHOT_VERSION_FULL_POINTS);
+        assert_eq!(old[MAGIC.len()], 1);
+        let restored = LineageGraph::decode_snapshot(&old).expect("a version 1 snapshot loads");
+        assert_eq!(restored.state_digest(), graph.state_digest());
+        // Written again, it is the current format, byte for byte.
+        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
+        assert_ne!(graph.encode_snapshot(), old);
     }
 }

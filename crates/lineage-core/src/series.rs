@@ -1,0 +1,501 @@
+//! Metric series: one metric's values in one run, delta-encoded in bytes.
+//!
+//! Metric points are most of what a lineage graph of ML runs holds (a run
+//! logs hundreds: 20 metrics x 10 steps in the benchmark's workload, where
+//! they were over half of the graph's memory). Open, a point is 28 bytes;
+//! encoded as differences from the point before it, about 15. A series keeps
+//! every point encoded, in (step, timestamp) order, plus its last point open:
+//! the latest value (what run views show) is read without decoding, and it
+//! is the base the next point, almost always appended, is encoded against.
+//!
+//! A point's encoding, each field relative to the previous point's (the
+//! first point's relative to zero), LEB128 varints:
+//!
+//! ```text
+//! step delta (zigzag) | timestamp delta in ns (zigzag)
+//! | value bits XOR the previous value's bits | stamp index delta (zigzag)
+//! ```
+//!
+//! XOR makes a repeated value one byte; a fresh one takes at most ten.
+//! Inserting before the last point (a late or reordered event) decodes,
+//! inserts and re-encodes the series: linear in its length, as the vector
+//! insert it replaces was, and rare.
+
+use crate::event::{EventTime, Stamp};
+use crate::graph::{Name, StampTable};
+
+/// One value of a metric, with (an index to) the stamp of the event that
+/// logged it.
+///
+/// Packed to 4-byte alignment, which saves the 4 bytes of padding the
+/// stamp index would otherwise cost; read fields by value (a reference to
+/// a field of a packed struct is not allowed).
+#[derive(Clone, Copy, PartialEq, Debug)]
+#[repr(C, packed(4))]
+pub struct MetricPointFacts {
+    pub step: i64,
+    pub timestamp: EventTime,
+    pub value: f64,
+    /// Index into the graph's stamp table.
+    pub(crate) stamp: u32,
+}
+
+impl MetricPointFacts {
+    fn at(&self) -> (i64, EventTime) {
+        (self.step, self.timestamp)
+    }
+
+    /// The point every series' first point is encoded against.
+    const ZERO: MetricPointFacts = MetricPointFacts {
+        step: 0,
+        timestamp: EventTime::MIN,
+        value: 0.0,
+        stamp: 0,
+    };
+}
+
+/// One metric's values in one run, sorted by (step, timestamp); never
+/// empty.
+#[derive(Clone, PartialEq, Debug)]
+pub struct MetricSeries {
+    key: Name,
+    /// Every point, delta-encoded (see the module docs).
+    encoded: Vec<u8>,
+    /// The last point, open.
+    last: MetricPointFacts,
+    len: u32,
+}
+
+/// Why bytes are not a valid encoded series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeriesError {
+    /// No points, or fewer than the count said.
+    Truncated,
+    /// A varint runs past ten bytes or out of the bytes.
+    BadVarint,
+    /// Points not in strictly increasing (step, timestamp) order.
+    OutOfOrder,
+    /// A timestamp outside the accepted range.
+    BadTime,
+    /// A stamp index outside the stamp table.
+    BadStamp,
+    /// More bytes than the points said.
+    TrailingBytes,
+}
+
+impl MetricSeries {
+    /// A series of one point.
+    pub(crate) fn new(key: Name, point: MetricPointFacts) -> Self {
+        let mut encoded = Vec::with_capacity(encoded_len(&MetricPointFacts::ZERO, &point));
+        encode_point(&mut encoded, &MetricPointFacts::ZERO, &point);
+        Self {
+            key,
+            encoded,
+            last: point,
+            len: 1,
+        }
+    }
+
+    /// A series of points already in strictly increasing (step, timestamp)
+    /// order, or `None` if there are none.
+    pub(crate) fn from_sorted(
+        key: Name,
+        points: impl IntoIterator<Item = MetricPointFacts>,
+    ) -> Option<Self> {
+        let mut encoded = Vec::new();
+        let mut previous = MetricPointFacts::ZERO;
+        let mut len = 0u32;
+        for point in points {
+            encode_point(&mut encoded, &previous, &point);
+            previous = point;
+            len += 1;
+        }
+        encoded.shrink_to_fit();
+        (len > 0).then_some(Self {
+            key,
+            encoded,
+            last: previous,
+            len,
+        })
+    }
+
+    /// A series from its encoding as [`MetricSeries::encoded`] gave it,
+    /// checked point by point: `len` points, in order, each stamp index
+    /// below `stamps`.
+    pub(crate) fn from_encoded(
+        key: Name,
+        encoded: Vec<u8>,
+        len: u32,
+        stamps: usize,
+    ) -> Result<Self, SeriesError> {
+        if len == 0 {
+            return Err(SeriesError::Truncated);
+        }
+        let mut points = Points::new(&encoded);
+        let mut last = None::<MetricPointFacts>;
+        for _ in 0..len {
+            let point = points.try_next()?.ok_or(SeriesError::Truncated)?;
+            if last.is_some_and(|last| last.at() >= point.at()) {
+                return Err(SeriesError::OutOfOrder);
+            }
+            if point.stamp as usize >= stamps {
+                return Err(SeriesError::BadStamp);
+            }
+            last = Some(point);
+        }
+        if points.at != encoded.len() {
+            return Err(SeriesError::TrailingBytes);
+        }
+        Ok(Self {
+            key,
+            encoded,
+            last: last.expect("len > 0 points were read"),
+            len,
+        })
+    }
+
+    /// Records a value; a point re-logged at the same (step, timestamp)
+    /// keeps the value of the greatest stamp. `stamp_index` gives the
+    /// index of `stamp` in `table`, adding it on first use.
+    pub(crate) fn record(
+        &mut self,
+        step: i64,
+        timestamp: EventTime,
+        value: f64,
+        stamp: &Stamp,
+        table: &mut StampTable,
+        stamp_index: &mut Option<u32>,
+    ) {
+        let at = (step, timestamp);
+        if self.last.at() < at {
+            let point = MetricPointFacts {
+                step,
+                timestamp,
+                value,
+                stamp: table.index_of(stamp, stamp_index),
+            };
+            let needed = encoded_len(&self.last, &point);
+            if self.encoded.len() + needed > self.encoded.capacity() {
+                // Grow by a quarter, not double: series are many and mostly
+                // short, so slack would cost more than copies.
+                self.encoded
+                    .reserve_exact(needed.max(self.encoded.len() / 4));
+            }
+            encode_point(&mut self.encoded, &self.last, &point);
+            self.last = point;
+            self.len += 1;
+            return;
+        }
+        let mut points: Vec<MetricPointFacts> = self.points().collect();
+        let position = points.binary_search_by(|p| p.at().cmp(&at));
+        if let Ok(index) = position
+            && *table.get(points[index].stamp) >= *stamp
+        {
+            return;
+        }
+        let point = MetricPointFacts {
+            step,
+            timestamp,
+            value,
+            stamp: table.index_of(stamp, stamp_index),
+        };
+        match position {
+            Ok(index) => points[index] = point,
+            Err(index) => points.insert(index, point),
+        }
+        *self = Self::from_sorted(self.key.clone(), points).expect("a series is never empty");
+    }
+
+    pub fn key(&self) -> &str {
+        self.key.as_str()
+    }
+
+    pub(crate) fn name(&self) -> &Name {
+        &self.key
+    }
+
+    /// The value at the highest step, latest timestamp within it.
+    pub fn latest(&self) -> &MetricPointFacts {
+        &self.last
+    }
+
+    /// Every point, in (step, timestamp) order.
+    pub fn points(&self) -> impl Iterator<Item = MetricPointFacts> + '_ {
+        Points::new(&self.encoded).map(|point| point.expect("a series' own encoding decodes"))
+    }
+
+    /// The points' encoding, for snapshots ([`MetricSeries::from_encoded`]
+    /// reads it back).
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// The bytes the points' encoding takes.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    /// The number of points; at least one.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Always false: a series exists from its first point.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl StampTable {
+    /// The index of `stamp`, added to the table on first use (`index` caches
+    /// it for the points of one event).
+    pub(crate) fn index_of(&mut self, stamp: &Stamp, index: &mut Option<u32>) -> u32 {
+        *index.get_or_insert_with(|| {
+            self.stamps.push(stamp.clone());
+            u32::try_from(self.stamps.len() - 1).expect("fewer than 2^32 metric events")
+        })
+    }
+}
+
+/// The four varints of `point` encoded against `previous`.
+fn deltas(previous: &MetricPointFacts, point: &MetricPointFacts) -> [u64; 4] {
+    let (value, previous_value) = (point.value, previous.value);
+    [
+        zigzag(point.step.wrapping_sub(previous.step)),
+        zigzag(
+            point
+                .timestamp
+                .unix_nanos()
+                .wrapping_sub(previous.timestamp.unix_nanos()),
+        ),
+        value.to_bits() ^ previous_value.to_bits(),
+        zigzag(i64::from(point.stamp).wrapping_sub(i64::from(previous.stamp))),
+    ]
+}
+
+fn encode_point(out: &mut Vec<u8>, previous: &MetricPointFacts, point: &MetricPointFacts) {
+    for delta in deltas(previous, point) {
+        varint(out, delta);
+    }
+}
+
+fn encoded_len(previous: &MetricPointFacts, point: &MetricPointFacts) -> usize {
+    deltas(previous, point)
+        .into_iter()
+        .map(|delta| (64 - (delta | 1).leading_zeros() as usize).div_ceil(7))
+        .sum()
+}
+
+/// Decodes points one after the other; an error ends the iteration.
+struct Points<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    previous: MetricPointFacts,
+}
+
+impl<'a> Points<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            previous: MetricPointFacts::ZERO,
+        }
+    }
+
+    fn try_next(&mut self) -> Result<Option<MetricPointFacts>, SeriesError> {
+        if self.at == self.bytes.len() {
+            return Ok(None);
+        }
+        let step = self.previous.step.wrapping_add(unzigzag(self.varint()?));
+        let nanos = self
+            .previous
+            .timestamp
+            .unix_nanos()
+            .wrapping_add(unzigzag(self.varint()?));
+        let timestamp = EventTime::from_unix_nanos(nanos);
+        if !(EventTime::MIN..=EventTime::MAX).contains(&timestamp) {
+            return Err(SeriesError::BadTime);
+        }
+        let previous_value = self.previous.value;
+        let value = f64::from_bits(previous_value.to_bits() ^ self.varint()?);
+        let stamp = i64::from(self.previous.stamp).wrapping_add(unzigzag(self.varint()?));
+        let stamp = u32::try_from(stamp).map_err(|_| SeriesError::BadStamp)?;
+        let point = MetricPointFacts {
+            step,
+            timestamp,
+            value,
+            stamp,
+        };
+        self.previous = point;
+        Ok(Some(point))
+    }
+
+    fn varint(&mut self) -> Result<u64, SeriesError> {
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = *self.bytes.get(self.at).ok_or(SeriesError::BadVarint)?;
+            self.at += 1;
+            if shift == 63 && byte > 1 {
+                return Err(SeriesError::BadVarint);
+            }
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(SeriesError::BadVarint)
+    }
+}
+
+impl Iterator for Points<'_> {
+    type Item = Result<MetricPointFacts, SeriesError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.try_next().transpose()
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventId;
+
+    fn stamp(n: i64) -> Stamp {
+        Stamp {
+            occurred_at: EventTime::from_unix_nanos(n),
+            event_id: EventId::new_unchecked(format!("e{n}")),
+        }
+    }
+
+    fn point(step: i64, seconds: i64, value: f64, stamp: u32) -> MetricPointFacts {
+        MetricPointFacts {
+            step,
+            timestamp: EventTime::from_unix_nanos(seconds * 1_000_000_000),
+            value,
+            stamp,
+        }
+    }
+
+    #[test]
+    fn round_trips_extreme_values() {
+        let points = vec![
+            point(i64::MIN, 0, f64::NAN, 3),
+            point(-1, 7_258_118_400, -0.0, 0),
+            point(0, 0, f64::INFINITY, u32::MAX),
+            point(0, 1, 1e-300, 0),
+            point(i64::MAX, 5, f64::MIN_POSITIVE, 17),
+        ];
+        let series = MetricSeries::from_sorted(Name::new("m"), points.clone()).expect("points");
+        let back: Vec<_> = series.points().collect();
+        assert_eq!(back.len(), points.len());
+        for (a, b) in back.iter().zip(&points) {
+            let (a_value, b_value) = (a.value, b.value);
+            assert_eq!(a_value.to_bits(), b_value.to_bits());
+            assert_eq!((a.at(), { a.stamp }), (b.at(), { b.stamp }));
+        }
+        assert_eq!(series.latest().at(), points[4].at());
+        let decoded = MetricSeries::from_encoded(
+            Name::new("m"),
+            series.encoded().to_vec(),
+            series.len() as u32,
+            u32::MAX as usize + 1,
+        )
+        .expect("decodes");
+        assert_eq!(decoded, series);
+    }
+
+    #[test]
+    fn appends_inserts_and_keeps_the_greatest_stamp() {
+        let mut table = StampTable::default();
+        let record = |series: &mut MetricSeries, table: &mut StampTable, step, value, s| {
+            series.record(
+                step,
+                EventTime::from_unix_nanos(0),
+                value,
+                &stamp(s),
+                table,
+                &mut None,
+            )
+        };
+        let mut first = None;
+        let first_index = table.index_of(&stamp(10), &mut first);
+        let mut series = MetricSeries::new(
+            Name::new("loss"),
+            MetricPointFacts {
+                step: 5,
+                timestamp: EventTime::from_unix_nanos(0),
+                value: 0.5,
+                stamp: first_index,
+            },
+        );
+        record(&mut series, &mut table, 7, 0.3, 11); // append
+        record(&mut series, &mut table, 1, 0.9, 12); // insert before
+        record(&mut series, &mut table, 5, 0.4, 9); // older stamp: loses
+        record(&mut series, &mut table, 7, 0.2, 13); // newer stamp: wins
+        let values: Vec<(i64, f64)> = series.points().map(|p| (p.step, p.value)).collect();
+        assert_eq!(values, vec![(1, 0.9), (5, 0.5), (7, 0.2)]);
+        assert_eq!(series.len(), 3);
+        assert_eq!(series.points().count(), 3);
+        let latest = series.latest();
+        assert_eq!(({ latest.step }, { latest.value }), (7, 0.2));
+    }
+
+    #[test]
+    fn a_repeated_value_takes_four_bytes() {
+        let points = (0..100).map(|step| point(step, 0, 0.125, 0));
+        let series = MetricSeries::from_sorted(Name::new("lr"), points).expect("points");
+        // The first point pays for its absolute value and time.
+        assert!(
+            series.encoded().len() <= 4 * 99 + 20,
+            "{}",
+            series.encoded().len()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_encodings() {
+        let series =
+            MetricSeries::from_sorted(Name::new("m"), [point(1, 1, 1.0, 2), point(2, 2, 2.0, 3)])
+                .expect("points");
+        let bytes = series.encoded().to_vec();
+        let decode = |bytes: &[u8], len, stamps| {
+            MetricSeries::from_encoded(Name::new("m"), bytes.to_vec(), len, stamps)
+        };
+        assert!(decode(&bytes, 2, 4).is_ok());
+        assert_eq!(decode(&bytes, 2, 3), Err(SeriesError::BadStamp));
+        assert_eq!(decode(&bytes, 3, 4), Err(SeriesError::Truncated));
+        assert_eq!(decode(&bytes, 1, 4), Err(SeriesError::TrailingBytes));
+        assert_eq!(decode(&bytes, 0, 4), Err(SeriesError::Truncated));
+        assert_eq!(
+            decode(&bytes[..bytes.len() - 1], 2, 4),
+            Err(SeriesError::BadVarint)
+        );
+        assert_eq!(decode(&[0xff; 11], 1, 4), Err(SeriesError::BadVarint));
+        // The second point encoded at the same (step, timestamp) as the first.
+        let mut same = Vec::new();
+        encode_point(&mut same, &MetricPointFacts::ZERO, &point(1, 1, 1.0, 0));
+        encode_point(&mut same, &point(1, 1, 1.0, 0), &point(1, 1, 2.0, 0));
+        assert_eq!(decode(&same, 2, 4), Err(SeriesError::OutOfOrder));
+        // A time before 1970.
+        let mut early = Vec::new();
+        encode_point(&mut early, &MetricPointFacts::ZERO, &point(1, 1, 1.0, 0));
+        encode_point(&mut early, &point(1, 1, 1.0, 0), &point(2, -5, 1.0, 0));
+        assert_eq!(decode(&early, 2, 4), Err(SeriesError::BadTime));
+    }
+}
