@@ -494,6 +494,12 @@ async fn publish_workload(
 }
 
 /// The baseline of scenario 1: a bare pull consumer that drains and acks.
+///
+/// It asks as lineaged does: one pull request of 256 messages at a time,
+/// the next when the last is answered. async-nats's self-refilling
+/// `consumer.stream()`, which this used before, miscounts what it is owed
+/// under load and stops asking until its heartbeat timeout (BENCHMARKS.md,
+/// "The ingest stall at 1 M"): at 10 M events it stalled for over 30 s.
 async fn drain_with_bare_consumer(js: &jetstream::Context, events: u64) -> anyhow::Result<f64> {
     let stream = js.get_stream("LINEAGE_EVENTS").await?;
     let consumer = stream
@@ -505,18 +511,25 @@ async fn drain_with_bare_consumer(js: &jetstream::Context, events: u64) -> anyho
         })
         .await?;
     let started = Instant::now();
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(256)
-        .messages()
-        .await?
-        .ready_chunks(256);
+    let deadline = started + LONG_WAIT;
     let mut seen = 0;
     while seen < events {
-        let chunk = tokio::time::timeout(Duration::from_secs(30), messages.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the baseline consumer's stream ended"))?;
-        for message in chunk {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the baseline consumer drained {seen} of {events} events in {LONG_WAIT:?}"
+        );
+        let mut batch = consumer
+            .batch()
+            .max_messages(256)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        while seen < events {
+            let Some(message) = tokio::time::timeout(Duration::from_secs(30), batch.next()).await?
+            else {
+                break; // Answered in full, or expired: ask again.
+            };
             let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
             message.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             seen += 1;

@@ -86,7 +86,7 @@ pub(crate) enum SeriesError {
 impl MetricSeries {
     /// A series of one point.
     pub(crate) fn new(key: Name, point: MetricPointFacts) -> Self {
-        let mut encoded = Vec::with_capacity(encoded_len(&MetricPointFacts::ZERO, &point));
+        let mut encoded = Vec::with_capacity(point_len(&MetricPointFacts::ZERO, &point));
         encode_point(&mut encoded, &MetricPointFacts::ZERO, &point);
         Self {
             key,
@@ -174,36 +174,75 @@ impl MetricSeries {
                 value,
                 stamp: table.index_of(stamp, stamp_index),
             };
-            let needed = encoded_len(&self.last, &point);
-            if self.encoded.len() + needed > self.encoded.capacity() {
+            let mut bytes = [0u8; MAX_POINT_BYTES];
+            let mut written = 0;
+            encode_point_with(&self.last, &point, &mut |byte| {
+                bytes[written] = byte;
+                written += 1;
+            });
+            if self.encoded.len() + written > self.encoded.capacity() {
                 // Grow by a quarter, not double: series are many and mostly
                 // short, so slack would cost more than copies.
                 self.encoded
-                    .reserve_exact(needed.max(self.encoded.len() / 4));
+                    .reserve_exact(written.max(self.encoded.len() / 4));
             }
-            encode_point(&mut self.encoded, &self.last, &point);
+            self.encoded.extend_from_slice(&bytes[..written]);
             self.last = point;
             self.len += 1;
             return;
         }
-        let mut points: Vec<MetricPointFacts> = self.points().collect();
-        let position = points.binary_search_by(|p| p.at().cmp(&at));
-        if let Ok(index) = position
-            && *table.get(points[index].stamp) >= *stamp
-        {
+        // Before the last point: find its place, then splice in the new
+        // point and re-encode the one after it, whose delta changes; the
+        // bytes of every other point stay as they are.
+        let mut points = Points::new(&self.encoded);
+        let mut previous = MetricPointFacts::ZERO;
+        loop {
+            let start = points.at;
+            let current = points
+                .try_next()
+                .ok()
+                .flatten()
+                .expect("a point at or after `at` exists, and a series' own encoding decodes");
+            if current.at() < at {
+                previous = current;
+                continue;
+            }
+            let replaces = current.at() == at;
+            if replaces && *table.get(current.stamp) >= *stamp {
+                return;
+            }
+            let point = MetricPointFacts {
+                step,
+                timestamp,
+                value,
+                stamp: table.index_of(stamp, stamp_index),
+            };
+            // The point after the new one: `current` when inserting before
+            // it, the one after `current` when replacing it.
+            let next = if replaces {
+                points.try_next().ok().flatten()
+            } else {
+                Some(current)
+            };
+            let end = points.at;
+            let mut bytes = [0u8; 2 * MAX_POINT_BYTES];
+            let mut written = 0;
+            let mut push = |byte| {
+                bytes[written] = byte;
+                written += 1;
+            };
+            encode_point_with(&previous, &point, &mut push);
+            match next {
+                Some(next) => encode_point_with(&point, &next, &mut push),
+                None => self.last = point,
+            }
+            self.encoded
+                .splice(start..end, bytes[..written].iter().copied());
+            if !replaces {
+                self.len += 1;
+            }
             return;
         }
-        let point = MetricPointFacts {
-            step,
-            timestamp,
-            value,
-            stamp: table.index_of(stamp, stamp_index),
-        };
-        match position {
-            Ok(index) => points[index] = point,
-            Err(index) => points.insert(index, point),
-        }
-        *self = Self::from_sorted(self.key.clone(), points).expect("a series is never empty");
     }
 
     pub fn key(&self) -> &str {
@@ -257,6 +296,9 @@ impl StampTable {
     }
 }
 
+/// The most bytes one point can take: four varints of up to ten bytes.
+const MAX_POINT_BYTES: usize = 40;
+
 /// The four varints of `point` encoded against `previous`.
 fn deltas(previous: &MetricPointFacts, point: &MetricPointFacts) -> [u64; 4] {
     let (value, previous_value) = (point.value, previous.value);
@@ -274,12 +316,24 @@ fn deltas(previous: &MetricPointFacts, point: &MetricPointFacts) -> [u64; 4] {
 }
 
 fn encode_point(out: &mut Vec<u8>, previous: &MetricPointFacts, point: &MetricPointFacts) {
-    for delta in deltas(previous, point) {
-        varint(out, delta);
+    encode_point_with(previous, point, &mut |byte| out.push(byte));
+}
+
+fn encode_point_with(
+    previous: &MetricPointFacts,
+    point: &MetricPointFacts,
+    push: &mut impl FnMut(u8),
+) {
+    for mut delta in deltas(previous, point) {
+        while delta >= 0x80 {
+            push(delta as u8 | 0x80);
+            delta >>= 7;
+        }
+        push(delta as u8);
     }
 }
 
-fn encoded_len(previous: &MetricPointFacts, point: &MetricPointFacts) -> usize {
+fn point_len(previous: &MetricPointFacts, point: &MetricPointFacts) -> usize {
     deltas(previous, point)
         .into_iter()
         .map(|delta| (64 - (delta | 1).leading_zeros() as usize).div_ceil(7))
@@ -331,6 +385,13 @@ impl<'a> Points<'a> {
     }
 
     fn varint(&mut self) -> Result<u64, SeriesError> {
+        // Most step and stamp deltas take one byte.
+        if let Some(&byte) = self.bytes.get(self.at)
+            && byte < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
             let byte = *self.bytes.get(self.at).ok_or(SeriesError::BadVarint)?;
@@ -353,14 +414,6 @@ impl Iterator for Points<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         self.try_next().transpose()
     }
-}
-
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 fn zigzag(value: i64) -> u64 {
@@ -454,6 +507,64 @@ mod tests {
         assert_eq!(series.points().count(), 3);
         let latest = series.latest();
         assert_eq!(({ latest.step }, { latest.value }), (7, 0.2));
+    }
+
+    proptest::proptest! {
+        /// Points recorded in any order, re-logged with older or newer
+        /// stamps, read back as a sorted map keeping the greatest stamp
+        /// would hold them.
+        #[test]
+        fn records_like_a_sorted_map(
+            records in proptest::collection::vec((0i64..12, 0i64..3, -5i64..5, 0i64..40), 1..60)
+        ) {
+            use std::collections::BTreeMap;
+            let mut table = StampTable::default();
+            let mut model: BTreeMap<(i64, i64), (f64, i64)> = BTreeMap::new();
+            let mut series: Option<MetricSeries> = None;
+            for (step, seconds, value, stamp_n) in records {
+                let value = value as f64 / 4.0;
+                let time = EventTime::from_unix_nanos(seconds * 1_000_000_000);
+                let mut index = None;
+                match &mut series {
+                    None => {
+                        let stamp = table.index_of(&stamp(stamp_n), &mut index);
+                        series = Some(MetricSeries::new(
+                            Name::new("m"),
+                            MetricPointFacts { step, timestamp: time, value, stamp },
+                        ));
+                    }
+                    Some(series) => {
+                        series.record(step, time, value, &stamp(stamp_n), &mut table, &mut index)
+                    }
+                }
+                let entry = model.entry((step, seconds)).or_insert((value, stamp_n));
+                if stamp_n > entry.1 {
+                    *entry = (value, stamp_n);
+                }
+            }
+            let series = series.expect("at least one record");
+            let points: Vec<(i64, i64, f64)> = series
+                .points()
+                .map(|p| (p.step, p.timestamp.unix_nanos() / 1_000_000_000, p.value))
+                .collect();
+            let expected: Vec<(i64, i64, f64)> =
+                model.iter().map(|(&(step, s), &(value, _))| (step, s, value)).collect();
+            proptest::prop_assert_eq!(&points, &expected);
+            proptest::prop_assert_eq!(series.len(), expected.len());
+            let latest = series.latest();
+            let last = expected.last().expect("not empty");
+            proptest::prop_assert_eq!(
+                ({ latest.step }, latest.timestamp.unix_nanos() / 1_000_000_000, { latest.value }),
+                *last
+            );
+            let decoded = MetricSeries::from_encoded(
+                Name::new("m"),
+                series.encoded().to_vec(),
+                series.len() as u32,
+                table.stamps.len(),
+            );
+            proptest::prop_assert_eq!(decoded, Ok(series));
+        }
     }
 
     #[test]
