@@ -216,7 +216,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         status.applied_seq, status.duplicates, status.dead_lettered
     ));
     if args.ingest_only {
-        lineaged.stop().await;
+        lineaged.stop_within(LONG_WAIT).await;
         report.print(&args);
         return Ok(());
     }
@@ -269,7 +269,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             "",
         );
     }
-    lineaged.stop().await;
+    lineaged.stop_within(LONG_WAIT).await;
 
     // 5. Queries while a second backlog is ingested.
     let mut second = WorkloadSpec::new(args.backlog_events.unwrap_or(args.events / 2));
@@ -335,7 +335,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .wait_status_within(LONG_WAIT, "the second backlog", |s| s.applied_seq >= target)
         .await
         .applied_seq;
-    lineaged.stop().await;
+    lineaged.stop_within(LONG_WAIT).await;
     let disk = dir_bytes(data.path());
     report.add(
         "6 disk",

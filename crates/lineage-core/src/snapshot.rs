@@ -103,25 +103,30 @@ impl LineageGraph {
                 .insert(Arc::as_ptr(name) as *const u8, index as u32);
         }
 
-        let mut body = Vec::new();
-        varint(&mut body, self.applied_seq);
+        // The nodes first, which gives the table of event ids the tables
+        // written before them need; then the header and tables, then the
+        // nodes copied behind them: at most two copies at once (a snapshot
+        // is ~270 bytes per event, 2.7 GB at 10 M).
         let mut rest = Vec::new();
         encoder.write_graph(self, &mut rest);
-
-        varint(&mut body, encoder.event_ids.len() as u64);
+        let mut tables = Vec::new();
+        varint(&mut tables, self.applied_seq);
+        varint(&mut tables, encoder.event_ids.len() as u64);
         for id in &encoder.event_ids {
-            string(&mut body, id);
+            string(&mut tables, id);
         }
-        varint(&mut body, names.len() as u64);
+        varint(&mut tables, names.len() as u64);
         for name in &names {
-            string(&mut body, name);
+            string(&mut tables, name);
         }
-        body.extend_from_slice(&rest);
-
-        let mut out = Vec::with_capacity(MAGIC.len() + 1 + body.len() + CHECKSUM_LEN);
+        let mut out =
+            Vec::with_capacity(MAGIC.len() + 1 + tables.len() + rest.len() + CHECKSUM_LEN);
         out.extend_from_slice(MAGIC);
         out.push(version);
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&tables);
+        drop(tables);
+        out.extend_from_slice(&rest);
+        drop(rest);
         let checksum = blake3::hash(&out);
         out.extend_from_slice(checksum.as_bytes());
         out

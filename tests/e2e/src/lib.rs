@@ -174,12 +174,19 @@ impl Lineaged {
     }
 
     /// Stops gracefully and waits until the log is closed.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_within(WAIT).await
+    }
+
+    /// Stops gracefully and waits, at most `bound`, until the log is closed
+    /// (the benchmark's 10 M-event graph takes longer to snapshot than a
+    /// test's `WAIT`).
+    pub async fn stop_within(mut self, bound: Duration) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(WAIT, task)
+            tokio::time::timeout(bound, task)
                 .await
                 .expect("lineaged stops within the wait bound")
                 .expect("lineaged task did not panic")
