@@ -862,14 +862,20 @@ impl LineageGraph {
         finished: &RunFinished,
     ) {
         let run = self.ensure_node(seq, EntityKey::run(ws, &finished.run_id));
+        let facts = self.run_facts_mut(run);
         let _ = offer(
-            &mut self.run_facts_mut(run).finished,
+            &mut facts.finished,
             stamp,
             RunFinishFacts {
                 status: finished.status,
                 error: finished.error.clone(),
             },
         );
+        // A finished run rarely logs more: give back the room its series
+        // kept for growing (up to a quarter of each).
+        for series in &mut facts.metrics {
+            series.shrink_to_fit();
+        }
     }
 
     fn apply_dataset_registered(

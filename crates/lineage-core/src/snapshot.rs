@@ -11,18 +11,24 @@
 //! ```text
 //! magic "LGSNAP" | version u8 | body | blake3(magic..body) (32 bytes)
 //! body: applied_seq
-//!       event ids   (count, each a string)        stamps refer to these
 //!       names       (count, each a string)        interned strings
 //!       point stamps (count, each a stamp)        metric points refer to these
 //!       nodes       (count, each: key, first_seq, tags, flags, facts)
 //!       edges       (count, each: from, to, kind, first_seq, retired_seq)
+//!       event ids   (count, each a string)        stamps refer to these
+//!       the offset of the event ids from the magic (u64)
 //! ```
+//!
+//! The event ids come last so that a snapshot is written in one pass, in
+//! chunks ([`LineageGraph::write_snapshot`]): they are known only once every
+//! stamp has been written. A reader reads them first, from the offset.
 //!
 //! A run's metric series is its key, its point count and its points'
 //! encoding as the graph holds it (`crate::series`), checked point by point
-//! when read. Version 1 wrote each point in full (step, timestamp and value
-//! as 8 bytes each, then the stamp index); it is still read, so the first
-//! restart after an upgrade loads the old snapshot instead of replaying.
+//! when read. Version 1 wrote the event ids between applied_seq and the
+//! names, and each metric point in full (step, timestamp and value as 8
+//! bytes each, then the stamp index); it is still read, so the first restart
+//! after an upgrade loads the old snapshot instead of replaying.
 //!
 //! Nodes and edges are written in index order and re-added in that order,
 //! so indexes and petgraph's adjacency order come back identical. The
@@ -84,17 +90,53 @@ pub enum SnapshotError {
 impl LineageGraph {
     /// The whole projection as a versioned, checksummed snapshot.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        self.encode_snapshot_version(SNAPSHOT_VERSION)
+        let mut bytes = Vec::new();
+        self.write_snapshot(&mut |chunk| bytes.extend_from_slice(chunk));
+        bytes
     }
 
-    /// A snapshot in the format of `version`: the current one, or version 1
-    /// for tests that older snapshots still load.
-    fn encode_snapshot_version(&self, version: u8) -> Vec<u8> {
+    /// The same bytes as [`LineageGraph::encode_snapshot`], handed to
+    /// `sink` in chunks of about [`SNAPSHOT_CHUNK`] bytes as they are
+    /// encoded, so that a caller writing them to a file never holds the
+    /// whole snapshot (~270 bytes per event: 2.7 GB at 10 M events).
+    pub fn write_snapshot(&self, sink: &mut dyn FnMut(&[u8])) {
+        let (mut encoder, names) = self.encoder(SNAPSHOT_VERSION);
+        let mut out = Output {
+            buf: Vec::with_capacity(SNAPSHOT_CHUNK + SNAPSHOT_CHUNK / 8),
+            emitted: 0,
+            hasher: blake3::Hasher::new(),
+            sink,
+        };
+        out.buf.extend_from_slice(MAGIC);
+        out.buf.push(SNAPSHOT_VERSION);
+        varint(&mut out.buf, self.applied_seq);
+        varint(&mut out.buf, names.len() as u64);
+        for name in &names {
+            string(&mut out.buf, name);
+        }
+        encoder.write_graph(self, &mut out);
+        // The event ids come last: they are known only once every stamp
+        // has been written. The trailer says where they start.
+        let event_ids_at = out.position();
+        varint(&mut out.buf, encoder.event_ids.len() as u64);
+        for id in &encoder.event_ids {
+            string(&mut out.buf, id);
+            out.spill_if_full();
+        }
+        out.buf
+            .extend_from_slice(&(event_ids_at as u64).to_le_bytes());
+        out.spill();
+        let checksum = out.hasher.finalize();
+        (out.sink)(checksum.as_bytes());
+    }
+
+    /// An encoder for `version`, with the interned names in the fixed
+    /// order they are written in.
+    fn encoder(&self, version: u8) -> (Encoder, Vec<&Arc<str>>) {
         let mut encoder = Encoder {
             version,
             ..Encoder::default()
         };
-        // Interned names, in a fixed order of their own.
         let mut names: Vec<&Arc<str>> = self.interner.strings().collect();
         names.sort_unstable();
         for (index, name) in names.iter().enumerate() {
@@ -102,31 +144,36 @@ impl LineageGraph {
                 .names
                 .insert(Arc::as_ptr(name) as *const u8, index as u32);
         }
+        (encoder, names)
+    }
 
-        // The nodes first, which gives the table of event ids the tables
-        // written before them need; then the header and tables, then the
-        // nodes copied behind them: at most two copies at once (a snapshot
-        // is ~270 bytes per event, 2.7 GB at 10 M).
-        let mut rest = Vec::new();
+    /// A snapshot in format version 1 (event ids before the nodes, each
+    /// metric point in full), for the tests that such snapshots still load.
+    #[cfg(test)]
+    fn encode_snapshot_version_1(&self) -> Vec<u8> {
+        let (mut encoder, names) = self.encoder(SNAPSHOT_VERSION_FULL_POINTS);
+        let mut sink = |_: &[u8]| {};
+        let mut rest = Output {
+            buf: Vec::new(),
+            emitted: 0,
+            hasher: blake3::Hasher::new(),
+            sink: &mut sink,
+        };
+        // Never spilled: the test graphs are far smaller than a chunk.
         encoder.write_graph(self, &mut rest);
-        let mut tables = Vec::new();
-        varint(&mut tables, self.applied_seq);
-        varint(&mut tables, encoder.event_ids.len() as u64);
-        for id in &encoder.event_ids {
-            string(&mut tables, id);
-        }
-        varint(&mut tables, names.len() as u64);
-        for name in &names {
-            string(&mut tables, name);
-        }
-        let mut out =
-            Vec::with_capacity(MAGIC.len() + 1 + tables.len() + rest.len() + CHECKSUM_LEN);
+        let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.push(version);
-        out.extend_from_slice(&tables);
-        drop(tables);
-        out.extend_from_slice(&rest);
-        drop(rest);
+        out.push(SNAPSHOT_VERSION_FULL_POINTS);
+        varint(&mut out, self.applied_seq);
+        varint(&mut out, encoder.event_ids.len() as u64);
+        for id in &encoder.event_ids {
+            string(&mut out, id);
+        }
+        varint(&mut out, names.len() as u64);
+        for name in &names {
+            string(&mut out, name);
+        }
+        out.extend_from_slice(&rest.buf);
         let checksum = blake3::hash(&out);
         out.extend_from_slice(checksum.as_bytes());
         out
@@ -166,13 +213,43 @@ impl LineageGraph {
     /// The graph of a snapshot's checksummed content (magic and version
     /// included, as written).
     fn parse_snapshot(content: &[u8]) -> Result<LineageGraph, SnapshotError> {
-        let mut reader = Reader {
-            bytes: content,
-            at: MAGIC.len() + 1,
-            version: content[MAGIC.len()],
+        let version = content[MAGIC.len()];
+        let start = MAGIC.len() + 1;
+        // Version 1 has its event ids before the nodes; later versions at
+        // the end, where the trailer's offset points.
+        let (body, event_ids) = if version == SNAPSHOT_VERSION_FULL_POINTS {
+            (content, None)
+        } else {
+            let trailer = content
+                .len()
+                .checked_sub(8)
+                .filter(|&trailer| trailer >= start)
+                .ok_or(SnapshotError::Truncated { at: content.len() })?;
+            let offset = u64::from_le_bytes(content[trailer..].try_into().unwrap_or([0; 8]));
+            if offset < start as u64 || offset > trailer as u64 {
+                return Err(SnapshotError::Invalid {
+                    what: "an event id table offset out of range",
+                    at: trailer,
+                });
+            }
+            let mut tables = Reader {
+                bytes: &content[..trailer],
+                at: offset as usize,
+                version,
+            };
+            let event_ids = tables.event_ids()?;
+            if tables.at != trailer {
+                return Err(tables.invalid("bytes after the event ids"));
+            }
+            (&content[..offset as usize], Some(event_ids))
         };
-        let graph = reader.graph()?;
-        if reader.at != content.len() {
+        let mut reader = Reader {
+            bytes: body,
+            at: start,
+            version,
+        };
+        let graph = reader.graph(event_ids)?;
+        if reader.at != body.len() {
             return Err(reader.invalid("bytes after the last edge"));
         }
         Ok(graph)
@@ -207,6 +284,40 @@ fn i64_fixed(out: &mut Vec<u8>, value: i64) {
 }
 
 /// Assigns table indexes to event ids as stamps are written.
+/// About how many bytes [`LineageGraph::write_snapshot`] hands over at a
+/// time.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Where the encoder writes: a buffer handed to the sink (and hashed)
+/// whenever it holds a chunk.
+struct Output<'a> {
+    buf: Vec<u8>,
+    /// Bytes already handed to the sink.
+    emitted: usize,
+    hasher: blake3::Hasher,
+    sink: &'a mut dyn FnMut(&[u8]),
+}
+
+impl Output<'_> {
+    /// The offset of the next byte from the start of the snapshot.
+    fn position(&self) -> usize {
+        self.emitted + self.buf.len()
+    }
+
+    fn spill_if_full(&mut self) {
+        if self.buf.len() >= SNAPSHOT_CHUNK {
+            self.spill();
+        }
+    }
+
+    fn spill(&mut self) {
+        self.hasher.update(&self.buf);
+        (self.sink)(&self.buf);
+        self.emitted += self.buf.len();
+        self.buf.clear();
+    }
+}
+
 #[derive(Default)]
 struct Encoder {
     event_ids: Vec<Arc<str>>,
@@ -264,28 +375,33 @@ impl Encoder {
         }
     }
 
-    fn write_graph(&mut self, graph: &LineageGraph, out: &mut Vec<u8>) {
-        varint(out, graph.point_stamps.stamps.len() as u64);
+    /// Point stamps, nodes and edges, spilling to the sink between items.
+    fn write_graph(&mut self, graph: &LineageGraph, out: &mut Output) {
+        varint(&mut out.buf, graph.point_stamps.stamps.len() as u64);
         for stamp in &graph.point_stamps.stamps {
-            self.stamp(out, stamp);
+            self.stamp(&mut out.buf, stamp);
+            out.spill_if_full();
         }
-        varint(out, graph.node_count() as u64);
+        varint(&mut out.buf, graph.node_count() as u64);
         for (_, node) in graph.nodes() {
-            self.node(out, node);
+            self.node(&mut out.buf, node);
+            out.spill_if_full();
         }
-        varint(out, graph.all_edges().count() as u64);
+        varint(&mut out.buf, graph.all_edges().count() as u64);
         for (from, to, edge) in graph.all_edges() {
-            varint(out, from.index() as u64);
-            varint(out, to.index() as u64);
-            out.push(edge.kind as u8);
-            varint(out, edge.first_seq);
+            let buf = &mut out.buf;
+            varint(buf, from.index() as u64);
+            varint(buf, to.index() as u64);
+            buf.push(edge.kind as u8);
+            varint(buf, edge.first_seq);
             match edge.retired_seq {
-                None => out.push(0),
+                None => buf.push(0),
                 Some(seq) => {
-                    out.push(1);
-                    varint(out, seq);
+                    buf.push(1);
+                    varint(buf, seq);
                 }
             }
+            out.spill_if_full();
         }
     }
 
@@ -585,15 +701,24 @@ impl Reader<'_> {
         Ok(Some(Lww { stamp, value }))
     }
 
-    fn graph(&mut self) -> Result<LineageGraph, SnapshotError> {
-        let mut graph = LineageGraph::new();
-        graph.applied_seq = self.varint()?;
-
+    fn event_ids(&mut self) -> Result<Vec<EventId>, SnapshotError> {
         let count = self.count()?;
         let mut event_ids = Vec::with_capacity(count);
         for _ in 0..count {
             event_ids.push(EventId::new_unchecked(self.str()?));
         }
+        Ok(event_ids)
+    }
+
+    /// The graph; `event_ids` when they were read from the end (format 2),
+    /// `None` to read them here (format 1).
+    fn graph(&mut self, event_ids: Option<Vec<EventId>>) -> Result<LineageGraph, SnapshotError> {
+        let mut graph = LineageGraph::new();
+        graph.applied_seq = self.varint()?;
+        let event_ids = match event_ids {
+            Some(event_ids) => event_ids,
+            None => self.event_ids()?,
+        };
         let count = self.count()?;
         let mut names = Vec::with_capacity(count);
         for _ in 0..count {
@@ -950,6 +1075,15 @@ mod tests {
     use crate::event::{Event, MetricPoint, MetricsLogged, Payload};
 
     fn metrics_event(id: &str, seconds: i64, points: &[(&str, f64, i64)]) -> Event {
+        metrics_event_of("r1", id, seconds, points)
+    }
+
+    fn metrics_event_of(
+        run_id: &str,
+        id: &str,
+        seconds: i64,
+        points: &[(&str, f64, i64)],
+    ) -> Event {
         let at = EventTime::from_unix(seconds, 0).expect("in range");
         Event {
             id: EventId::new_unchecked(id),
@@ -958,7 +1092,7 @@ mod tests {
             producer: "tests".to_owned(),
             actor: "alice".to_owned(),
             payload: Payload::MetricsLogged(MetricsLogged {
-                run_id: "r1".to_owned(),
+                run_id: run_id.to_owned(),
                 metrics: points
                     .iter()
                     .map(|&(key, value, step)| MetricPoint {
@@ -983,12 +1117,47 @@ mod tests {
         for (seq, event) in (1u64..).zip(&events) {
             graph.apply(seq, event);
         }
-        let old = graph.encode_snapshot_version(SNAPSHOT_VERSION_FULL_POINTS);
+        let old = graph.encode_snapshot_version_1();
         assert_eq!(old[MAGIC.len()], 1);
         let restored = LineageGraph::decode_snapshot(&old).expect("a version 1 snapshot loads");
         assert_eq!(restored.state_digest(), graph.state_digest());
         // Written again, it is the current format, byte for byte.
         assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
         assert_ne!(graph.encode_snapshot(), old);
+    }
+
+    #[test]
+    fn a_large_snapshot_is_written_in_chunks_that_decode_as_one() {
+        let mut graph = LineageGraph::new();
+        let keys: Vec<String> = (0..20).map(|m| format!("metric_{m:02}")).collect();
+        for run in 0..400u32 {
+            for step in 0..10i64 {
+                let seq = u64::from(run) * 10 + step as u64 + 1;
+                let points: Vec<(&str, f64, i64)> = keys
+                    .iter()
+                    .map(|key| (key.as_str(), f64::from(run) / 7.0 + step as f64, step))
+                    .collect();
+                let event = metrics_event_of(
+                    &format!("run-{run}"),
+                    &format!("e{seq}"),
+                    1_000 + seq as i64,
+                    &points,
+                );
+                graph.apply(seq, &event);
+            }
+        }
+        let mut chunks = Vec::new();
+        graph.write_snapshot(&mut |chunk| chunks.push(chunk.to_vec()));
+        assert!(chunks.len() > 2, "{} chunks", chunks.len());
+        // Every chunk but the checksum is about a chunk long: spilled after
+        // the item that filled it.
+        for chunk in &chunks[..chunks.len() - 2] {
+            assert!(chunk.len() >= SNAPSHOT_CHUNK && chunk.len() < SNAPSHOT_CHUNK + 64 * 1024);
+        }
+        assert_eq!(chunks.last().map(Vec::len), Some(CHECKSUM_LEN));
+        let whole = chunks.concat();
+        assert_eq!(whole, graph.encode_snapshot());
+        let restored = LineageGraph::decode_snapshot(&whole).expect("decodes");
+        assert_eq!(restored.state_digest(), graph.state_digest());
     }
 }

@@ -15,7 +15,7 @@
 //! old snapshot or the new one.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use lineage_core::LineageGraph;
@@ -88,19 +88,69 @@ impl SnapshotStore {
     /// Writes a snapshot of the graph at `seq` (whose log record has
     /// `head_hash`) and removes all but the newest [`KEEP`].
     pub fn write(&self, seq: u64, head_hash: &[u8; 32], graph: &[u8]) -> io::Result<PathBuf> {
+        self.write_with(seq, head_hash, |file| {
+            file.write_all(graph)?;
+            Ok(graph.len() as u64)
+        })
+    }
+
+    /// Like [`SnapshotStore::write`], with the graph bytes arriving in
+    /// chunks (as `LineageGraph::write_snapshot` hands them over) and an
+    /// empty chunk after the last. Without that end mark, nothing is kept.
+    pub fn write_streamed(
+        &self,
+        seq: u64,
+        head_hash: &[u8; 32],
+        chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> io::Result<PathBuf> {
+        self.write_with(seq, head_hash, |file| {
+            let mut len = 0u64;
+            loop {
+                match chunks.recv() {
+                    Ok(chunk) if chunk.is_empty() => return Ok(len),
+                    Ok(chunk) => {
+                        file.write_all(&chunk)?;
+                        len += chunk.len() as u64;
+                    }
+                    Err(_) => {
+                        return Err(io::Error::other(
+                            "the snapshot's encoding stopped before its end",
+                        ));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Writes the header, then the graph bytes `body` writes (returning
+    /// their length, which the header then gets), to a temporary file that
+    /// is synced and renamed; removed instead if anything failed.
+    fn write_with(
+        &self,
+        seq: u64,
+        head_hash: &[u8; 32],
+        body: impl FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<u64>,
+    ) -> io::Result<PathBuf> {
         fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!("snapshot-{seq:020}.bin"));
         let temporary = self.dir.join(format!("snapshot-{seq:020}.tmp"));
-        {
+        let written = (|| {
             let mut file = io::BufWriter::new(fs::File::create(&temporary)?);
             file.write_all(MAGIC)?;
             file.write_all(&[FORMAT])?;
             file.write_all(&seq.to_be_bytes())?;
             file.write_all(head_hash)?;
-            file.write_all(&(graph.len() as u64).to_be_bytes())?;
-            file.write_all(graph)?;
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            file.sync_all()?;
+            // The length, filled in once the bytes are written.
+            file.write_all(&0u64.to_be_bytes())?;
+            let len = body(&mut file)?;
+            let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.seek(io::SeekFrom::Start((HEADER_LEN - 8) as u64))?;
+            file.write_all(&len.to_be_bytes())?;
+            file.sync_all()
+        })();
+        if let Err(error) = written {
+            let _ = fs::remove_file(&temporary);
+            return Err(error);
         }
         fs::rename(&temporary, &path)?;
         fs::File::open(&self.dir)?.sync_all()?;
