@@ -862,20 +862,14 @@ impl LineageGraph {
         finished: &RunFinished,
     ) {
         let run = self.ensure_node(seq, EntityKey::run(ws, &finished.run_id));
-        let facts = self.run_facts_mut(run);
         let _ = offer(
-            &mut facts.finished,
+            &mut self.run_facts_mut(run).finished,
             stamp,
             RunFinishFacts {
                 status: finished.status,
                 error: finished.error.clone(),
             },
         );
-        // A finished run rarely logs more: give back the room its series
-        // kept for growing (up to a quarter of each).
-        for series in &mut facts.metrics {
-            series.shrink_to_fit();
-        }
     }
 
     fn apply_dataset_registered(

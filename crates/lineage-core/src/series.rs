@@ -245,11 +245,6 @@ impl MetricSeries {
         }
     }
 
-    /// Gives back the room kept for appends.
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.encoded.shrink_to_fit();
-    }
-
     pub fn key(&self) -> &str {
         self.key.as_str()
     }
