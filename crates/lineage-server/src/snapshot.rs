@@ -10,9 +10,10 @@
 //! File layout (`<data dir>/graph-snapshots/snapshot-<seq>.bin`, integers
 //! big-endian): magic `LINEAGE-SNAPSHOT` | format:u8 | seq:u64 |
 //! head_hash:[32] | graph_len:u64 | graph bytes (the domain's own snapshot
-//! encoding, which carries its own checksum). Files are written to a temporary name,
-//! synced, renamed and the directory synced, so a crash leaves either the
-//! old snapshot or the new one.
+//! encoding, which carries its own checksum). The graph bytes are written
+//! as they are encoded, and `graph_len` filled in after them. Files are
+//! written to a temporary name, synced, renamed and the directory synced,
+//! so a crash leaves either the old snapshot or the new one.
 
 use std::fs;
 use std::io::{self, Seek, Write};
