@@ -5,7 +5,10 @@ table and one JSON file.
 
 lineaged's figures are scenario 3 of crates/lineage-bench/src/scenarios.rs:
 each query in process against the replayed graph, as the domain answer (p50
-and p99) and including the protobuf answer the server would send (p50 only).
+and p99) and with the protobuf answer the server would send built and
+encoded to bytes (p50 and p99), in the view a client would ask for: full
+for GetEntity, basic for lists and subgraphs (the server's defaults). Older
+results, which had only the p50 of the built answer, are still read.
 Its load figure is scenario 1 (durable ingest from NATS: stored, applied,
 acknowledged) and scenario 2 (replay of the log into the graph).
 """
@@ -37,6 +40,17 @@ def lineage_rows(report: dict) -> tuple[list[dict], list[dict]]:
                 rows.setdefault(m.group(1), {})["p99"] = r["value"]
                 rows[m.group(1)]["entities"] = int(m.group(2))
                 continue
+            m = re.match(r"^(.*) p(50|99), (basic|full) answer built and encoded$", figure)
+            if m:
+                name, quantile, view = m.group(1), m.group(2), m.group(3)
+                if view == ("full" if name.startswith("GetEntity") else "basic"):
+                    entry = rows.setdefault(name, {})
+                    entry[f"p{quantile}_proto"] = r["value"]
+                    entry["view"] = view
+                    if quantile == "50":
+                        entry["p50"] = r.get("baseline")
+                continue
+            # Results written before the encoded rows existed.
             m = re.match(r"^(.*) p50, with protobuf answer$", figure)
             if m:
                 rows.setdefault(m.group(1), {})["p50_proto"] = r["value"]
@@ -53,9 +67,13 @@ def lineage_rows(report: dict) -> tuple[list[dict], list[dict]]:
                     "figure": figure, "p50_us": v.get("p50"), "p99_us": v.get("p99"),
                     "entities": v.get("entities", ""), "note": "domain answer"})
         if "p50_proto" in v:
-            out.append({"system": SYSTEM, "figure": f"{figure}, with protobuf answer",
-                        "p50_us": v["p50_proto"], "p99_us": None, "entities": v.get("entities", ""),
-                        "note": "p50 only (scenario 3 reports no p99 for it)"})
+            view = v.get("view")
+            out.append({"system": SYSTEM,
+                        "figure": f"{figure}, with protobuf answer"
+                                  + (f" ({view} view, built and encoded)" if view else ""),
+                        "p50_us": v["p50_proto"], "p99_us": v.get("p99_proto"),
+                        "entities": v.get("entities", ""),
+                        "note": "built and encoded" if view else "p50 only (built, not encoded)"})
     return out, loads
 
 
@@ -81,8 +99,8 @@ SIDE_BY_SIDE = [
 
 
 def side_by_side(rows: list[dict]) -> list[str]:
-    """One line per question: lineaged (domain p50 / p99, then p50 with the
-    protobuf answer), MLMD and MLflow (p50 / p99), entities in brackets."""
+    """One line per question: lineaged (domain p50 / p99, then p50 / p99 with
+    the protobuf answer), MLMD and MLflow (p50 / p99), entities in brackets."""
     def find(system_prefix: str, figure_prefix: str | None, exclude: str = "\0") -> dict | None:
         if figure_prefix is None:
             return None
@@ -97,6 +115,12 @@ def side_by_side(rows: list[dict]) -> list[str]:
             return missing
         return f"{common.fmt_us(r['p50_us'])} / {common.fmt_us(r['p99_us'])} [{r['entities']}]"
 
+    def proto_cell(r: dict | None) -> str:
+        if r is None:
+            return "n/a"
+        p99 = common.fmt_us(r["p99_us"]) if r.get("p99_us") is not None else "n/a"
+        return f"{common.fmt_us(r['p50_us'])} / {p99}"
+
     def partial(figure: str | None) -> str:
         if figure and "1 level" in figure:
             return ": 1 level only"
@@ -104,7 +128,7 @@ def side_by_side(rows: list[dict]) -> list[str]:
             return ": 2 levels only (runs, model versions)"
         return ""
 
-    out = ["| question | lineage in process: p50 / p99 [entities] | lineage with protobuf answer: p50 "
+    out = ["| question | lineage in process: p50 / p99 [entities] | lineage with protobuf answer: p50 / p99 "
            "| MLMD: p50 / p99 [entities] | MLflow: p50 / p99 [entities] |",
            "|---|---|---|---|---|"]
     for question, ours, mlmd, mlf in SIDE_BY_SIDE:
@@ -112,7 +136,7 @@ def side_by_side(rows: list[dict]) -> list[str]:
         proto = next((r for r in rows if r["system"].startswith("lineage (in process)")
                       and r["figure"].startswith(ours) and "with protobuf" in r["figure"]), None)
         out.append(f"| {question} | {cell(domain, 'n/a')} | "
-                   f"{common.fmt_us(proto['p50_us']) if proto else 'n/a'} | "
+                   f"{proto_cell(proto)} | "
                    f"{cell(find('MLMD', mlmd))} | {cell(find('MLflow', mlf))}{partial(mlf)} |")
     return out
 
@@ -132,30 +156,9 @@ def print_tables(events: int, rows: list[dict], loads: list[dict], notes: list[s
         print(f"- {note}")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int)
-    ap.add_argument("--lineage")
-    ap.add_argument("--mlmd")
-    ap.add_argument("--mlflow")
-    ap.add_argument("--out")
-    ap.add_argument("--from-results", help="re-print the tables of a results-<N>.json")
-    args = ap.parse_args()
-    if args.from_results:
-        with open(args.from_results, encoding="utf-8") as f:
-            saved = json.load(f)
-        print_tables(saved["events"], saved["rows"], saved["loads"], saved["notes"])
-        return 0
-    if args.events is None or not args.out:
-        ap.error("--events and --out are required (unless --from-results)")
-
-    def load(path):
-        if path and os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        return None
-
-    lineage, mlmd, mlf = load(args.lineage), load(args.mlmd), load(args.mlflow)
+def merge(events: int, lineage: dict | None, mlmd: dict | None,
+          mlf: dict | None) -> tuple[list[dict], list[dict], list[str]]:
+    """The rows, loads and notes of one run's raw figures."""
     rows, loads, notes = [], [], []
     if lineage:
         lrows, lloads = lineage_rows(lineage)
@@ -164,7 +167,7 @@ def main() -> int:
         notes += [f"lineage-bench: {n}" for n in lineage.get("notes", [])]
         if not any(p and p.get("second_backlog") for p in (mlmd, mlf)):
             notes.append("lineage's scenario-3 graph also holds scenario 5's second backlog "
-                         f"({args.events // 2} events, seed 7, same dataset names) and the peers' "
+                         f"({events // 2} events, seed 7, same dataset names) and the peers' "
                          "graphs do not: entity counts differ (SECOND_BACKLOG=1 loads it into the peers)")
     for peer in (mlmd, mlf):
         if not peer:
@@ -175,7 +178,7 @@ def main() -> int:
                       "seconds": peer["load_seconds"], "capped_subset": peer["capped_subset"]})
         if peer["capped_subset"]:
             notes.append(f"{peer['system']}: CAPPED: loaded only the first {peer['events_loaded']} of "
-                         f"{args.events} events; its queries ran on that subset "
+                         f"{events} events; its queries ran on that subset "
                          f"(facts {json.dumps(peer['facts'])})")
         notes.append(f"{peer['system']}: load average {peer['loadavg_start'][0]:.1f} at the start, "
                      f"{peer['loadavg_end'][0]:.1f} at the end, on {peer['cpus']} CPUs")
@@ -189,9 +192,13 @@ def main() -> int:
                      f"({peer['facts']['hot_dataset_runs']} runs), cold {peer['facts']['cold_dataset']}, "
                      f"model {peer['facts']['model']}, run {peer['facts']['run']}")
 
-    print_tables(args.events, rows, loads, notes)
-    common.write_json(args.out, {
-        "events": args.events,
+    return rows, loads, notes
+
+
+def write_results(out: str, events: int, rows: list[dict], loads: list[dict], notes: list[str],
+                  lineage: dict | None, mlmd: dict | None, mlf: dict | None) -> None:
+    common.write_json(out, {
+        "events": events,
         "rows": rows,
         "loads": loads,
         "notes": notes,
@@ -200,6 +207,46 @@ def main() -> int:
         "mlmd": mlmd,
         "mlflow": mlf,
     })
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int)
+    ap.add_argument("--lineage")
+    ap.add_argument("--mlmd")
+    ap.add_argument("--mlflow")
+    ap.add_argument("--out")
+    ap.add_argument("--from-results", help="re-print the tables of a results-<N>.json")
+    args = ap.parse_args()
+    if args.from_results:
+        with open(args.from_results, encoding="utf-8") as f:
+            saved = json.load(f)
+        events = saved["events"]
+        if any(saved.get(k) for k in ("lineage", "mlmd", "mlflow")):
+            # Merged again from the raw figures, so that a change here
+            # (such as which rows of lineaged's report are used) applies.
+            rows, loads, notes = merge(events, saved.get("lineage"), saved.get("mlmd"),
+                                       saved.get("mlflow"))
+        else:
+            rows, loads, notes = saved["rows"], saved["loads"], saved["notes"]
+        print_tables(events, rows, loads, notes)
+        if args.out:
+            write_results(args.out, events, rows, loads, notes, saved.get("lineage"),
+                          saved.get("mlmd"), saved.get("mlflow"))
+        return 0
+    if args.events is None or not args.out:
+        ap.error("--events and --out are required (unless --from-results)")
+
+    def load(path):
+        if path and os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        return None
+
+    lineage, mlmd, mlf = load(args.lineage), load(args.mlmd), load(args.mlflow)
+    rows, loads, notes = merge(args.events, lineage, mlmd, mlf)
+    print_tables(args.events, rows, loads, notes)
+    write_results(args.out, args.events, rows, loads, notes, lineage, mlmd, mlf)
     print(f"\nJSON written to {args.out}")
     return 0
 
