@@ -17,9 +17,11 @@
 //! ```
 //!
 //! XOR makes a repeated value one byte; a fresh one takes at most ten.
-//! Inserting before the last point (a late or reordered event) decodes,
-//! inserts and re-encodes the series: linear in its length, as the vector
-//! insert it replaces was, and rare.
+//! A point recorded before the last (a late or reordered event, common:
+//! producers' batches interleave) is spliced in: the series is decoded up
+//! to its place and only the point after it is re-encoded, since every
+//! other delta stays the same. Linear in the series' length, as the vector
+//! insert it replaces was.
 
 use crate::event::{EventTime, Stamp};
 use crate::graph::{Name, StampTable};
