@@ -87,17 +87,10 @@ impl SnapshotStore {
     }
 
     /// Writes a snapshot of the graph at `seq` (whose log record has
-    /// `head_hash`) and removes all but the newest [`KEEP`].
-    pub fn write(&self, seq: u64, head_hash: &[u8; 32], graph: &[u8]) -> io::Result<PathBuf> {
-        self.write_with(seq, head_hash, |file| {
-            file.write_all(graph)?;
-            Ok(graph.len() as u64)
-        })
-    }
-
-    /// Like [`SnapshotStore::write`], with the graph bytes arriving in
-    /// chunks (as `LineageGraph::write_snapshot` hands them over) and an
-    /// empty chunk after the last. Without that end mark, nothing is kept.
+    /// `head_hash`) and removes all but the newest [`KEEP`]. The graph bytes
+    /// arrive in chunks (as `LineageGraph::write_snapshot` hands them over)
+    /// and an empty chunk after the last; without that end mark, nothing is
+    /// kept.
     pub fn write_streamed(
         &self,
         seq: u64,
