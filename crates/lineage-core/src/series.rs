@@ -88,8 +88,9 @@ pub(crate) enum SeriesError {
 impl MetricSeries {
     /// A series of one point.
     pub(crate) fn new(key: Name, point: MetricPointFacts) -> Self {
-        let mut encoded = Vec::with_capacity(point_len(&MetricPointFacts::ZERO, &point));
-        encode_point(&mut encoded, &MetricPointFacts::ZERO, &point);
+        let encoded = PointBytes::of(&MetricPointFacts::ZERO, &point)
+            .as_slice()
+            .to_vec();
         Self {
             key,
             encoded,
@@ -176,19 +177,15 @@ impl MetricSeries {
                 value,
                 stamp: table.index_of(stamp, stamp_index),
             };
-            let mut bytes = [0u8; MAX_POINT_BYTES];
-            let mut written = 0;
-            encode_point_with(&self.last, &point, &mut |byte| {
-                bytes[written] = byte;
-                written += 1;
-            });
-            if self.encoded.len() + written > self.encoded.capacity() {
+            let bytes = PointBytes::of(&self.last, &point);
+            let bytes = bytes.as_slice();
+            if self.encoded.len() + bytes.len() > self.encoded.capacity() {
                 // Grow by a quarter, not double: series are many and mostly
                 // short, so slack would cost more than copies.
                 self.encoded
-                    .reserve_exact(written.max(self.encoded.len() / 4));
+                    .reserve_exact(bytes.len().max(self.encoded.len() / 4));
             }
-            self.encoded.extend_from_slice(&bytes[..written]);
+            self.encoded.extend_from_slice(bytes);
             self.last = point;
             self.len += 1;
             return;
@@ -227,19 +224,13 @@ impl MetricSeries {
                 Some(current)
             };
             let end = points.at;
-            let mut bytes = [0u8; 2 * MAX_POINT_BYTES];
-            let mut written = 0;
-            let mut push = |byte| {
-                bytes[written] = byte;
-                written += 1;
-            };
-            encode_point_with(&previous, &point, &mut push);
+            let mut bytes = PointBytes::of(&previous, &point);
             match next {
-                Some(next) => encode_point_with(&point, &next, &mut push),
+                Some(next) => bytes.push(&point, &next),
                 None => self.last = point,
             }
             self.encoded
-                .splice(start..end, bytes[..written].iter().copied());
+                .splice(start..end, bytes.as_slice().iter().copied());
             if !replaces {
                 self.len += 1;
             }
@@ -318,28 +309,42 @@ fn deltas(previous: &MetricPointFacts, point: &MetricPointFacts) -> [u64; 4] {
 }
 
 fn encode_point(out: &mut Vec<u8>, previous: &MetricPointFacts, point: &MetricPointFacts) {
-    encode_point_with(previous, point, &mut |byte| out.push(byte));
+    out.extend_from_slice(PointBytes::of(previous, point).as_slice());
 }
 
-fn encode_point_with(
-    previous: &MetricPointFacts,
-    point: &MetricPointFacts,
-    push: &mut impl FnMut(u8),
-) {
-    for mut delta in deltas(previous, point) {
-        while delta >= 0x80 {
-            push(delta as u8 | 0x80);
-            delta >>= 7;
-        }
-        push(delta as u8);
+/// The encoding of up to two points, on the stack: an append writes one,
+/// a splice two (the new point and the one after it).
+struct PointBytes {
+    bytes: [u8; 2 * MAX_POINT_BYTES],
+    len: usize,
+}
+
+impl PointBytes {
+    fn of(previous: &MetricPointFacts, point: &MetricPointFacts) -> Self {
+        let mut bytes = Self {
+            bytes: [0; 2 * MAX_POINT_BYTES],
+            len: 0,
+        };
+        bytes.push(previous, point);
+        bytes
     }
-}
 
-fn point_len(previous: &MetricPointFacts, point: &MetricPointFacts) -> usize {
-    deltas(previous, point)
-        .into_iter()
-        .map(|delta| (64 - (delta | 1).leading_zeros() as usize).div_ceil(7))
-        .sum()
+    /// Appends `point` encoded against `previous` (there is room for two).
+    fn push(&mut self, previous: &MetricPointFacts, point: &MetricPointFacts) {
+        for mut delta in deltas(previous, point) {
+            while delta >= 0x80 {
+                self.bytes[self.len] = delta as u8 | 0x80;
+                self.len += 1;
+                delta >>= 7;
+            }
+            self.bytes[self.len] = delta as u8;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Decodes points one after the other; an error ends the iteration.
