@@ -5,8 +5,8 @@ table and one JSON file.
 
 lineaged's figures are scenario 3 of crates/lineage-bench/src/scenarios.rs:
 each query in process against the replayed graph, as the domain answer (p50
-and p99) and with the protobuf answer the server would send built and
-encoded to bytes (p50 and p99), in the view a client would ask for: full
+and p99) and with the protobuf answer the server sends, as the bytes it
+writes (p50 and p99), in the view a client would ask for: full
 for GetEntity, basic for lists and subgraphs (the server's defaults). Older
 results, which had only the p50 of the built answer, are still read.
 Its load figure is scenario 1 (durable ingest from NATS: stored, applied,
@@ -40,7 +40,10 @@ def lineage_rows(report: dict) -> tuple[list[dict], list[dict]]:
                 rows.setdefault(m.group(1), {})["p99"] = r["value"]
                 rows[m.group(1)]["entities"] = int(m.group(2))
                 continue
-            m = re.match(r"^(.*) p(50|99), (basic|full) answer built and encoded$", figure)
+            # "written as sent" since answers are written from the graph;
+            # "built and encoded" before.
+            m = re.match(r"^(.*) p(50|99), (basic|full) answer "
+                         r"(?:written as sent|built and encoded)$", figure)
             if m:
                 name, quantile, view = m.group(1), m.group(2), m.group(3)
                 if view == ("full" if name.startswith("GetEntity") else "basic"):
@@ -70,10 +73,10 @@ def lineage_rows(report: dict) -> tuple[list[dict], list[dict]]:
             view = v.get("view")
             out.append({"system": SYSTEM,
                         "figure": f"{figure}, with protobuf answer"
-                                  + (f" ({view} view, built and encoded)" if view else ""),
+                                  + (f" ({view} view, as sent)" if view else ""),
                         "p50_us": v["p50_proto"], "p99_us": v.get("p99_proto"),
                         "entities": v.get("entities", ""),
-                        "note": "built and encoded" if view else "p50 only (built, not encoded)"})
+                        "note": "written as sent" if view else "p50 only (built, not encoded)"})
     return out, loads
 
 

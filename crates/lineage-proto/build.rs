@@ -1,6 +1,8 @@
-//! Generates the lineage.v1 message types (prost), the gRPC service (tonic),
-//! the proto3 JSON mapping (pbjson) and the encoded descriptor set that the
-//! server's reflection service publishes. protoc comes from the
+//! Generates the lineage.v1 message types (prost), the gRPC client (tonic),
+//! the proto3 JSON mapping (pbjson), the encoded descriptor set that the
+//! server's reflection service publishes, and the gRPC server, whose
+//! answers of many entities are `encode::Encoded` bytes (written from the
+//! graph) instead of the prost structs. protoc comes from the
 //! protoc-bin-vendored crate so that a machine with only Rust can build.
 
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .build_client(true)
-        .build_server(true)
+        .build_server(false)
         // Clients build their own Channel, so this crate needs no transport.
         .build_transport(false)
         .file_descriptor_set_path(&descriptor_path)
@@ -33,6 +35,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".")
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        .compile_with_config(
+            prost_config,
+            &protos,
+            &[proto_root.clone(), protoc_bin_vendored::include_path()?],
+        )?;
+
+    // The server: every message is the one generated above, but for the
+    // answers the server writes itself. No message is generated here.
+    let server_dir = out_dir.join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    let mut prost_config = prost_build::Config::new();
+    prost_config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .build_transport(false)
+        .out_dir(&server_dir)
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .extern_path(".lineage.v1", "crate::v1")
+        .extern_path(".lineage.v1.Subgraph", "crate::encode::EncodedSubgraph")
+        .extern_path(
+            ".lineage.v1.RunsUsingDatasetResponse",
+            "crate::encode::EncodedRunsPage",
+        )
+        .extern_path(".lineage.v1.ModelTrace", "crate::encode::EncodedModelTrace")
         .compile_with_config(
             prost_config,
             &protos,

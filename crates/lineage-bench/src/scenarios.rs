@@ -31,11 +31,14 @@ use futures_util::StreamExt;
 use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
 use lineage_e2e::{Lineaged, NatsServer};
 use lineage_log::{Log, LogOptions};
-use lineage_proto::convert;
+use lineage_proto::encode::Encoded;
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
+use lineage_proto::{convert, encode};
 use prost::Message as _;
 use serde_json::json;
+use tonic::client::Grpc;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 
 use crate::measure::{Samples, dir_bytes, repeat};
@@ -224,21 +227,59 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // 4. gRPC queries, idle.
+    // 4. gRPC queries, idle: with clients decoding their answers, and with
+    // clients taking them as bytes (the server's share of the machine).
     let mix = QueryMix::new(&facts);
-    let (status_qps, status_samples) =
-        grpc_load(&lineaged, args.clients, args.seconds, None, |_| {
-            GrpcQuery::Status
-        })
-        .await;
-    let (mixed_qps, mixed_samples) =
-        grpc_load(&lineaged, args.clients, args.seconds, None, |i| mix.pick(i)).await;
+    let (status_qps, status_samples) = grpc_load(
+        &lineaged,
+        args.clients,
+        args.seconds,
+        None,
+        Reading::Decoded,
+        |_| GrpcQuery::Status,
+    )
+    .await;
+    let (mixed_qps, mixed_samples) = grpc_load(
+        &lineaged,
+        args.clients,
+        args.seconds,
+        None,
+        Reading::Decoded,
+        |i| mix.pick(i),
+    )
+    .await;
+    let (raw_status_qps, _) = grpc_load(
+        &lineaged,
+        args.clients,
+        args.seconds,
+        None,
+        Reading::Raw,
+        |_| GrpcQuery::Status,
+    )
+    .await;
+    let (raw_mixed_qps, raw_mixed_samples) = grpc_load(
+        &lineaged,
+        args.clients,
+        args.seconds,
+        None,
+        Reading::Raw,
+        |i| mix.pick(i),
+    )
+    .await;
     report.add(
         "4 gRPC",
-        "mixed queries",
+        "mixed queries, clients decoding answers",
         mixed_qps,
         "qps",
         Some(status_qps),
+        "ratio >= 0.7",
+    );
+    report.add(
+        "4 gRPC",
+        "mixed queries, clients taking answers as bytes",
+        raw_mixed_qps,
+        "qps",
+        Some(raw_status_qps),
         "ratio >= 0.7",
     );
     report.add(
@@ -257,20 +298,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(status_samples.quantile_us(0.99)),
         "",
     );
+    report.add(
+        "4 gRPC",
+        "mixed p99, clients taking answers as bytes",
+        raw_mixed_samples.quantile_us(0.99),
+        "µs",
+        Some(status_samples.quantile_us(0.99)),
+        "",
+    );
     // Each query of the mix alone, to show which one holds the mix back.
     for (name, query) in mix.each() {
-        let (qps, _) = grpc_load(&lineaged, args.clients, args.seconds.min(2), None, |_| {
-            query.clone()
-        })
-        .await;
-        report.add(
-            "4 gRPC",
-            format!("{name} alone"),
-            qps,
-            "qps",
-            Some(status_qps),
-            "",
-        );
+        for (reading, baseline, how) in [
+            (Reading::Decoded, status_qps, "decoded"),
+            (Reading::Raw, raw_status_qps, "as bytes"),
+        ] {
+            let (qps, _) = grpc_load(
+                &lineaged,
+                args.clients,
+                args.seconds.min(2),
+                None,
+                reading,
+                |_| query.clone(),
+            )
+            .await;
+            report.add(
+                "4 gRPC",
+                format!("{name} alone, {how}"),
+                qps,
+                "qps",
+                Some(baseline),
+                "",
+            );
+        }
     }
     lineaged.stop_within(LONG_WAIT).await;
 
@@ -309,6 +368,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.clients,
         args.seconds,
         Some(ingest_running.clone()),
+        Reading::Decoded,
         |i| mix.pick(i),
     )
     .await;
@@ -614,19 +674,26 @@ struct QueryFigures {
     domain: Samples,
     /// Entities in the domain answer.
     returned: usize,
-    /// The protobuf answer in the view a client of this query would ask
-    /// for (basic for lists and subgraphs, full for GetEntity): built, and
-    /// built then encoded to the bytes the server sends.
+    /// The view a client of this query would ask for (basic for lists and
+    /// subgraphs, full for GetEntity).
     view: &'static str,
-    built: Samples,
-    encoded: Samples,
-    /// A client decoding those bytes (the other half of an answer's cost
-    /// when client and server share the machine, as in scenario 4).
+    /// The answer in that view, from the graph to the bytes the server
+    /// sends, as the server does it.
+    written: Samples,
+    /// For lists and subgraphs, the same bytes the way the server made
+    /// them before answers were written from the graph: prost structs
+    /// built from the graph, then encoded.
+    prost_built: Option<Samples>,
+    /// A client decoding those bytes with prost (the other half of an
+    /// answer's cost when client and server share the machine, as in
+    /// scenario 4).
     decoded: Samples,
-    /// For lists and subgraphs, the full view built, for comparison.
-    full_built: Option<Samples>,
-    /// The target of the encoded answer's p99.
+    /// For lists and subgraphs, the full view written, for comparison.
+    full_written: Option<Samples>,
+    /// The target of the written answer's p99.
     target: &'static str,
+    /// The size of the written answer.
+    bytes: usize,
 }
 
 impl QueryFigures {
@@ -636,11 +703,12 @@ impl QueryFigures {
             domain,
             returned,
             view,
-            built,
-            encoded,
+            written,
+            prost_built,
             decoded,
-            full_built,
+            full_written,
             target,
+            bytes,
         } = self;
         report.add(
             "3 in process",
@@ -652,40 +720,50 @@ impl QueryFigures {
         );
         report.add(
             "3 in process",
-            format!("{figure} p50, with protobuf answer ({view})"),
-            built.quantile_us(0.5),
+            format!("{figure} p50, {view} answer written as sent"),
+            written.quantile_us(0.5),
             "µs",
             Some(domain.quantile_us(0.5)),
             "",
         );
         report.add(
             "3 in process",
-            format!("{figure} p50, {view} answer built and encoded"),
-            encoded.quantile_us(0.5),
-            "µs",
-            Some(domain.quantile_us(0.5)),
-            "",
-        );
-        report.add(
-            "3 in process",
-            format!("{figure} p99, {view} answer built and encoded"),
-            encoded.quantile_us(0.99),
+            format!("{figure} p99, {view} answer written as sent"),
+            written.quantile_us(0.99),
             "µs",
             Some(domain.quantile_us(0.99)),
             target,
         );
         report.add(
             "3 in process",
+            format!("{figure}, {view} answer size"),
+            bytes as f64,
+            "B",
+            None,
+            "",
+        );
+        if let Some(prost_built) = prost_built {
+            report.add(
+                "3 in process",
+                format!("{figure} p50, {view} answer built as prost structs and encoded"),
+                prost_built.quantile_us(0.5),
+                "µs",
+                Some(written.quantile_us(0.5)),
+                "",
+            );
+        }
+        report.add(
+            "3 in process",
             format!("{figure} p50, a client decoding the {view} answer"),
             decoded.quantile_us(0.5),
             "µs",
-            Some(encoded.quantile_us(0.5)),
+            Some(written.quantile_us(0.5)),
             "",
         );
-        if let Some(full) = full_built {
+        if let Some(full) = full_written {
             report.add(
                 "3 in process",
-                format!("{figure} p50, with protobuf answer (full)"),
+                format!("{figure} p50, full answer written as sent"),
                 full.quantile_us(0.5),
                 "µs",
                 Some(domain.quantile_us(0.5)),
@@ -695,21 +773,39 @@ impl QueryFigures {
     }
 }
 
-/// Measures building a protobuf answer, building then encoding it, and
-/// decoding the encoded bytes as a client does.
+/// The samples of one answer's protobuf forms.
+struct AnswerSamples {
+    written: Samples,
+    bytes: usize,
+    prost_built: Option<Samples>,
+    decoded: Samples,
+}
+
+/// Measures writing an answer as the server does (`write`), building and
+/// encoding its prost message instead (`build`, for lists and subgraphs),
+/// and decoding the bytes as a client does.
 fn answer_samples<M: prost::Message + Default>(
     budget: Duration,
     min_runs: usize,
     max_runs: usize,
-    build: impl Fn() -> M,
-) -> (Samples, Samples, Samples) {
-    let (built, _) = repeat(budget, min_runs, max_runs, &build);
-    let (encoded, _) = repeat(budget, min_runs, max_runs, || build().encode_to_vec());
-    let bytes = build().encode_to_vec();
+    write: impl Fn() -> Vec<u8>,
+    build: Option<&dyn Fn() -> M>,
+) -> AnswerSamples {
+    let (written, bytes) = repeat(budget, min_runs, max_runs, &write);
+    let prost_built = build.map(|build| {
+        let (samples, reference) = repeat(budget, min_runs, max_runs, || build().encode_to_vec());
+        assert_eq!(bytes, reference, "the written answer is prost's encoding");
+        samples
+    });
     let (decoded, _) = repeat(budget, min_runs, max_runs, || {
         M::decode(bytes.as_slice()).expect("an answer just encoded decodes")
     });
-    (built, encoded, decoded)
+    AnswerSamples {
+        written,
+        bytes: bytes.len(),
+        prost_built,
+        decoded,
+    }
 }
 
 /// Scenario 3: each query alone, against the graph (the domain answer),
@@ -723,21 +819,25 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
     if let Some((workspace, run_id)) = &facts.run {
         let key = EntityKey::run(&ws(workspace), run_id);
         let (domain, _) = repeat(budget, 1_000, 200_000, || graph.find(&key));
-        let (built, encoded, decoded) = answer_samples(budget, 1_000, 200_000, || {
+        // GetEntity answers with prost's message: one entity, in full.
+        let write = || {
             graph
                 .find(&key)
                 .map(|node| convert::entity(graph, node))
                 .unwrap_or_default()
-        });
+                .encode_to_vec()
+        };
+        let answer = answer_samples::<v1::Entity>(budget, 1_000, 200_000, write, None);
         figures.push(QueryFigures {
             figure: "GetEntity (run)".into(),
             domain,
             returned: 1,
             view: "full",
-            built,
-            encoded,
-            decoded,
-            full_built: None,
+            bytes: answer.bytes,
+            written: answer.written,
+            prost_built: None,
+            decoded: answer.decoded,
+            full_written: None,
             target: "",
         });
     }
@@ -749,27 +849,31 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         let (domain, page) = repeat(budget, 1_000, 200_000, || {
             graph.runs_using_dataset(&workspace, name, Some(version), None, 100)
         });
-        let answer = |view| {
-            let (runs, _) = graph.runs_using_dataset(&workspace, name, Some(version), None, 100);
-            v1::RunsUsingDatasetResponse {
-                runs: runs
-                    .iter()
-                    .map(|&run| convert::entity_in_view(graph, run, view))
-                    .collect(),
-                next_page_token: String::new(),
-            }
+        let page_of = || {
+            graph
+                .runs_using_dataset(&workspace, name, Some(version), None, 100)
+                .0
         };
-        let (built, encoded, decoded) = answer_samples(budget, 1_000, 200_000, || answer(basic));
-        let (full_built, _) = repeat(budget, 200, 100_000, || answer(full));
+        let write = |view| encode::runs_page(graph, &page_of(), view, "").into_bytes();
+        let build = || v1::RunsUsingDatasetResponse {
+            runs: page_of()
+                .iter()
+                .map(|&run| convert::entity_in_view(graph, run, basic))
+                .collect(),
+            next_page_token: String::new(),
+        };
+        let answer = answer_samples(budget, 1_000, 200_000, || write(basic), Some(&build));
+        let (full_written, _) = repeat(budget, 200, 100_000, || write(full));
         figures.push(QueryFigures {
             figure: format!("RunsUsingDataset ({label}, page of 100)"),
             domain,
             returned: page.0.len(),
             view: "basic",
-            built,
-            encoded,
-            decoded,
-            full_built: Some(full_built),
+            bytes: answer.bytes,
+            written: answer.written,
+            prost_built: answer.prost_built,
+            decoded: answer.decoded,
+            full_written: Some(full_written),
             target: if label == "hot" { "<= 20 µs" } else { "" },
         });
     }
@@ -778,46 +882,55 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         if let Some(root) = graph.find(&key) {
             for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
                 let spec = spec(Walk::Provenance, depth);
-                let (domain, answer) = repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
-                let (built, encoded, decoded) = answer_samples(budget, 200, 100_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec), basic)
-                });
-                let (full_built, _) = repeat(budget, 100, 50_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec), full)
-                });
+                let (domain, traversed) =
+                    repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
+                let write = |view| {
+                    let answer = graph.traverse(root, &spec);
+                    encode::subgraph(graph, &answer, view).into_bytes()
+                };
+                let build = || convert::subgraph(graph, &graph.traverse(root, &spec), basic);
+                let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
+                let (full_written, _) = repeat(budget, 100, 50_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
                 figures.push(QueryFigures {
                     figure: format!("Provenance of a model version ({label})"),
                     domain,
-                    returned: answer.nodes.len(),
+                    returned: traversed.nodes.len(),
                     view: "basic",
-                    built,
-                    encoded,
-                    decoded,
-                    full_built: Some(full_built),
+                    bytes: answer.bytes,
+                    written: answer.written,
+                    prost_built: answer.prost_built,
+                    decoded: answer.decoded,
+                    full_written: Some(full_written),
                     target,
                 });
             }
             let spec = spec(Walk::Provenance, 64);
             let (domain, trace) = repeat(budget, 200, 100_000, || graph.trace_model(root, &spec));
-            let trace_answer = |view| {
+            let write = |view| {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| convert::model_trace(graph, &t, view))
+                    .map(|t| encode::model_trace(graph, &t, view).into_bytes())
                     .unwrap_or_default()
             };
-            let (built, encoded, decoded) =
-                answer_samples(budget, 200, 100_000, || trace_answer(basic));
-            let (full_built, _) = repeat(budget, 100, 50_000, || trace_answer(full));
+            let build = || {
+                graph
+                    .trace_model(root, &spec)
+                    .map(|t| convert::model_trace(graph, &t, basic))
+                    .unwrap_or_default()
+            };
+            let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
+            let (full_written, _) = repeat(budget, 100, 50_000, || write(full));
             figures.push(QueryFigures {
                 figure: "TraceModel".into(),
                 domain,
                 returned: trace.map_or(0, |t| t.upstream.nodes.len()),
                 view: "basic",
-                built,
-                encoded,
-                decoded,
-                full_built: Some(full_built),
+                bytes: answer.bytes,
+                written: answer.written,
+                prost_built: answer.prost_built,
+                decoded: answer.decoded,
+                full_written: Some(full_written),
                 target: "",
             });
         }
@@ -827,26 +940,33 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         if let Some(root) = graph.find(&key) {
             for depth in [4, 64] {
                 let spec = spec(Walk::Impact, depth);
-                let (domain, answer) = repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
-                let (built, encoded, decoded) = answer_samples(budget, 50, 20_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec), basic)
-                });
-                let (full_built, _) = repeat(budget, 20, 10_000, || {
-                    convert::subgraph(graph, &graph.traverse(root, &spec), full)
-                });
+                let (domain, traversed) =
+                    repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
+                let write = |view| {
+                    let answer = graph.traverse(root, &spec);
+                    encode::subgraph(graph, &answer, view).into_bytes()
+                };
+                let build = || convert::subgraph(graph, &graph.traverse(root, &spec), basic);
+                let answer = answer_samples(budget, 50, 20_000, || write(basic), Some(&build));
+                let (full_written, _) = repeat(budget, 20, 10_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
                 figures.push(QueryFigures {
                     figure: format!(
                         "Impact of a popular dataset version ({label}{})",
-                        if answer.truncated { ", truncated" } else { "" }
+                        if traversed.truncated {
+                            ", truncated"
+                        } else {
+                            ""
+                        }
                     ),
                     domain,
-                    returned: answer.nodes.len(),
+                    returned: traversed.nodes.len(),
                     view: "basic",
-                    built,
-                    encoded,
-                    decoded,
-                    full_built: Some(full_built),
+                    bytes: answer.bytes,
+                    written: answer.written,
+                    prost_built: answer.prost_built,
+                    decoded: answer.decoded,
+                    full_written: Some(full_written),
                     target: "",
                 });
             }
@@ -958,6 +1078,66 @@ async fn send(client: &mut LineageServiceClient<Channel>, query: GrpcQuery) -> b
     }
 }
 
+/// Sends a query and takes the answer's bytes without building the
+/// message: the load a server sees from clients on other machines.
+async fn send_raw(grpc: &mut Grpc<Channel>, query: GrpcQuery) -> bool {
+    const SERVICE: &str = "/lineage.v1.LineageService/";
+    match query {
+        GrpcQuery::Status => {
+            let request = v1::GetStatusRequest::default();
+            unary_raw::<_, v1::StatusResponse>(grpc, method_path(SERVICE, "GetStatus"), request)
+                .await
+        }
+        GrpcQuery::Entity(r) => {
+            unary_raw::<_, v1::Entity>(grpc, method_path(SERVICE, "GetEntity"), r).await
+        }
+        GrpcQuery::RunsUsing(r) => {
+            let path = method_path(SERVICE, "RunsUsingDataset");
+            unary_raw::<_, v1::RunsUsingDatasetResponse>(grpc, path, r).await
+        }
+        GrpcQuery::Provenance(r) => {
+            unary_raw::<_, v1::Subgraph>(grpc, method_path(SERVICE, "Provenance"), r).await
+        }
+        GrpcQuery::Impact(r) => {
+            unary_raw::<_, v1::Subgraph>(grpc, method_path(SERVICE, "Impact"), r).await
+        }
+        GrpcQuery::Trace(r) => {
+            unary_raw::<_, v1::ModelTrace>(grpc, method_path(SERVICE, "TraceModel"), r).await
+        }
+    }
+}
+
+fn method_path(service: &'static str, method: &'static str) -> PathAndQuery {
+    PathAndQuery::try_from(format!("{service}{method}")).expect("a gRPC method path")
+}
+
+/// One unary call whose answer is kept as the bytes that came.
+async fn unary_raw<Req, Resp>(grpc: &mut Grpc<Channel>, path: PathAndQuery, request: Req) -> bool
+where
+    Req: prost::Message + Send + 'static,
+    Resp: Send + 'static,
+{
+    if grpc.ready().await.is_err() {
+        return false;
+    }
+    let codec = tonic_prost::ProstCodec::<Req, Encoded<Resp>>::default();
+    match grpc.unary(tonic::Request::new(request), path, codec).await {
+        Ok(answer) => !answer.get_ref().as_bytes().is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// How the load generator's clients read their answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reading {
+    /// Into the prost message, as an application would.
+    Decoded,
+    /// As bytes ([`send_raw`]): on this machine the clients share the
+    /// server's two cores, and a client decoding a list of a hundred
+    /// entities spends about what the server spent writing it.
+    Raw,
+}
+
 /// Runs `clients` concurrent clients for `seconds` (or while `running`
 /// stays true), each sending `query(i)`; returns qps and latencies.
 async fn grpc_load(
@@ -965,6 +1145,7 @@ async fn grpc_load(
     clients: usize,
     seconds: u64,
     running: Option<Arc<AtomicBool>>,
+    reading: Reading,
     query: impl Fn(usize) -> GrpcQuery,
 ) -> (f64, Samples) {
     let mut queries_per_client = Vec::new();
@@ -976,8 +1157,10 @@ async fn grpc_load(
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for queries in queries_per_client {
-        let mut client = LineageServiceClient::new(lineaged.channel().await)
-            .max_decoding_message_size(64 * 1024 * 1024);
+        let channel = lineaged.channel().await;
+        let mut client =
+            LineageServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024);
+        let mut raw_client = Grpc::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let running = running.clone();
         tasks.push(tokio::spawn(async move {
             let mut samples = Samples::default();
@@ -986,7 +1169,12 @@ async fn grpc_load(
                 && running.as_ref().is_none_or(|r| r.load(Ordering::Acquire))
             {
                 let began = Instant::now();
-                if send(&mut client, queries[i % queries.len()].clone()).await {
+                let query = queries[i % queries.len()].clone();
+                let answered = match reading {
+                    Reading::Decoded => send(&mut client, query).await,
+                    Reading::Raw => send_raw(&mut raw_client, query).await,
+                };
+                if answered {
                     samples.push(began.elapsed());
                 }
                 i += 1;

@@ -94,7 +94,7 @@ pub fn edge_kind_from_wire(raw: i32) -> Option<EdgeKind> {
     })
 }
 
-fn run_status(status: RunStatus) -> v1::RunStatus {
+pub(crate) fn run_status(status: RunStatus) -> v1::RunStatus {
     match status {
         RunStatus::Started => v1::RunStatus::Started,
         RunStatus::Completed => v1::RunStatus::Completed,
@@ -103,7 +103,7 @@ fn run_status(status: RunStatus) -> v1::RunStatus {
     }
 }
 
-fn model_stage(stage: ModelStage) -> v1::ModelStage {
+pub(crate) fn model_stage(stage: ModelStage) -> v1::ModelStage {
     match stage {
         ModelStage::Staging => v1::ModelStage::Staging,
         ModelStage::Production => v1::ModelStage::Production,
@@ -310,7 +310,7 @@ fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
 }
 
 /// Every flag on a node, in event id order.
-fn flags(node: &Node) -> Vec<v1::Flag> {
+pub(crate) fn flags(node: &Node) -> Vec<v1::Flag> {
     node.flags
         .iter()
         .map(|(event_id, flag)| v1::Flag {
@@ -324,7 +324,7 @@ fn flags(node: &Node) -> Vec<v1::Flag> {
 }
 
 /// The endpoints currently serving a model version.
-fn deployments(graph: &LineageGraph, model: NodeIndex) -> Vec<v1::Deployment> {
+pub(crate) fn deployments(graph: &LineageGraph, model: NodeIndex) -> Vec<v1::Deployment> {
     graph
         .outgoing(model, EdgeKind::Deployed)
         .take(MAX_ENTITY_LIST)
@@ -346,7 +346,9 @@ fn deployments(graph: &LineageGraph, model: NodeIndex) -> Vec<v1::Deployment> {
 }
 
 /// What an endpoint currently serves; the same in both views (it is small).
-fn endpoint_details(current: Option<&Lww<DeploymentFacts>>) -> Option<v1::entity::Details> {
+pub(crate) fn endpoint_details(
+    current: Option<&Lww<DeploymentFacts>>,
+) -> Option<v1::entity::Details> {
     current.map(|current| {
         v1::entity::Details::Endpoint(v1::EndpointDetails {
             model: Some(v1::ModelVersionRef {

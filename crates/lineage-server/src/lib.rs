@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lineage_log::Log;
-use lineage_proto::v1::lineage_service_server::LineageServiceServer;
+use lineage_proto::server::lineage_service_server::LineageServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info};

@@ -1,0 +1,183 @@
+//! The bytes written from the graph against prost's encoding of
+//! [`convert`]'s messages, over the demo history (every kind of entity,
+//! edge, flag, stage and deployment it has).
+
+use lineage_core::graph::LineageGraph;
+use lineage_core::query::{EdgeKinds, NodeKinds, TraversalSpec, Walk};
+use lineage_core::{EntityKind, EventTime};
+
+use super::*;
+use crate::validate::{Encoding, decode_event, validate_event};
+
+const DEMO_HISTORY: &str = include_str!("../../../../deploy/demo/history.jsonl");
+
+fn demo_graph() -> LineageGraph {
+    let mut graph = LineageGraph::new();
+    for (seq, line) in DEMO_HISTORY.lines().enumerate() {
+        let event = decode_event(line.as_bytes(), Encoding::Json).expect("a demo event decodes");
+        let event = validate_event(&event).expect("a demo event is valid");
+        graph.apply(seq as u64 + 1, &event);
+    }
+    graph
+}
+
+fn spec(walk: Walk, max_depth: u32, max_nodes: usize) -> TraversalSpec {
+    TraversalSpec {
+        walk,
+        max_depth,
+        edge_kinds: EdgeKinds::lineage(),
+        node_kinds: NodeKinds::all(),
+        max_nodes,
+        max_edges: max_nodes * 4,
+        max_visits: 10_000,
+    }
+}
+
+/// The written bytes are prost's bytes of the reference message, and so
+/// decode to it.
+fn assert_same<M: Message + Default + PartialEq + fmt::Debug>(written: &Encoded<M>, reference: &M) {
+    assert_eq!(
+        &written.to_message().expect("written bytes decode"),
+        reference
+    );
+    assert_eq!(written.as_bytes(), reference.encode_to_vec().as_slice());
+}
+
+#[test]
+fn every_entity_and_subgraph_of_the_demo_is_written_as_prost_encodes_it() {
+    let graph = demo_graph();
+    let mut kinds = std::collections::BTreeSet::new();
+    for (node, facts) in graph.nodes() {
+        kinds.insert(format!("{:?}", facts.key.kind));
+        for view in [View::Basic, View::Full] {
+            let lone = Subgraph {
+                nodes: vec![node],
+                ..Default::default()
+            };
+            assert_same(
+                &subgraph(&graph, &lone, view),
+                &convert::subgraph(&graph, &lone, view),
+            );
+            for walk in [Walk::Provenance, Walk::Impact] {
+                for (depth, limit) in [(1, 5), (50, 1_000)] {
+                    let answer = graph.traverse(node, &spec(walk, depth, limit));
+                    assert_same(
+                        &subgraph(&graph, &answer, view),
+                        &convert::subgraph(&graph, &answer, view),
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        kinds.len(),
+        8,
+        "the demo has every kind of entity: {kinds:?}"
+    );
+}
+
+#[test]
+fn pages_of_runs_and_model_traces_are_written_as_prost_encodes_them() {
+    let graph = demo_graph();
+    let (mut pages, mut traces) = (0, 0);
+    for (node, facts) in graph.nodes() {
+        let key = &facts.key;
+        match key.kind {
+            EntityKind::DatasetVersion => {
+                for page_size in [1, 100] {
+                    let (runs, more) = graph.runs_using_dataset(
+                        &key.workspace,
+                        &key.name,
+                        Some(&key.version),
+                        None,
+                        page_size,
+                    );
+                    let token = if more { "bmV4dA" } else { "" };
+                    for view in [View::Basic, View::Full] {
+                        let reference = v1::RunsUsingDatasetResponse {
+                            runs: runs
+                                .iter()
+                                .map(|&run| convert::entity_in_view(&graph, run, view))
+                                .collect(),
+                            next_page_token: token.to_owned(),
+                        };
+                        assert_same(&runs_page(&graph, &runs, view, token), &reference);
+                        pages += 1;
+                    }
+                }
+            }
+            EntityKind::ModelVersion => {
+                if let Some(trace) = graph.trace_model(node, &spec(Walk::Provenance, 50, 1_000)) {
+                    for view in [View::Basic, View::Full] {
+                        assert_same(
+                            &model_trace(&graph, &trace, view),
+                            &convert::model_trace(&graph, &trace, view),
+                        );
+                        traces += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(pages > 0 && traces > 0, "pages {pages}, traces {traces}");
+}
+
+#[test]
+fn nested_lengths_of_every_width_are_written_as_prost_writes_them() {
+    // Lengths of one, two and three varint bytes, around each boundary.
+    for len in [0, 1, 127, 128, 129, 16_383, 16_384, 70_000] {
+        let name = "n".repeat(len);
+        let reference = v1::Edge {
+            from: Some(v1::EntityRef {
+                workspace: "ws".into(),
+                kind: v1::EntityKind::Run as i32,
+                name: name.clone(),
+                version: String::new(),
+            }),
+            first_seq: 7,
+            ..Default::default()
+        };
+        let mut w = Writer::with_capacity(0);
+        w.message(1, |w| {
+            w.string(1, "ws");
+            w.enumeration(2, v1::EntityKind::Run as i32);
+            w.string(3, &name);
+        });
+        w.uint64(4, 7);
+        assert_eq!(w.buf, reference.encode_to_vec(), "a name of {len} bytes");
+    }
+}
+
+#[test]
+fn timestamps_before_the_epoch_and_negative_values_are_written_as_prost_writes_them() {
+    for nanos in [i64::MIN / 2, -1, 0, 1, 1_700_000_000_123_456_789] {
+        let mut w = Writer::with_capacity(0);
+        w.timestamp(3, EventTime::from_unix_nanos(nanos));
+        let reference = v1::Flag {
+            flagged_at: Some(convert::timestamp(EventTime::from_unix_nanos(nanos))),
+            ..Default::default()
+        };
+        assert_eq!(w.buf, reference.encode_to_vec(), "{nanos} ns");
+    }
+}
+
+#[test]
+fn an_encoded_message_decodes_back_to_the_same_bytes() {
+    let graph = demo_graph();
+    let (root, _) = graph.nodes().next().expect("the demo has nodes");
+    let answer = graph.traverse(root, &spec(Walk::Impact, 50, 1_000));
+    let written = subgraph(&graph, &answer, View::Basic);
+    let received = EncodedSubgraph::decode(written.as_bytes()).expect("raw fields decode");
+    assert_eq!(received.as_bytes(), written.as_bytes());
+    assert_eq!(received.encoded_len(), written.as_bytes().len());
+
+    // From a buffer in pieces, field by field.
+    let (front, back) = written.as_bytes().split_at(written.as_bytes().len() / 2);
+    let received = EncodedSubgraph::decode(front.chain(back)).expect("raw fields decode");
+    assert_eq!(received.as_bytes(), written.as_bytes());
+
+    // A field cut short is an error, not a panic or a short read.
+    assert!(EncodedSubgraph::decode(&written.as_bytes()[..10]).is_err());
+    assert!(EncodedSubgraph::decode(front.chain(&back[..1])).is_err());
+}
