@@ -55,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
         .extern_path(".lineage.v1", "crate::v1")
+        .extern_path(".lineage.v1.Entity", "crate::encode::EncodedEntity")
         .extern_path(".lineage.v1.Subgraph", "crate::encode::EncodedSubgraph")
         .extern_path(
             ".lineage.v1.RunsUsingDatasetResponse",

@@ -680,9 +680,9 @@ struct QueryFigures {
     /// The answer in that view, from the graph to the bytes the server
     /// sends, as the server does it.
     written: Samples,
-    /// For lists and subgraphs, the same bytes the way the server made
-    /// them before answers were written from the graph: prost structs
-    /// built from the graph, then encoded.
+    /// The same bytes the way the server made them before answers were
+    /// written from the graph: prost structs built from the graph, then
+    /// encoded.
     prost_built: Option<Samples>,
     /// A client decoding those bytes with prost (the other half of an
     /// answer's cost when client and server share the machine, as in
@@ -782,8 +782,8 @@ struct AnswerSamples {
 }
 
 /// Measures writing an answer as the server does (`write`), building and
-/// encoding its prost message instead (`build`, for lists and subgraphs),
-/// and decoding the bytes as a client does.
+/// encoding its prost message instead (`build`; the bytes must be the
+/// same), and decoding the bytes as a client does.
 fn answer_samples<M: prost::Message + Default>(
     budget: Duration,
     min_runs: usize,
@@ -819,15 +819,19 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
     if let Some((workspace, run_id)) = &facts.run {
         let key = EntityKey::run(&ws(workspace), run_id);
         let (domain, _) = repeat(budget, 1_000, 200_000, || graph.find(&key));
-        // GetEntity answers with prost's message: one entity, in full.
         let write = || {
+            graph
+                .find(&key)
+                .map(|node| encode::entity(graph, node).into_bytes())
+                .unwrap_or_default()
+        };
+        let build = || {
             graph
                 .find(&key)
                 .map(|node| convert::entity(graph, node))
                 .unwrap_or_default()
-                .encode_to_vec()
         };
-        let answer = answer_samples::<v1::Entity>(budget, 1_000, 200_000, write, None);
+        let answer = answer_samples(budget, 1_000, 200_000, write, Some(&build));
         figures.push(QueryFigures {
             figure: "GetEntity (run)".into(),
             domain,
@@ -835,7 +839,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             view: "full",
             bytes: answer.bytes,
             written: answer.written,
-            prost_built: None,
+            prost_built: answer.prost_built,
             decoded: answer.decoded,
             full_written: None,
             target: "",

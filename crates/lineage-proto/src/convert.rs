@@ -130,7 +130,7 @@ pub fn entity_ref(key: &EntityKey) -> v1::EntityRef {
 }
 
 /// Collects at most [`MAX_ENTITY_LIST`] items, noting whether more existed.
-fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -> Vec<T> {
+pub(crate) fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -> Vec<T> {
     let mut items = items.peekable();
     let collected: Vec<T> = items.by_ref().take(MAX_ENTITY_LIST).collect();
     if items.peek().is_some() {

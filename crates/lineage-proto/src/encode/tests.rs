@@ -49,6 +49,7 @@ fn every_entity_and_subgraph_of_the_demo_is_written_as_prost_encodes_it() {
     let mut kinds = std::collections::BTreeSet::new();
     for (node, facts) in graph.nodes() {
         kinds.insert(format!("{:?}", facts.key.kind));
+        assert_same(&entity(&graph, node), &convert::entity(&graph, node));
         for view in [View::Basic, View::Full] {
             let lone = Subgraph {
                 nodes: vec![node],

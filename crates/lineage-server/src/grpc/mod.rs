@@ -11,9 +11,9 @@
 //!
 //! Lists and subgraphs answer in the requested `EntityView`, BASIC unless
 //! FULL is asked for; GetEntity, and a trace's model version and source
-//! run, always answer FULL. They are written from the graph straight into
-//! protobuf bytes under the read lock (`lineage_proto::encode`), which is
-//! why the service trait is `lineage_proto::server`'s.
+//! run, always answer FULL. Answers are written from the graph straight
+//! into protobuf bytes under the read lock (`lineage_proto::encode`), which
+//! is why the service trait is `lineage_proto::server`'s.
 
 mod error;
 
@@ -24,7 +24,9 @@ use lineage_core::{
     EdgeKinds, EntityKey, LineageGraph, NodeKinds, Subgraph, TraversalSpec, Walk, Workspace,
 };
 use lineage_proto::convert::{self, View};
-use lineage_proto::encode::{self, EncodedModelTrace, EncodedRunsPage, EncodedSubgraph};
+use lineage_proto::encode::{
+    self, EncodedEntity, EncodedModelTrace, EncodedRunsPage, EncodedSubgraph,
+};
 use lineage_proto::server::lineage_service_server::LineageService;
 use lineage_proto::v1;
 use lineage_proto::validate;
@@ -354,13 +356,13 @@ impl LineageService for LineageApi {
     async fn get_entity(
         &self,
         request: Request<v1::GetEntityRequest>,
-    ) -> Result<Response<v1::Entity>, Status> {
+    ) -> Result<Response<EncodedEntity>, Status> {
         let request = request.into_inner();
         let result = async {
             let key = validate::entity_key("entity", request.entity.as_ref())?;
             tracing::Span::current().record("entity", tracing::field::display(&key));
             self.query(Cost::Small, move |graph| {
-                Ok(convert::entity(graph, find(graph, &key)?))
+                Ok(encode::entity(graph, find(graph, &key)?))
             })
             .await
         }
