@@ -808,6 +808,10 @@ fn answer_samples<M: prost::Message + Default>(
     }
 }
 
+/// The edges of scenario 3's subgraphs and of scenario 4's mix: by
+/// position in the answer's nodes, as a client that reads many edges asks.
+const COMPACT: convert::EdgeForm = convert::EdgeForm::Compact;
+
 /// Scenario 3: each query alone, against the graph (the domain answer),
 /// and again including the protobuf answer the server would send.
 fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryFigures> {
@@ -890,9 +894,10 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
                 let write = |view| {
                     let answer = graph.traverse(root, &spec);
-                    encode::subgraph(graph, &answer, view).into_bytes()
+                    encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
                 };
-                let build = || convert::subgraph(graph, &graph.traverse(root, &spec), basic);
+                let build =
+                    || convert::subgraph(graph, &graph.traverse(root, &spec), basic, COMPACT);
                 let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
                 let (full_written, _) = repeat(budget, 100, 50_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
@@ -914,13 +919,13 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             let write = |view| {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| encode::model_trace(graph, &t, view).into_bytes())
+                    .map(|t| encode::model_trace(graph, &t, view, COMPACT).into_bytes())
                     .unwrap_or_default()
             };
             let build = || {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| convert::model_trace(graph, &t, basic))
+                    .map(|t| convert::model_trace(graph, &t, basic, COMPACT))
                     .unwrap_or_default()
             };
             let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
@@ -948,9 +953,10 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                     repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
                 let write = |view| {
                     let answer = graph.traverse(root, &spec);
-                    encode::subgraph(graph, &answer, view).into_bytes()
+                    encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
                 };
-                let build = || convert::subgraph(graph, &graph.traverse(root, &spec), basic);
+                let build =
+                    || convert::subgraph(graph, &graph.traverse(root, &spec), basic, COMPACT);
                 let answer = answer_samples(budget, 50, 20_000, || write(basic), Some(&build));
                 let (full_written, _) = repeat(budget, 20, 10_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
@@ -1021,6 +1027,7 @@ impl QueryMix {
                 max_depth: 4,
                 limit: 100,
                 view: v1::EntityView::Basic as i32,
+                compact_edges: true,
                 ..Default::default()
             }));
         }
@@ -1033,6 +1040,7 @@ impl QueryMix {
                     version,
                 )),
                 view: v1::EntityView::Basic as i32,
+                compact_edges: true,
                 ..Default::default()
             }));
             queries.push(GrpcQuery::Trace(v1::TraceModelRequest {
@@ -1040,6 +1048,7 @@ impl QueryMix {
                 model: model.clone(),
                 version: version.clone(),
                 view: v1::EntityView::Basic as i32,
+                compact_edges: true,
             }));
         }
         if queries.is_empty() {
@@ -1055,9 +1064,11 @@ impl QueryMix {
                 GrpcQuery::Status => "GetStatus",
                 GrpcQuery::Entity(_) => "GetEntity (run)",
                 GrpcQuery::RunsUsing(_) => "RunsUsingDataset (hot, page of 100, basic)",
-                GrpcQuery::Provenance(_) => "Provenance (model version, full depth, basic)",
-                GrpcQuery::Impact(_) => "Impact (hot, depth 4, limit 100, basic)",
-                GrpcQuery::Trace(_) => "TraceModel (basic)",
+                GrpcQuery::Provenance(_) => {
+                    "Provenance (model version, full depth, basic, compact edges)"
+                }
+                GrpcQuery::Impact(_) => "Impact (hot, depth 4, limit 100, basic, compact edges)",
+                GrpcQuery::Trace(_) => "TraceModel (basic, compact edges)",
             };
             (name, query)
         })

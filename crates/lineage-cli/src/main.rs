@@ -326,6 +326,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     model: name,
                     version,
                     view: view.or(default_view(global.format, View::Basic)),
+                    // The text and DOT renderings name an edge's ends.
+                    compact_edges: false,
                 })
                 .await?
                 .into_inner();
@@ -400,6 +402,8 @@ async fn run_traversal(
             .collect(),
         limit: args.limit.unwrap_or(0),
         view: args.view.or(default_view(global.format, View::Basic)),
+        // The text and DOT renderings name an edge's ends.
+        compact_edges: false,
     };
     let mut grpc: Client = client::connect(&global.grpc_addr).await?;
     let answer = match direction {

@@ -5,7 +5,7 @@
 //! by the nodes they visit; pages by their size. Hitting a bound marks the
 //! answer truncated; it is never an error.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
@@ -89,6 +89,9 @@ pub struct Subgraph {
     pub nodes: Vec<NodeIndex>,
     /// Edges whose both ends are in `nodes`.
     pub edges: Vec<EdgeIndex>,
+    /// For each of `edges`, the positions of its (from, to) ends in
+    /// `nodes`, so an answer can name them without a lookup.
+    pub edge_ends: Vec<(u32, u32)>,
     /// Whether a bound cut the answer.
     pub truncated: bool,
     /// The nodes the walk reached, returned or not, root included: the
@@ -108,12 +111,13 @@ impl LineageGraph {
         let mut queue = VecDeque::new();
         let mut answer = Subgraph::default();
         let mut walked_edges = Vec::new();
-        let mut returned: HashSet<NodeIndex> = HashSet::new();
+        // Each returned node's position in `answer.nodes`.
+        let mut returned: HashMap<NodeIndex, u32> = HashMap::new();
 
         depth_of.insert(root, 0);
         queue.push_back(root);
         answer.nodes.push(root);
-        returned.insert(root);
+        returned.insert(root, 0);
 
         'walk: while let Some(node) = queue.pop_front() {
             let depth = depth_of[&node];
@@ -142,8 +146,8 @@ impl LineageGraph {
                         answer.truncated = true;
                         break 'walk;
                     }
+                    returned.insert(next, answer.nodes.len() as u32);
                     answer.nodes.push(next);
-                    returned.insert(next);
                 }
                 queue.push_back(next);
             }
@@ -152,12 +156,13 @@ impl LineageGraph {
         answer.visits = depth_of.len();
         for edge in walked_edges {
             let (from, to, _) = self.edge(edge);
-            if returned.contains(&from) && returned.contains(&to) {
+            if let (Some(&from), Some(&to)) = (returned.get(&from), returned.get(&to)) {
                 if answer.edges.len() >= spec.max_edges {
                     answer.truncated = true;
                     break;
                 }
                 answer.edges.push(edge);
+                answer.edge_ends.push((from, to));
             }
         }
         answer

@@ -244,11 +244,14 @@ fn q2_trace_model_names_source_run_inputs_environment_and_compute() {
         upstream.sort();
         assert_eq!(upstream, CREDIT_RISK_7_PROVENANCE, "{order}");
         assert!(!trace.upstream.truncated, "{order}");
-        // Every returned edge joins two returned nodes.
-        for &edge in &trace.upstream.edges {
+        // Every returned edge joins two returned nodes, at the positions
+        // the answer names.
+        assert_eq!(trace.upstream.edge_ends.len(), trace.upstream.edges.len());
+        for (&edge, &(at_from, at_to)) in trace.upstream.edges.iter().zip(&trace.upstream.edge_ends)
+        {
             let (from, to, _) = graph.edge(edge);
-            assert!(trace.upstream.nodes.contains(&from), "{order}");
-            assert!(trace.upstream.nodes.contains(&to), "{order}");
+            assert_eq!(trace.upstream.nodes[at_from as usize], from, "{order}");
+            assert_eq!(trace.upstream.nodes[at_to as usize], to, "{order}");
         }
 
         // The source run's own facts are what Q2 goes on to read.

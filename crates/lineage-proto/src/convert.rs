@@ -33,6 +33,25 @@ pub enum View {
     Full,
 }
 
+/// How a subgraph's edges name their ends: the wire's `compact_edges`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EdgeForm {
+    /// Full references to both ends, and their positions in the nodes.
+    Full,
+    /// Only the positions: an edge of a few bytes instead of ~100.
+    Compact,
+}
+
+impl EdgeForm {
+    pub fn from_wire(compact_edges: bool) -> Self {
+        if compact_edges {
+            EdgeForm::Compact
+        } else {
+            EdgeForm::Full
+        }
+    }
+}
+
 /// Reads an `EntityView` from a request: `Ok(None)` when unspecified (the
 /// RPC's default applies), an error when the value is not a view this build
 /// knows.
@@ -455,25 +474,40 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
     details
 }
 
-pub fn edge(graph: &LineageGraph, index: EdgeIndex) -> v1::Edge {
+/// One edge of a subgraph, whose ends are at `ends` in its nodes.
+pub fn edge(graph: &LineageGraph, index: EdgeIndex, ends: (u32, u32), form: EdgeForm) -> v1::Edge {
     let (from, to, data) = graph.edge(index);
+    let full = form == EdgeForm::Full;
     v1::Edge {
-        from: Some(entity_ref(&graph.node(from).key)),
-        to: Some(entity_ref(&graph.node(to).key)),
+        from: full.then(|| entity_ref(&graph.node(from).key)),
+        to: full.then(|| entity_ref(&graph.node(to).key)),
         kind: edge_kind(data.kind) as i32,
         first_seq: data.first_seq,
+        from_node: ends.0,
+        to_node: ends.1,
     }
 }
 
-/// A traversal's answer with its nodes in the given view.
-pub fn subgraph(graph: &LineageGraph, answer: &Subgraph, view: View) -> v1::Subgraph {
+/// A traversal's answer with its nodes in the given view and its edges in
+/// the given form.
+pub fn subgraph(
+    graph: &LineageGraph,
+    answer: &Subgraph,
+    view: View,
+    form: EdgeForm,
+) -> v1::Subgraph {
     v1::Subgraph {
         nodes: answer
             .nodes
             .iter()
             .map(|&n| entity_in_view(graph, n, view))
             .collect(),
-        edges: answer.edges.iter().map(|&e| edge(graph, e)).collect(),
+        edges: answer
+            .edges
+            .iter()
+            .zip(&answer.edge_ends)
+            .map(|(&e, &ends)| edge(graph, e, ends, form))
+            .collect(),
         truncated: answer.truncated,
         applied_seq: graph.applied_seq(),
     }
@@ -481,7 +515,12 @@ pub fn subgraph(graph: &LineageGraph, answer: &Subgraph, view: View) -> v1::Subg
 
 /// A model trace: the model version and its source run in full (they are
 /// what a trace is asked for), the rest in the given view.
-pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace, view: View) -> v1::ModelTrace {
+pub fn model_trace(
+    graph: &LineageGraph,
+    trace: &ModelTrace,
+    view: View,
+    form: EdgeForm,
+) -> v1::ModelTrace {
     v1::ModelTrace {
         model: Some(entity(graph, trace.model)),
         source_run: trace.source_run.map(|run| entity(graph, run)),
@@ -492,6 +531,6 @@ pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace, view: View) -> v1::
             .collect(),
         environment: trace.environment.map(|n| entity_in_view(graph, n, view)),
         compute: trace.compute.map(|n| entity_in_view(graph, n, view)),
-        upstream: Some(subgraph(graph, &trace.upstream, view)),
+        upstream: Some(subgraph(graph, &trace.upstream, view, form)),
     }
 }

@@ -31,7 +31,7 @@ use prost::encoding::{
 };
 use prost::{DecodeError, Message};
 
-use crate::convert::{self, View};
+use crate::convert::{self, EdgeForm, View};
 use crate::v1;
 
 /// A subgraph answer (Provenance, Impact), already encoded.
@@ -166,9 +166,14 @@ impl<M> Message for Encoded<M> {
 
 /// A subgraph answer with its nodes in the given view: the bytes of
 /// [`convert::subgraph`].
-pub fn subgraph(graph: &LineageGraph, answer: &Subgraph, view: View) -> EncodedSubgraph {
+pub fn subgraph(
+    graph: &LineageGraph,
+    answer: &Subgraph,
+    view: View,
+    form: EdgeForm,
+) -> EncodedSubgraph {
     let mut w = Writer::with_capacity(answer.nodes.len() * 128 + answer.edges.len() * 96);
-    subgraph_fields(&mut w, graph, answer, view);
+    subgraph_fields(&mut w, graph, answer, view, form);
     Encoded::from_bytes(w.buf)
 }
 
@@ -190,7 +195,12 @@ pub fn runs_page(
 }
 
 /// A model trace: the bytes of [`convert::model_trace`].
-pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace, view: View) -> EncodedModelTrace {
+pub fn model_trace(
+    graph: &LineageGraph,
+    trace: &ModelTrace,
+    view: View,
+    form: EdgeForm,
+) -> EncodedModelTrace {
     let entities = trace.inputs.len() + trace.upstream.nodes.len() + 4;
     let mut w = Writer::with_capacity(entities * 128 + trace.upstream.edges.len() * 96);
     entity_field(&mut w, 1, graph, trace.model, View::Full);
@@ -206,16 +216,24 @@ pub fn model_trace(graph: &LineageGraph, trace: &ModelTrace, view: View) -> Enco
     if let Some(compute) = trace.compute {
         entity_field(&mut w, 5, graph, compute, view);
     }
-    w.message(6, |w| subgraph_fields(w, graph, &trace.upstream, view));
+    w.message(6, |w| {
+        subgraph_fields(w, graph, &trace.upstream, view, form)
+    });
     Encoded::from_bytes(w.buf)
 }
 
-fn subgraph_fields(w: &mut Writer, graph: &LineageGraph, answer: &Subgraph, view: View) {
+fn subgraph_fields(
+    w: &mut Writer,
+    graph: &LineageGraph,
+    answer: &Subgraph,
+    view: View,
+    form: EdgeForm,
+) {
     for &node in &answer.nodes {
         entity_field(w, 1, graph, node, view);
     }
-    for &edge in &answer.edges {
-        w.message(2, |w| edge_fields(w, graph, edge));
+    for (&edge, &ends) in answer.edges.iter().zip(&answer.edge_ends) {
+        w.message(2, |w| edge_fields(w, graph, edge, ends, form));
     }
     w.bool(3, answer.truncated);
     w.uint64(4, graph.applied_seq());
@@ -500,12 +518,22 @@ fn entity_ref_fields(w: &mut Writer, key: &EntityKey) {
     w.string(4, &key.version);
 }
 
-fn edge_fields(w: &mut Writer, graph: &LineageGraph, index: EdgeIndex) {
+fn edge_fields(
+    w: &mut Writer,
+    graph: &LineageGraph,
+    index: EdgeIndex,
+    (from_node, to_node): (u32, u32),
+    form: EdgeForm,
+) {
     let (from, to, data) = graph.edge(index);
-    w.message(1, |w| entity_ref_fields(w, &graph.node(from).key));
-    w.message(2, |w| entity_ref_fields(w, &graph.node(to).key));
+    if form == EdgeForm::Full {
+        w.message(1, |w| entity_ref_fields(w, &graph.node(from).key));
+        w.message(2, |w| entity_ref_fields(w, &graph.node(to).key));
+    }
     w.enumeration(3, convert::edge_kind(data.kind) as i32);
     w.uint64(4, data.first_seq);
+    w.uint64(5, u64::from(from_node));
+    w.uint64(6, u64::from(to_node));
 }
 
 /// Writes proto3 fields as prost does: scalars and strings only when they

@@ -360,6 +360,30 @@ async fn lists_answer_basic_entities_unless_full_is_asked_for() {
         .into_inner();
     assert_eq!(labels(&full.nodes), labels(&basic.nodes));
     assert_eq!(full.edges, basic.edges);
+
+    // Compact edges name their ends by position in `nodes`, and the same
+    // ends as full edges do.
+    let compact = client
+        .provenance(v1::TraversalRequest {
+            compact_edges: true,
+            ..provenance(v1::EntityView::Unspecified)
+        })
+        .await
+        .expect("provenance, compact edges")
+        .into_inner();
+    assert_eq!(compact.nodes, basic.nodes);
+    assert_eq!(compact.edges.len(), basic.edges.len());
+    assert!(!compact.edges.is_empty());
+    for (compact_edge, full_edge) in compact.edges.iter().zip(&basic.edges) {
+        assert!(compact_edge.from.is_none() && compact_edge.to.is_none());
+        let end = |at: u32| compact.nodes[at as usize].r#ref.clone();
+        assert_eq!(end(compact_edge.from_node), full_edge.from);
+        assert_eq!(end(compact_edge.to_node), full_edge.to);
+        assert_eq!(
+            (compact_edge.kind, compact_edge.first_seq),
+            (full_edge.kind, full_edge.first_seq)
+        );
+    }
     let applications = full
         .nodes
         .iter()
@@ -378,6 +402,7 @@ async fn lists_answer_basic_entities_unless_full_is_asked_for() {
         model: "credit-risk".into(),
         version: "7".into(),
         view: view as i32,
+        compact_edges: false,
     };
     let basic = client
         .trace_model(trace(v1::EntityView::Unspecified))
@@ -461,6 +486,7 @@ async fn unknown_views_are_invalid_arguments_naming_the_field() {
                 model: "credit-risk".into(),
                 version: "7".into(),
                 view: 42,
+                compact_edges: false,
             })
             .await
             .expect_err("unknown view"),

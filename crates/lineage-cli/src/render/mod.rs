@@ -182,6 +182,7 @@ pub(crate) mod fixtures {
             to: Some(to),
             kind: kind as i32,
             first_seq: 1,
+            ..v1::Edge::default()
         }
     }
 

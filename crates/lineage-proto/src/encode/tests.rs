@@ -55,17 +55,20 @@ fn every_entity_and_subgraph_of_the_demo_is_written_as_prost_encodes_it() {
                 nodes: vec![node],
                 ..Default::default()
             };
+            let form = EdgeForm::Full;
             assert_same(
-                &subgraph(&graph, &lone, view),
-                &convert::subgraph(&graph, &lone, view),
+                &subgraph(&graph, &lone, view, form),
+                &convert::subgraph(&graph, &lone, view, form),
             );
             for walk in [Walk::Provenance, Walk::Impact] {
                 for (depth, limit) in [(1, 5), (50, 1_000)] {
                     let answer = graph.traverse(node, &spec(walk, depth, limit));
-                    assert_same(
-                        &subgraph(&graph, &answer, view),
-                        &convert::subgraph(&graph, &answer, view),
-                    );
+                    for form in [EdgeForm::Full, EdgeForm::Compact] {
+                        assert_same(
+                            &subgraph(&graph, &answer, view, form),
+                            &convert::subgraph(&graph, &answer, view, form),
+                        );
+                    }
                 }
             }
         }
@@ -110,11 +113,13 @@ fn pages_of_runs_and_model_traces_are_written_as_prost_encodes_them() {
             EntityKind::ModelVersion => {
                 if let Some(trace) = graph.trace_model(node, &spec(Walk::Provenance, 50, 1_000)) {
                     for view in [View::Basic, View::Full] {
-                        assert_same(
-                            &model_trace(&graph, &trace, view),
-                            &convert::model_trace(&graph, &trace, view),
-                        );
-                        traces += 1;
+                        for form in [EdgeForm::Full, EdgeForm::Compact] {
+                            assert_same(
+                                &model_trace(&graph, &trace, view, form),
+                                &convert::model_trace(&graph, &trace, view, form),
+                            );
+                            traces += 1;
+                        }
                     }
                 }
             }
@@ -168,7 +173,7 @@ fn an_encoded_message_decodes_back_to_the_same_bytes() {
     let graph = demo_graph();
     let (root, _) = graph.nodes().next().expect("the demo has nodes");
     let answer = graph.traverse(root, &spec(Walk::Impact, 50, 1_000));
-    let written = subgraph(&graph, &answer, View::Basic);
+    let written = subgraph(&graph, &answer, View::Basic, EdgeForm::Full);
     let received = EncodedSubgraph::decode(written.as_bytes()).expect("raw fields decode");
     assert_eq!(received.as_bytes(), written.as_bytes());
     assert_eq!(received.encoded_len(), written.as_bytes().len());
@@ -181,4 +186,28 @@ fn an_encoded_message_decodes_back_to_the_same_bytes() {
     // A field cut short is an error, not a panic or a short read.
     assert!(EncodedSubgraph::decode(&written.as_bytes()[..10]).is_err());
     assert!(EncodedSubgraph::decode(front.chain(&back[..1])).is_err());
+}
+
+#[test]
+fn compact_edges_name_the_same_ends_as_full_edges() {
+    let graph = demo_graph();
+    let mut edges = 0;
+    for (node, _) in graph.nodes() {
+        let answer = graph.traverse(node, &spec(Walk::Impact, 50, 1_000));
+        let full = subgraph(&graph, &answer, View::Basic, EdgeForm::Full)
+            .to_message()
+            .expect("decodes");
+        let compact = subgraph(&graph, &answer, View::Basic, EdgeForm::Compact)
+            .to_message()
+            .expect("decodes");
+        assert_eq!(full.nodes, compact.nodes);
+        for (full_edge, compact_edge) in full.edges.iter().zip(&compact.edges) {
+            assert!(compact_edge.from.is_none() && compact_edge.to.is_none());
+            let at = |position: u32| compact.nodes[position as usize].r#ref.clone();
+            assert_eq!(at(compact_edge.from_node), full_edge.from);
+            assert_eq!(at(compact_edge.to_node), full_edge.to);
+            edges += 1;
+        }
+    }
+    assert!(edges > 100, "the demo's impact answers have edges: {edges}");
 }

@@ -23,7 +23,7 @@ use lineage_core::id;
 use lineage_core::{
     EdgeKinds, EntityKey, LineageGraph, NodeKinds, Subgraph, TraversalSpec, Walk, Workspace,
 };
-use lineage_proto::convert::{self, View};
+use lineage_proto::convert::{self, EdgeForm, View};
 use lineage_proto::encode::{
     self, EncodedEntity, EncodedModelTrace, EncodedRunsPage, EncodedSubgraph,
 };
@@ -271,6 +271,7 @@ impl LineageApi {
     ) -> Result<EncodedSubgraph, ApiError> {
         let (root, spec) = self.traversal_spec(walk, &request)?;
         let view = list_view("view", request.view)?;
+        let form = EdgeForm::from_wire(request.compact_edges);
         self.query_within(move |graph, budget| {
             let node = match find(graph, &root) {
                 Ok(node) => node,
@@ -286,7 +287,7 @@ impl LineageApi {
                     answer
                 }
             };
-            Some(Ok(encode::subgraph(graph, &answer, view)))
+            Some(Ok(encode::subgraph(graph, &answer, view, form)))
         })
         .await
     }
@@ -467,6 +468,7 @@ impl LineageService for LineageApi {
             checked("model", &request.model, id::check_name)?;
             checked("version", &request.version, id::check_version)?;
             let view = list_view("view", request.view)?;
+            let form = EdgeForm::from_wire(request.compact_edges);
             let key = EntityKey::model_version(&ws, &request.model, &request.version);
             let spec = self.spec(
                 Walk::Provenance,
@@ -495,7 +497,7 @@ impl LineageService for LineageApi {
                 {
                     return None;
                 }
-                Some(Ok(encode::model_trace(graph, &trace, view)))
+                Some(Ok(encode::model_trace(graph, &trace, view, form)))
             })
             .await
         }
