@@ -5,7 +5,9 @@
 //! by the nodes they visit; pages by their size. Hitting a bound marks the
 //! answer truncated; it is never an error.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 
 use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
@@ -107,6 +109,8 @@ impl LineageGraph {
             Walk::Provenance => Direction::Incoming,
             Walk::Impact => Direction::Outgoing,
         };
+        // hashbrown's default hasher (foldhash), not std's SipHash: the keys
+        // are the graph's own indexes, and hashing them is most of a visit.
         let mut depth_of: HashMap<NodeIndex, u32> = HashMap::new();
         let mut queue = VecDeque::new();
         let mut answer = Subgraph::default();
