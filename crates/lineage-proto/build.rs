@@ -21,9 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", proto.display());
     }
 
-    let mut prost_config = prost_build::Config::new();
-    prost_config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-
+    let includes = [proto_root, protoc_bin_vendored::include_path()?];
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(false)
@@ -35,18 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".")
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
-        .compile_with_config(
-            prost_config,
-            &protos,
-            &[proto_root.clone(), protoc_bin_vendored::include_path()?],
-        )?;
+        .compile_with_config(prost_config()?, &protos, &includes)?;
 
     // The server: every message is the one generated above, but for the
     // answers the server writes itself. No message is generated here.
     let server_dir = out_dir.join("server");
     std::fs::create_dir_all(&server_dir)?;
-    let mut prost_config = prost_build::Config::new();
-    prost_config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
@@ -62,11 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "crate::encode::EncodedRunsPage",
         )
         .extern_path(".lineage.v1.ModelTrace", "crate::encode::EncodedModelTrace")
-        .compile_with_config(
-            prost_config,
-            &protos,
-            &[proto_root, protoc_bin_vendored::include_path()?],
-        )?;
+        .compile_with_config(prost_config()?, &protos, &includes)?;
 
     let descriptor_set = std::fs::read(&descriptor_path)?;
     pbjson_build::Builder::new()
@@ -75,4 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .preserve_proto_field_names()
         .build(&[".lineage"])?;
     Ok(())
+}
+
+/// prost's settings for both runs: the vendored protoc.
+fn prost_config() -> Result<prost_build::Config, Box<dyn std::error::Error>> {
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    Ok(config)
 }

@@ -230,42 +230,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // 4. gRPC queries, idle: with clients decoding their answers, and with
     // clients taking them as bytes (the server's share of the machine).
     let mix = QueryMix::new(&facts);
-    let (status_qps, status_samples) = grpc_load(
-        &lineaged,
-        args.clients,
-        args.seconds,
-        None,
-        Reading::Decoded,
-        |_| GrpcQuery::Status,
-    )
-    .await;
-    let (mixed_qps, mixed_samples) = grpc_load(
-        &lineaged,
-        args.clients,
-        args.seconds,
-        None,
-        Reading::Decoded,
-        |i| mix.pick(i),
-    )
-    .await;
-    let (raw_status_qps, _) = grpc_load(
-        &lineaged,
-        args.clients,
-        args.seconds,
-        None,
-        Reading::Raw,
-        |_| GrpcQuery::Status,
-    )
-    .await;
-    let (raw_mixed_qps, raw_mixed_samples) = grpc_load(
-        &lineaged,
-        args.clients,
-        args.seconds,
-        None,
-        Reading::Raw,
-        |i| mix.pick(i),
-    )
-    .await;
+    let ((status_qps, status_samples), (mixed_qps, mixed_samples)) =
+        status_and_mix(&lineaged, &args, &mix, Reading::Decoded).await;
+    let ((raw_status_qps, _), (raw_mixed_qps, raw_mixed_samples)) =
+        status_and_mix(&lineaged, &args, &mix, Reading::Raw).await;
     report.add(
         "4 gRPC",
         "mixed queries, clients decoding answers",
@@ -318,7 +286,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 args.seconds.min(2),
                 None,
                 reading,
-                |_| query.clone(),
+                &|_| query.clone(),
             )
             .await;
             report.add(
@@ -369,7 +337,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.seconds,
         Some(ingest_running.clone()),
         Reading::Decoded,
-        |i| mix.pick(i),
+        &|i| mix.pick(i),
     )
     .await;
     // How fast ingest went while the queries ran: it yields the CPU to
@@ -1153,6 +1121,23 @@ enum Reading {
     Raw,
 }
 
+/// Scenario 4's GetStatus baseline, then its mix, with clients reading
+/// answers as `reading` says.
+async fn status_and_mix(
+    lineaged: &Lineaged,
+    args: &RunArgs,
+    mix: &QueryMix,
+    reading: Reading,
+) -> ((f64, Samples), (f64, Samples)) {
+    let (clients, seconds) = (args.clients, args.seconds);
+    let status = grpc_load(lineaged, clients, seconds, None, reading, &|_| {
+        GrpcQuery::Status
+    })
+    .await;
+    let mixed = grpc_load(lineaged, clients, seconds, None, reading, &|i| mix.pick(i)).await;
+    (status, mixed)
+}
+
 /// Runs `clients` concurrent clients for `seconds` (or while `running`
 /// stays true), each sending `query(i)`; returns qps and latencies.
 async fn grpc_load(
@@ -1161,7 +1146,7 @@ async fn grpc_load(
     seconds: u64,
     running: Option<Arc<AtomicBool>>,
     reading: Reading,
-    query: impl Fn(usize) -> GrpcQuery,
+    query: &dyn Fn(usize) -> GrpcQuery,
 ) -> (f64, Samples) {
     let mut queries_per_client = Vec::new();
     for c in 0..clients {

@@ -22,7 +22,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use lineage_core::graph::{EdgeKind, Facts, LineageGraph, RunFacts};
+use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, RunFacts};
 use lineage_core::{EdgeIndex, EntityKey, EntityKind, EventTime, ModelTrace, NodeIndex, Subgraph};
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
@@ -262,7 +262,7 @@ fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
     w.bool(2, node.is_placeholder());
     w.uint64(3, node.first_seq);
     for (key, value) in node.tags.iter() {
-        w.map_entry(4, key, &value.value);
+        w.string_pair(4, key, &value.value);
     }
     for flag in convert::flags(node) {
         w.prost(5, &flag);
@@ -283,10 +283,7 @@ fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
                 w.string(2, &facts.digest);
                 w.string(3, facts.produced_by_run_id.as_deref().unwrap_or_default());
                 for parent in &facts.derived_from {
-                    w.message(4, |w| {
-                        w.string(1, &parent.dataset);
-                        w.string(2, &parent.version);
-                    });
+                    w.string_pair(4, &parent.dataset, &parent.version);
                 }
                 w.timestamp(5, registered.stamp.occurred_at);
             }
@@ -328,15 +325,9 @@ fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
                     w.string(5, stamp.event_id.as_str());
                 });
             }
-            for deployment in convert::deployments(graph, index) {
-                w.prost(8, &deployment);
-            }
+            deployments(w, graph, index);
         }),
-        Facts::Endpoint(current) => {
-            if let Some(details) = convert::endpoint_details(current.as_deref()) {
-                details.encode(&mut w.buf);
-            }
-        }
+        Facts::Endpoint(current) => endpoint_details(w, current.as_deref()),
         Facts::Environment | Facts::Compute => {}
     }
 }
@@ -370,15 +361,12 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
     if let Some((facts, _)) = started {
         w.string(9, &facts.code_version);
         if let Some(environment) = &facts.environment {
-            w.message(10, |w| {
-                w.string(1, &environment.name);
-                w.string(2, &environment.version);
-            });
+            w.string_pair(10, &environment.name, &environment.version);
         }
         w.string(11, facts.compute_target.as_deref().unwrap_or_default());
     }
     for (key, value) in run.params.iter() {
-        w.map_entry(12, key, &value.value);
+        w.string_pair(12, key, &value.value);
     }
     for (key, step, time, value) in run.latest_metrics() {
         w.message(13, |w| {
@@ -408,26 +396,17 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
         .collect();
     input_datasets.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
     for key in input_datasets {
-        w.message(14, |w| {
-            w.string(1, &key.name);
-            w.string(2, &key.version);
-        });
+        w.string_pair(14, &key.name, &key.version);
     }
     for key in inputs.iter().filter(|key| key.kind == EntityKind::Artifact) {
         let (run_id, name) = key.artifact_parts().unwrap_or_default();
-        w.message(15, |w| {
-            w.string(1, run_id);
-            w.string(2, name);
-        });
+        w.string_pair(15, run_id, name);
     }
     for key in inputs
         .iter()
         .filter(|key| key.kind == EntityKind::ModelVersion)
     {
-        w.message(16, |w| {
-            w.string(1, &key.name);
-            w.string(2, &key.version);
-        });
+        w.string_pair(16, &key.name, &key.version);
     }
     let mut artifacts: Vec<&str> = outputs
         .iter()
@@ -442,10 +421,7 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
         .iter()
         .filter(|key| key.kind == EntityKind::DatasetVersion)
     {
-        w.message(18, |w| {
-            w.string(1, &key.name);
-            w.string(2, &key.version);
-        });
+        w.string_pair(18, &key.name, &key.version);
     }
     w.bool(19, truncated);
 }
@@ -498,16 +474,24 @@ fn basic_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
                 .stage()
                 .map_or(v1::ModelStage::Unspecified, convert::model_stage);
             w.enumeration(6, stage as i32);
-            for deployment in convert::deployments(graph, index) {
-                w.prost(8, &deployment);
-            }
+            deployments(w, graph, index);
         }),
-        Facts::Endpoint(current) => {
-            if let Some(details) = convert::endpoint_details(current.as_deref()) {
-                details.encode(&mut w.buf);
-            }
-        }
+        Facts::Endpoint(current) => endpoint_details(w, current.as_deref()),
         Facts::Environment | Facts::Compute => {}
+    }
+}
+
+/// A model version's deployments (field 8 of its details), in both views.
+fn deployments(w: &mut Writer, graph: &LineageGraph, model: NodeIndex) {
+    for deployment in convert::deployments(graph, model) {
+        w.prost(8, &deployment);
+    }
+}
+
+/// An endpoint's details, the same in both views.
+fn endpoint_details(w: &mut Writer, current: Option<&Lww<DeploymentFacts>>) {
+    if let Some(details) = convert::endpoint_details(current) {
+        details.encode(&mut w.buf);
     }
 }
 
@@ -584,12 +568,13 @@ impl Writer {
         self.buf.extend_from_slice(value.as_bytes());
     }
 
-    /// One entry of a `map<string, string>`, as prost writes it: an entry
-    /// message whose empty key or value is left out.
-    fn map_entry(&mut self, field: u32, key: &str, value: &str) {
+    /// A message of two strings, fields 1 and 2: a `map<string, string>`
+    /// entry, or one of the wire's references (dataset version, artifact,
+    /// model version, environment). An empty string is left out.
+    fn string_pair(&mut self, field: u32, first: &str, second: &str) {
         self.message(field, |w| {
-            w.string(1, key);
-            w.string(2, value);
+            w.string(1, first);
+            w.string(2, second);
         });
     }
 
