@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
-use lineage_core::{EdgeKinds, EntityKey, LineageGraph, NodeKinds, TraversalSpec, Walk, Workspace};
+use lineage_core::{
+    EdgeKinds, EntityKey, LineageGraph, NodeIndex, NodeKinds, Subgraph, TraversalSpec, Walk,
+    Workspace,
+};
 use lineage_e2e::{Lineaged, NatsServer};
 use lineage_log::{Log, LogOptions};
 use lineage_proto::encode::Encoded;
@@ -665,6 +668,30 @@ struct QueryFigures {
 }
 
 impl QueryFigures {
+    /// A list's or subgraph's figures: the basic view as clients ask for
+    /// it, the full view written for comparison.
+    fn listed(
+        figure: String,
+        domain: Samples,
+        returned: usize,
+        answer: AnswerSamples,
+        full_written: Samples,
+        target: &'static str,
+    ) -> Self {
+        QueryFigures {
+            figure,
+            domain,
+            returned,
+            view: "basic",
+            bytes: answer.bytes,
+            written: answer.written,
+            prost_built: answer.prost_built,
+            decoded: answer.decoded,
+            full_written: Some(full_written),
+            target,
+        }
+    }
+
     fn report(self, report: &mut Report) {
         let QueryFigures {
             figure,
@@ -776,6 +803,9 @@ fn answer_samples<M: prost::Message + Default>(
     }
 }
 
+/// How long scenario 3 repeats each measurement (beyond its minimum runs).
+const ANSWER_BUDGET: Duration = Duration::from_millis(700);
+
 /// The edges of scenario 3's subgraphs and of scenario 4's mix: by
 /// position in the answer's nodes, as a client that reads many edges asks.
 const COMPACT: convert::EdgeForm = convert::EdgeForm::Compact;
@@ -783,7 +813,7 @@ const COMPACT: convert::EdgeForm = convert::EdgeForm::Compact;
 /// Scenario 3: each query alone, against the graph (the domain answer),
 /// and again including the protobuf answer the server would send.
 fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryFigures> {
-    let budget = Duration::from_millis(700);
+    let budget = ANSWER_BUDGET;
     let mut figures = Vec::new();
     let ws = |name: &str| Workspace::parse(name).expect("workload workspaces are valid");
     let (basic, full) = (convert::View::Basic, convert::View::Full);
@@ -840,47 +870,28 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         };
         let answer = answer_samples(budget, 1_000, 200_000, || write(basic), Some(&build));
         let (full_written, _) = repeat(budget, 200, 100_000, || write(full));
-        figures.push(QueryFigures {
-            figure: format!("RunsUsingDataset ({label}, page of 100)"),
+        figures.push(QueryFigures::listed(
+            format!("RunsUsingDataset ({label}, page of 100)"),
             domain,
-            returned: page.0.len(),
-            view: "basic",
-            bytes: answer.bytes,
-            written: answer.written,
-            prost_built: answer.prost_built,
-            decoded: answer.decoded,
-            full_written: Some(full_written),
-            target: if label == "hot" { "<= 20 µs" } else { "" },
-        });
+            page.0.len(),
+            answer,
+            full_written,
+            if label == "hot" { "<= 20 µs" } else { "" },
+        ));
     }
     if let Some((workspace, model, version)) = &facts.model {
         let key = EntityKey::model_version(&ws(workspace), model, version);
         if let Some(root) = graph.find(&key) {
             for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
-                let spec = spec(Walk::Provenance, depth);
-                let (domain, traversed) =
-                    repeat(budget, 200, 100_000, || graph.traverse(root, &spec));
-                let write = |view| {
-                    let answer = graph.traverse(root, &spec);
-                    encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
-                };
-                let build =
-                    || convert::subgraph(graph, &graph.traverse(root, &spec), basic, COMPACT);
-                let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
-                let (full_written, _) = repeat(budget, 100, 50_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
-                figures.push(QueryFigures {
-                    figure: format!("Provenance of a model version ({label})"),
-                    domain,
-                    returned: traversed.nodes.len(),
-                    view: "basic",
-                    bytes: answer.bytes,
-                    written: answer.written,
-                    prost_built: answer.prost_built,
-                    decoded: answer.decoded,
-                    full_written: Some(full_written),
+                figures.push(traversal_figures(
+                    graph,
+                    root,
+                    &spec(Walk::Provenance, depth),
+                    (200, 100_000),
+                    |_| format!("Provenance of a model version ({label})"),
                     target,
-                });
+                ));
             }
             let spec = spec(Walk::Provenance, 64);
             let (domain, trace) = repeat(budget, 200, 100_000, || graph.trace_model(root, &spec));
@@ -898,59 +909,69 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             };
             let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
             let (full_written, _) = repeat(budget, 100, 50_000, || write(full));
-            figures.push(QueryFigures {
-                figure: "TraceModel".into(),
+            figures.push(QueryFigures::listed(
+                "TraceModel".into(),
                 domain,
-                returned: trace.map_or(0, |t| t.upstream.nodes.len()),
-                view: "basic",
-                bytes: answer.bytes,
-                written: answer.written,
-                prost_built: answer.prost_built,
-                decoded: answer.decoded,
-                full_written: Some(full_written),
-                target: "",
-            });
+                trace.map_or(0, |t| t.upstream.nodes.len()),
+                answer,
+                full_written,
+                "",
+            ));
         }
     }
     if let Some((workspace, name, version)) = &facts.hot_dataset {
         let key = EntityKey::dataset_version(&ws(workspace), name, version);
         if let Some(root) = graph.find(&key) {
             for depth in [4, 64] {
-                let spec = spec(Walk::Impact, depth);
-                let (domain, traversed) =
-                    repeat(budget, 50, 20_000, || graph.traverse(root, &spec));
-                let write = |view| {
-                    let answer = graph.traverse(root, &spec);
-                    encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
-                };
-                let build =
-                    || convert::subgraph(graph, &graph.traverse(root, &spec), basic, COMPACT);
-                let answer = answer_samples(budget, 50, 20_000, || write(basic), Some(&build));
-                let (full_written, _) = repeat(budget, 20, 10_000, || write(full));
                 let label = if depth == 4 { "depth 4" } else { "full" };
-                figures.push(QueryFigures {
-                    figure: format!(
-                        "Impact of a popular dataset version ({label}{})",
-                        if traversed.truncated {
-                            ", truncated"
-                        } else {
-                            ""
-                        }
-                    ),
-                    domain,
-                    returned: traversed.nodes.len(),
-                    view: "basic",
-                    bytes: answer.bytes,
-                    written: answer.written,
-                    prost_built: answer.prost_built,
-                    decoded: answer.decoded,
-                    full_written: Some(full_written),
-                    target: "",
-                });
+                figures.push(traversal_figures(
+                    graph,
+                    root,
+                    &spec(Walk::Impact, depth),
+                    (50, 20_000),
+                    |answer| {
+                        let cut = if answer.truncated { ", truncated" } else { "" };
+                        format!("Impact of a popular dataset version ({label}{cut})")
+                    },
+                    "",
+                ));
             }
         }
     }
     figures
+}
+
+/// Scenario 3's figures for one traversal from `root`: the domain answer,
+/// its basic answer written, built the prost way and decoded, and its full
+/// answer written. `runs` bounds the repetitions of the basic view (the
+/// full view gets half as many); `figure` names the query, given its
+/// answer (which says whether a bound cut it).
+fn traversal_figures(
+    graph: &LineageGraph,
+    root: NodeIndex,
+    spec: &TraversalSpec,
+    (min_runs, max_runs): (usize, usize),
+    figure: impl FnOnce(&Subgraph) -> String,
+    target: &'static str,
+) -> QueryFigures {
+    let budget = ANSWER_BUDGET;
+    let (basic, full) = (convert::View::Basic, convert::View::Full);
+    let (domain, traversed) = repeat(budget, min_runs, max_runs, || graph.traverse(root, spec));
+    let write = |view| {
+        let answer = graph.traverse(root, spec);
+        encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
+    };
+    let build = || convert::subgraph(graph, &graph.traverse(root, spec), basic, COMPACT);
+    let answer = answer_samples(budget, min_runs, max_runs, || write(basic), Some(&build));
+    let (full_written, _) = repeat(budget, min_runs / 2, max_runs / 2, || write(full));
+    QueryFigures::listed(
+        figure(&traversed),
+        domain,
+        traversed.nodes.len(),
+        answer,
+        full_written,
+        target,
+    )
 }
 
 /// The queries of the gRPC mix.
