@@ -74,6 +74,42 @@ pub enum LogError {
     /// The directory holds a store this version cannot read.
     #[error("{0}")]
     UnsupportedFormat(String),
+    /// Another process (or a log not yet fully closed) holds the store's lock.
+    #[error(
+        "the store in {0} is in use: its lock was still held after {LOCK_WAIT:?}; is another lineaged running on it?"
+    )]
+    InUse(String),
+}
+
+/// How long an open waits for the store's lock. sled releases it only when
+/// its background threads let go of the file, a few milliseconds after the
+/// last handle of a closed log is dropped; a lock held longer than this
+/// belongs to another process.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled in `dir`, waiting up to [`LOCK_WAIT`] for its lock.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, LogError> {
+    const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+    let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(error)) if is_lock_contention(&error) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(LogError::InUse(dir.display().to_string()));
+                }
+                std::thread::sleep(RETRY_EVERY);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// sled reports a held lock only as an `Other` IO error with this message.
+fn is_lock_contention(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::Other
+        && error.to_string().starts_with("could not acquire lock")
 }
 
 impl From<TransactionError<LogError>> for LogError {
@@ -232,10 +268,7 @@ impl Log {
     /// Opens (or creates) the log in `dir`, and rebuilds the idempotency
     /// index from the stored key hashes.
     pub fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .open()?;
+        let db = open_sled(dir, options.cache_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == [STORE_FORMAT] => {}

@@ -400,3 +400,12 @@ fn a_store_of_the_earlier_format_is_refused_with_a_reason() {
         "unexpected error: {error}"
     );
 }
+
+#[test]
+fn a_store_held_open_elsewhere_is_refused_as_in_use() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _held = Log::open(dir.path(), LogOptions::default()).expect("open");
+    let error = Log::open(dir.path(), LogOptions::default()).expect_err("second open");
+    assert!(matches!(error, LogError::InUse(_)), "{error:?}");
+    assert!(error.to_string().contains("in use"), "{error}");
+}
