@@ -6,7 +6,7 @@
 //! on arrival by nature: log sequence numbers and retired edges.
 
 use crate::event::{EventTime, Stamp};
-use crate::graph::{Facts, LineageGraph, Lww, Name, Node, StampTable};
+use crate::graph::{Facts, LineageGraph, Lww, Name, Node, StampRef, StampTable};
 use crate::id::EntityKey;
 
 /// Writes values with a length or tag before each, so that no two different
@@ -50,8 +50,12 @@ impl Canonical {
     }
 
     fn stamp(&mut self, stamp: &Stamp) {
+        self.stamp_ref(stamp.into());
+    }
+
+    fn stamp_ref(&mut self, stamp: StampRef<'_>) {
         self.time(stamp.occurred_at);
-        self.str(stamp.event_id.as_str());
+        self.str(stamp.event_id);
     }
 
     fn key(&mut self, key: &EntityKey) {
@@ -130,7 +134,7 @@ impl Canonical {
                     for point in series.points() {
                         self.i64(point.step);
                         self.time(point.timestamp);
-                        self.stamp(point_stamps.get(point.stamp));
+                        self.stamp_ref(point_stamps.get(point.stamp));
                         self.f64(point.value);
                     }
                 }

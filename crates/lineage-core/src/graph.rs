@@ -276,14 +276,71 @@ fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, stamp: &Stamp, value: T) -> Of
 /// a point refers to its event's stamp by index. Indexes are assigned in
 /// arrival order, but points compare the stamps they point at, so the
 /// outcome does not depend on arrival.
+///
+/// Columns rather than a `Vec<Stamp>`: a metrics event is one of the most
+/// common, and its id, kept here alone, would otherwise be an allocation of
+/// its own behind a 24-byte stamp. Here it costs its bytes and an offset.
 #[derive(Debug, Default)]
 pub(crate) struct StampTable {
-    pub(crate) stamps: Vec<Stamp>,
+    times: Vec<EventTime>,
+    /// Every event id, one after another.
+    ids: String,
+    /// Where each id ends in `ids`.
+    id_ends: Vec<u64>,
+}
+
+/// A stamp as the [`StampTable`] holds it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct StampRef<'a> {
+    pub(crate) occurred_at: EventTime,
+    pub(crate) event_id: &'a str,
+}
+
+impl<'a> From<&'a Stamp> for StampRef<'a> {
+    fn from(stamp: &'a Stamp) -> Self {
+        StampRef {
+            occurred_at: stamp.occurred_at,
+            event_id: stamp.event_id.as_str(),
+        }
+    }
 }
 
 impl StampTable {
-    pub(crate) fn get(&self, index: u32) -> &Stamp {
-        &self.stamps[index as usize]
+    pub(crate) fn get(&self, index: u32) -> StampRef<'_> {
+        let index = index as usize;
+        let start = match index {
+            0 => 0,
+            _ => self.id_ends[index - 1] as usize,
+        };
+        StampRef {
+            occurred_at: self.times[index],
+            event_id: &self.ids[start..self.id_ends[index] as usize],
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Every stamp, by index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = StampRef<'_>> {
+        (0..self.len()).map(|index| self.get(index as u32))
+    }
+
+    /// Adds a stamp; returns its index.
+    pub(crate) fn push(&mut self, stamp: StampRef<'_>) -> u32 {
+        let index = u32::try_from(self.times.len()).expect("fewer than 2^32 metric events");
+        self.times.push(stamp.occurred_at);
+        self.ids.push_str(stamp.event_id);
+        self.id_ends.push(self.ids.len() as u64);
+        index
+    }
+
+    /// Room for `additional` stamps of `id_bytes` bytes of ids in all.
+    pub(crate) fn reserve_exact(&mut self, additional: usize, id_bytes: usize) {
+        self.times.reserve_exact(additional);
+        self.id_ends.reserve_exact(additional);
+        self.ids.reserve_exact(id_bytes);
     }
 }
 
@@ -488,13 +545,39 @@ pub struct Edge {
     /// The log sequence at which the edge appeared.
     pub first_seq: u64,
     /// The log sequence at which a later fact replaced the fact that implied
-    /// this edge; `None` while the edge holds.
-    pub retired_seq: Option<u64>,
+    /// this edge, [`Edge::HOLDS`] while the edge holds: a sentinel rather
+    /// than an `Option`, which would take 8 more bytes in every edge.
+    retired_at: u64,
 }
 
 impl Edge {
+    /// The `retired_at` of an edge that holds; no log reaches this sequence.
+    const HOLDS: u64 = u64::MAX;
+
+    pub(crate) fn new(kind: EdgeKind, first_seq: u64, retired_seq: Option<u64>) -> Self {
+        Self {
+            kind,
+            first_seq,
+            retired_at: retired_seq.unwrap_or(Self::HOLDS),
+        }
+    }
+
+    /// The log sequence at which a later fact replaced the fact that implied
+    /// this edge; `None` while the edge holds.
+    pub fn retired_seq(&self) -> Option<u64> {
+        (self.retired_at != Self::HOLDS).then_some(self.retired_at)
+    }
+
     pub fn is_active(&self) -> bool {
-        self.retired_seq.is_none()
+        self.retired_at == Self::HOLDS
+    }
+
+    fn retire(&mut self, seq: u64) {
+        self.retired_at = seq;
+    }
+
+    fn reactivate(&mut self) {
+        self.retired_at = Self::HOLDS;
     }
 }
 
@@ -1129,20 +1212,13 @@ impl LineageGraph {
         match self.find_edge((from, to, kind)) {
             Some(index) => {
                 let edge = &mut self.graph[index];
-                if edge.retired_seq.take().is_some() {
+                if !edge.is_active() {
+                    edge.reactivate();
                     self.active_edges += 1;
                 }
             }
             None => {
-                let index = self.graph.add_edge(
-                    from,
-                    to,
-                    Edge {
-                        kind,
-                        first_seq: seq,
-                        retired_seq: None,
-                    },
-                );
+                let index = self.graph.add_edge(from, to, Edge::new(kind, seq, None));
                 self.index_edge(index);
                 self.active_edges += 1;
             }
@@ -1152,8 +1228,8 @@ impl LineageGraph {
     fn retire_edge(&mut self, seq: u64, ends: EdgeEnds) {
         if let Some(index) = self.find_edge(ends) {
             let edge = &mut self.graph[index];
-            if edge.retired_seq.is_none() {
-                edge.retired_seq = Some(seq);
+            if edge.is_active() {
+                edge.retire(seq);
                 self.active_edges -= 1;
             }
         }

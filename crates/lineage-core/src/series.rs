@@ -24,7 +24,7 @@
 //! insert it replaces was.
 
 use crate::event::{EventTime, Stamp};
-use crate::graph::{Name, StampTable};
+use crate::graph::{Name, StampRef, StampTable};
 
 /// One value of a metric, with (an index to) the stamp of the event that
 /// logged it.
@@ -61,8 +61,12 @@ impl MetricPointFacts {
 #[derive(Clone, PartialEq, Debug)]
 pub struct MetricSeries {
     key: Name,
-    /// Every point, delta-encoded (see the module docs).
-    encoded: Vec<u8>,
+    /// Every point, delta-encoded (see the module docs). A boxed slice of
+    /// exactly the points' bytes: a `Vec` would cost a capacity word and,
+    /// grown ahead of need, spare bytes in each of the hundreds of series a
+    /// run has; growing it exactly costs a reallocation per point, which
+    /// the allocator mostly does in place (its size classes leave room).
+    encoded: Box<[u8]>,
     /// The last point, open.
     last: MetricPointFacts,
     len: u32,
@@ -90,7 +94,7 @@ impl MetricSeries {
     pub(crate) fn new(key: Name, point: MetricPointFacts) -> Self {
         let encoded = PointBytes::of(&MetricPointFacts::ZERO, &point)
             .as_slice()
-            .to_vec();
+            .into();
         Self {
             key,
             encoded,
@@ -113,10 +117,9 @@ impl MetricSeries {
             previous = point;
             len += 1;
         }
-        encoded.shrink_to_fit();
         (len > 0).then_some(Self {
             key,
-            encoded,
+            encoded: encoded.into_boxed_slice(),
             last: previous,
             len,
         })
@@ -151,7 +154,7 @@ impl MetricSeries {
         }
         Ok(Self {
             key,
-            encoded,
+            encoded: encoded.into_boxed_slice(),
             last: last.expect("len > 0 points were read"),
             len,
         })
@@ -179,13 +182,10 @@ impl MetricSeries {
             };
             let bytes = PointBytes::of(&self.last, &point);
             let bytes = bytes.as_slice();
-            if self.encoded.len() + bytes.len() > self.encoded.capacity() {
-                // Grow by a quarter, not double: series are many and mostly
-                // short, so slack would cost more than copies.
-                self.encoded
-                    .reserve_exact(bytes.len().max(self.encoded.len() / 4));
-            }
-            self.encoded.extend_from_slice(bytes);
+            let mut encoded = std::mem::take(&mut self.encoded).into_vec();
+            encoded.reserve_exact(bytes.len());
+            encoded.extend_from_slice(bytes);
+            self.encoded = encoded.into_boxed_slice();
             self.last = point;
             self.len += 1;
             return;
@@ -207,7 +207,7 @@ impl MetricSeries {
                 continue;
             }
             let replaces = current.at() == at;
-            if replaces && *table.get(current.stamp) >= *stamp {
+            if replaces && table.get(current.stamp) >= StampRef::from(stamp) {
                 return;
             }
             let point = MetricPointFacts {
@@ -229,8 +229,9 @@ impl MetricSeries {
                 Some(next) => bytes.push(&point, &next),
                 None => self.last = point,
             }
-            self.encoded
-                .splice(start..end, bytes.as_slice().iter().copied());
+            let mut encoded = std::mem::take(&mut self.encoded).into_vec();
+            encoded.splice(start..end, bytes.as_slice().iter().copied());
+            self.encoded = encoded.into_boxed_slice();
             if !replaces {
                 self.len += 1;
             }
@@ -282,10 +283,7 @@ impl StampTable {
     /// The index of `stamp`, added to the table on first use (`index` caches
     /// it for the points of one event).
     pub(crate) fn index_of(&mut self, stamp: &Stamp, index: &mut Option<u32>) -> u32 {
-        *index.get_or_insert_with(|| {
-            self.stamps.push(stamp.clone());
-            u32::try_from(self.stamps.len() - 1).expect("fewer than 2^32 metric events")
-        })
+        *index.get_or_insert_with(|| self.push(stamp.into()))
     }
 }
 
@@ -568,7 +566,7 @@ mod tests {
                 Name::new("m"),
                 series.encoded().to_vec(),
                 series.len() as u32,
-                table.stamps.len(),
+                table.len(),
             );
             proptest::prop_assert_eq!(decoded, Ok(series));
         }

@@ -55,6 +55,7 @@ use crate::graph::{
     ArtifactFacts, DatasetFacts, DeploymentFacts, Edge, EdgeKind, ExperimentFacts, Facts,
     FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
     Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts, StageChangeFacts,
+    StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
 
@@ -334,15 +335,26 @@ impl Encoder {
         i64_fixed(out, stamp.occurred_at.unix_nanos());
         let index = match self.event_index.get(stamp.event_id.as_str()) {
             Some(&index) => index,
-            None => {
-                let id: Arc<str> = stamp.event_id.shared();
-                let index = self.event_ids.len() as u32;
-                self.event_ids.push(id.clone());
-                self.event_index.insert(id, index);
-                index
-            }
+            None => self.add_event_id(stamp.event_id.shared()),
         };
         varint(out, u64::from(index));
+    }
+
+    /// A stamp of the point stamp table, whose ids are not shared.
+    fn point_stamp(&mut self, out: &mut Vec<u8>, stamp: StampRef<'_>) {
+        i64_fixed(out, stamp.occurred_at.unix_nanos());
+        let index = match self.event_index.get(stamp.event_id) {
+            Some(&index) => index,
+            None => self.add_event_id(Arc::from(stamp.event_id)),
+        };
+        varint(out, u64::from(index));
+    }
+
+    fn add_event_id(&mut self, id: Arc<str>) -> u32 {
+        let index = self.event_ids.len() as u32;
+        self.event_ids.push(id.clone());
+        self.event_index.insert(id, index);
+        index
     }
 
     fn name(&self, out: &mut Vec<u8>, name: &Name) {
@@ -377,9 +389,9 @@ impl Encoder {
 
     /// Point stamps, nodes and edges, spilling to the sink between items.
     fn write_graph(&mut self, graph: &LineageGraph, out: &mut Output) {
-        varint(&mut out.buf, graph.point_stamps.stamps.len() as u64);
-        for stamp in &graph.point_stamps.stamps {
-            self.stamp(&mut out.buf, stamp);
+        varint(&mut out.buf, graph.point_stamps.len() as u64);
+        for stamp in graph.point_stamps.iter() {
+            self.point_stamp(&mut out.buf, stamp);
             out.spill_if_full();
         }
         varint(&mut out.buf, graph.node_count() as u64);
@@ -394,7 +406,7 @@ impl Encoder {
             varint(buf, to.index() as u64);
             buf.push(edge.kind as u8);
             varint(buf, edge.first_seq);
-            match edge.retired_seq {
+            match edge.retired_seq() {
                 None => buf.push(0),
                 Some(seq) => {
                     buf.push(1);
@@ -734,7 +746,12 @@ impl Reader<'_> {
         for _ in 0..count {
             stamps.push(self.stamp(&tables)?);
         }
-        graph.point_stamps.stamps = stamps;
+        let id_bytes = stamps.iter().map(|s| s.event_id.as_str().len()).sum();
+        graph.point_stamps.reserve_exact(count, id_bytes);
+        for stamp in &stamps {
+            graph.point_stamps.push(stamp.into());
+        }
+        drop(stamps);
 
         let count = self.count()?;
         graph.graph.reserve_nodes(count);
@@ -745,7 +762,7 @@ impl Reader<'_> {
                 .reserve(count, |&i| hasher.hash_one(&nodes[i].key));
         }
         for _ in 0..count {
-            let node = self.node(&tables, graph.point_stamps.stamps.len())?;
+            let node = self.node(&tables, graph.point_stamps.len())?;
             // One hash per node: the table's entry, for the index the node
             // is about to get.
             let index = NodeIndex::new(graph.graph.node_count());
@@ -784,7 +801,10 @@ impl Reader<'_> {
                 .ok_or_else(|| self.invalid("an unknown edge kind"))?;
             let first_seq = self.varint()?;
             let retired_seq = if self.flag()? {
-                Some(self.varint()?)
+                match self.varint()? {
+                    u64::MAX => return Err(self.invalid("an edge retired past the last sequence")),
+                    seq => Some(seq),
+                }
             } else {
                 None
             };
@@ -806,11 +826,7 @@ impl Reader<'_> {
                     vacant.insert(index);
                 }
             }
-            let edge = Edge {
-                kind,
-                first_seq,
-                retired_seq,
-            };
+            let edge = Edge::new(kind, first_seq, retired_seq);
             if edge.is_active() {
                 graph.active_edges += 1;
             }

@@ -467,7 +467,7 @@ fn q3_a_redeploy_retires_the_old_deployed_edge() {
         .collect();
     assert_eq!(old_edges.len(), 1);
     assert_eq!(old_edges[0].first_seq, 22);
-    assert_eq!(old_edges[0].retired_seq, Some(history.len() as u64));
+    assert_eq!(old_edges[0].retired_seq(), Some(history.len() as u64));
     let Facts::Endpoint(Some(serving)) = &node(&graph, WS, "endpoint:scoring").facts else {
         panic!("scoring serves a deployment");
     };
@@ -932,7 +932,7 @@ fn a_later_run_started_wins_whichever_arrives_first() {
     let retired: Vec<_> = graph
         .all_edges()
         .filter(|(from, _, edge)| *from == old_env && edge.kind == EdgeKind::RanIn)
-        .map(|(_, _, edge)| (edge.first_seq, edge.retired_seq))
+        .map(|(_, _, edge)| (edge.first_seq, edge.retired_seq()))
         .collect();
     assert_eq!(retired, [(1, Some(2))]);
 }
