@@ -3,13 +3,15 @@
 //! Metric points are most of what a lineage graph of ML runs holds (a run
 //! logs hundreds: 20 metrics x 10 steps in the benchmark's workload, where
 //! they were over half of the graph's memory). Open, a point is 28 bytes;
-//! encoded as differences from the point before it, about 15. A series keeps
-//! every point encoded, in (step, timestamp) order, plus its last point open:
-//! the latest value (what run views show) is read without decoding, and it
-//! is the base the next point, almost always appended, is encoded against.
+//! encoded as differences from its neighbour, about 15. A series is its key,
+//! its point count and its points' encoding, newest first: the latest value
+//! (what run views show) is the first point, decoded on its own, and a new
+//! point, almost always the newest, re-encodes only the point it displaces
+//! from the front. Keeping the newest point open beside the bytes would
+//! spare that decoding, at 28 bytes in each of millions of series.
 //!
-//! A point's encoding, each field relative to the previous point's (the
-//! first point's relative to zero), LEB128 varints:
+//! A point's encoding, each field relative to the point before it in the
+//! bytes (the next newer one; the newest relative to zero), LEB128 varints:
 //!
 //! ```text
 //! step delta (zigzag) | timestamp delta in ns (zigzag)
@@ -17,7 +19,7 @@
 //! ```
 //!
 //! XOR makes a repeated value one byte; a fresh one takes at most ten.
-//! A point recorded before the last (a late or reordered event, common:
+//! A point recorded out of order (a late or reordered event, common:
 //! producers' batches interleave) is spliced in: the series is decoded up
 //! to its place and only the point after it is re-encoded, since every
 //! other delta stays the same. Linear in the series' length, as the vector
@@ -47,7 +49,7 @@ impl MetricPointFacts {
         (self.step, self.timestamp)
     }
 
-    /// The point every series' first point is encoded against.
+    /// The point every series' newest point is encoded against.
     const ZERO: MetricPointFacts = MetricPointFacts {
         step: 0,
         timestamp: EventTime::MIN,
@@ -61,14 +63,11 @@ impl MetricPointFacts {
 #[derive(Clone, PartialEq, Debug)]
 pub struct MetricSeries {
     key: Name,
-    /// Every point, delta-encoded (see the module docs). A boxed slice of
-    /// exactly the points' bytes: a `Vec` would cost a capacity word and,
-    /// grown ahead of need, spare bytes in each of the hundreds of series a
-    /// run has; growing it exactly costs a reallocation per point, which
-    /// the allocator mostly does in place (its size classes leave room).
+    /// Every point, newest first, delta-encoded (see the module docs). A
+    /// boxed slice of exactly the points' bytes: a `Vec` would cost a
+    /// capacity word and, grown ahead of need, spare bytes in each of the
+    /// hundreds of series a run has.
     encoded: Box<[u8]>,
-    /// The last point, open.
-    last: MetricPointFacts,
     len: u32,
 }
 
@@ -79,7 +78,8 @@ pub(crate) enum SeriesError {
     Truncated,
     /// A varint runs past ten bytes or out of the bytes.
     BadVarint,
-    /// Points not in strictly increasing (step, timestamp) order.
+    /// Points not in strictly decreasing (step, timestamp) order (strictly
+    /// increasing, for the oldest-first encoding of snapshot version 2).
     OutOfOrder,
     /// A timestamp outside the accepted range.
     BadTime,
@@ -89,16 +89,23 @@ pub(crate) enum SeriesError {
     TrailingBytes,
 }
 
+/// The order of the points in an encoding.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PointOrder {
+    /// As the graph holds them.
+    NewestFirst,
+    /// As snapshot format version 2 wrote them.
+    OldestFirst,
+}
+
 impl MetricSeries {
     /// A series of one point.
     pub(crate) fn new(key: Name, point: MetricPointFacts) -> Self {
-        let encoded = PointBytes::of(&MetricPointFacts::ZERO, &point)
-            .as_slice()
-            .into();
         Self {
             key,
-            encoded,
-            last: point,
+            encoded: PointBytes::of(&MetricPointFacts::ZERO, &point)
+                .as_slice()
+                .into(),
             len: 1,
         }
     }
@@ -109,55 +116,56 @@ impl MetricSeries {
         key: Name,
         points: impl IntoIterator<Item = MetricPointFacts>,
     ) -> Option<Self> {
-        let mut encoded = Vec::new();
-        let mut previous = MetricPointFacts::ZERO;
-        let mut len = 0u32;
-        for point in points {
-            encode_point(&mut encoded, &previous, &point);
-            previous = point;
-            len += 1;
-        }
-        (len > 0).then_some(Self {
+        let points: Vec<MetricPointFacts> = points.into_iter().collect();
+        let len = u32::try_from(points.len()).ok().filter(|&len| len > 0)?;
+        Some(Self {
             key,
-            encoded: encoded.into_boxed_slice(),
-            last: previous,
+            encoded: encode(points.iter().rev()).into_boxed_slice(),
             len,
         })
     }
 
-    /// A series from its encoding as [`MetricSeries::encoded`] gave it,
-    /// checked point by point: `len` points, in order, each stamp index
-    /// below `stamps`.
+    /// A series from an encoding of `len` points in `order`, checked point
+    /// by point: in order, each stamp index below `stamps`.
     pub(crate) fn from_encoded(
         key: Name,
-        encoded: Vec<u8>,
+        encoded: &[u8],
+        order: PointOrder,
         len: u32,
         stamps: usize,
     ) -> Result<Self, SeriesError> {
         if len == 0 {
             return Err(SeriesError::Truncated);
         }
-        let mut points = Points::new(&encoded);
-        let mut last = None::<MetricPointFacts>;
+        let mut points = Points::new(encoded);
+        let mut previous = None::<MetricPointFacts>;
         for _ in 0..len {
             let point = points.try_next()?.ok_or(SeriesError::Truncated)?;
-            if last.is_some_and(|last| last.at() >= point.at()) {
+            let in_order = previous.is_none_or(|previous| match order {
+                PointOrder::NewestFirst => previous.at() > point.at(),
+                PointOrder::OldestFirst => previous.at() < point.at(),
+            });
+            if !in_order {
                 return Err(SeriesError::OutOfOrder);
             }
             if point.stamp as usize >= stamps {
                 return Err(SeriesError::BadStamp);
             }
-            last = Some(point);
+            previous = Some(point);
         }
         if points.at != encoded.len() {
             return Err(SeriesError::TrailingBytes);
         }
-        Ok(Self {
-            key,
-            encoded: encoded.into_boxed_slice(),
-            last: last.expect("len > 0 points were read"),
-            len,
-        })
+        let encoded = match order {
+            PointOrder::NewestFirst => encoded.into(),
+            PointOrder::OldestFirst => {
+                let mut points: Vec<MetricPointFacts> =
+                    Points::new(encoded).map_while(Result::ok).collect();
+                points.reverse();
+                encode(points.iter()).into_boxed_slice()
+            }
+        };
+        Ok(Self { key, encoded, len })
     }
 
     /// Records a value; a point re-logged at the same (step, timestamp)
@@ -173,69 +181,50 @@ impl MetricSeries {
         stamp_index: &mut Option<u32>,
     ) {
         let at = (step, timestamp);
-        if self.last.at() < at {
-            let point = MetricPointFacts {
-                step,
-                timestamp,
-                value,
-                stamp: table.index_of(stamp, stamp_index),
-            };
-            let bytes = PointBytes::of(&self.last, &point);
-            let bytes = bytes.as_slice();
-            let mut encoded = std::mem::take(&mut self.encoded).into_vec();
-            encoded.reserve_exact(bytes.len());
-            encoded.extend_from_slice(bytes);
-            self.encoded = encoded.into_boxed_slice();
-            self.last = point;
-            self.len += 1;
+        // Walk from the newest point to the first at or before `at` (the
+        // newest itself, for an append), keeping the newer neighbour.
+        let mut points = Points::new(&self.encoded);
+        let mut newer = MetricPointFacts::ZERO;
+        let (start, current) = loop {
+            let start = points.at;
+            match points.try_next().expect("a series' own encoding decodes") {
+                Some(current) if current.at() > at => newer = current,
+                current => break (start, current),
+            }
+        };
+        let replaces = current.is_some_and(|current| current.at() == at);
+        if let Some(current) = current
+            && replaces
+            && table.get(current.stamp) >= StampRef::from(stamp)
+        {
             return;
         }
-        // Before the last point: find its place, then splice in the new
-        // point and re-encode the one after it, whose delta changes; the
-        // bytes of every other point stay as they are.
-        let mut points = Points::new(&self.encoded);
-        let mut previous = MetricPointFacts::ZERO;
-        loop {
-            let start = points.at;
-            let current = points
-                .try_next()
-                .ok()
-                .flatten()
-                .expect("a point at or after `at` exists, and a series' own encoding decodes");
-            if current.at() < at {
-                previous = current;
-                continue;
-            }
-            let replaces = current.at() == at;
-            if replaces && table.get(current.stamp) >= StampRef::from(stamp) {
-                return;
-            }
-            let point = MetricPointFacts {
-                step,
-                timestamp,
-                value,
-                stamp: table.index_of(stamp, stamp_index),
-            };
-            // The point after the new one: `current` when inserting before
-            // it, the one after `current` when replacing it.
-            let next = if replaces {
-                points.try_next().ok().flatten()
-            } else {
-                Some(current)
-            };
-            let end = points.at;
-            let mut bytes = PointBytes::of(&previous, &point);
-            match next {
-                Some(next) => bytes.push(&point, &next),
-                None => self.last = point,
-            }
-            let mut encoded = std::mem::take(&mut self.encoded).into_vec();
-            encoded.splice(start..end, bytes.as_slice().iter().copied());
-            self.encoded = encoded.into_boxed_slice();
-            if !replaces {
-                self.len += 1;
-            }
-            return;
+        let point = MetricPointFacts {
+            step,
+            timestamp,
+            value,
+            stamp: table.index_of(stamp, stamp_index),
+        };
+        // The older neighbour, re-encoded against the new point: `current`
+        // when inserting before it, the one after `current` when replacing it.
+        let older = if replaces {
+            points.try_next().expect("a series' own encoding decodes")
+        } else {
+            current
+        };
+        let end = points.at;
+        let mut bytes = PointBytes::of(&newer, &point);
+        if let Some(older) = older {
+            bytes.push(&point, &older);
+        }
+        let (bytes, kept) = (bytes.as_slice(), &self.encoded);
+        let mut encoded = Vec::with_capacity(kept.len() - (end - start) + bytes.len());
+        encoded.extend_from_slice(&kept[..start]);
+        encoded.extend_from_slice(bytes);
+        encoded.extend_from_slice(&kept[end..]);
+        self.encoded = encoded.into_boxed_slice();
+        if !replaces {
+            self.len += 1;
         }
     }
 
@@ -248,19 +237,33 @@ impl MetricSeries {
     }
 
     /// The value at the highest step, latest timestamp within it.
-    pub fn latest(&self) -> &MetricPointFacts {
-        &self.last
+    pub fn latest(&self) -> MetricPointFacts {
+        Points::new(&self.encoded)
+            .try_next()
+            .ok()
+            .flatten()
+            .expect("a series has a point, and its own encoding decodes")
     }
 
     /// Every point, in (step, timestamp) order.
-    pub fn points(&self) -> impl Iterator<Item = MetricPointFacts> + '_ {
-        Points::new(&self.encoded).map(|point| point.expect("a series' own encoding decodes"))
+    pub fn points(&self) -> impl Iterator<Item = MetricPointFacts> + use<> {
+        let mut points: Vec<MetricPointFacts> = Points::new(&self.encoded)
+            .map(|point| point.expect("a series' own encoding decodes"))
+            .collect();
+        points.reverse();
+        points.into_iter()
     }
 
-    /// The points' encoding, for snapshots ([`MetricSeries::from_encoded`]
-    /// reads it back).
-    pub(crate) fn encoded(&self) -> &[u8] {
-        &self.encoded
+    /// The points' encoding in `order`, for snapshots
+    /// ([`MetricSeries::from_encoded`] reads it back).
+    pub(crate) fn encoded(&self, order: PointOrder) -> std::borrow::Cow<'_, [u8]> {
+        match order {
+            PointOrder::NewestFirst => std::borrow::Cow::Borrowed(&self.encoded),
+            PointOrder::OldestFirst => {
+                let oldest_first: Vec<MetricPointFacts> = self.points().collect();
+                std::borrow::Cow::Owned(encode(oldest_first.iter()))
+            }
+        }
     }
 
     /// The bytes the points' encoding takes.
@@ -277,6 +280,18 @@ impl MetricSeries {
     pub fn is_empty(&self) -> bool {
         false
     }
+}
+
+/// Points encoded one after the other, each against the one before it.
+fn encode<'a>(points: impl Iterator<Item = &'a MetricPointFacts>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut previous = MetricPointFacts::ZERO;
+    for point in points {
+        encode_point(&mut out, &previous, point);
+        previous = *point;
+    }
+    out.shrink_to_fit();
+    out
 }
 
 impl StampTable {
@@ -468,14 +483,17 @@ mod tests {
             assert_eq!((a.at(), { a.stamp }), (b.at(), { b.stamp }));
         }
         assert_eq!(series.latest().at(), points[4].at());
-        let decoded = MetricSeries::from_encoded(
-            Name::new("m"),
-            series.encoded().to_vec(),
-            series.len() as u32,
-            u32::MAX as usize + 1,
-        )
-        .expect("decodes");
-        assert_eq!(decoded, series);
+        for order in [PointOrder::NewestFirst, PointOrder::OldestFirst] {
+            let decoded = MetricSeries::from_encoded(
+                Name::new("m"),
+                &series.encoded(order),
+                order,
+                series.len() as u32,
+                u32::MAX as usize + 1,
+            )
+            .expect("decodes");
+            assert_eq!(decoded, series);
+        }
     }
 
     #[test]
@@ -562,13 +580,16 @@ mod tests {
                 ({ latest.step }, latest.timestamp.unix_nanos() / 1_000_000_000, { latest.value }),
                 *last
             );
-            let decoded = MetricSeries::from_encoded(
-                Name::new("m"),
-                series.encoded().to_vec(),
-                series.len() as u32,
-                table.len(),
-            );
-            proptest::prop_assert_eq!(decoded, Ok(series));
+            for order in [PointOrder::NewestFirst, PointOrder::OldestFirst] {
+                let decoded = MetricSeries::from_encoded(
+                    Name::new("m"),
+                    &series.encoded(order),
+                    order,
+                    series.len() as u32,
+                    table.len(),
+                );
+                proptest::prop_assert_eq!(decoded, Ok(series.clone()));
+            }
         }
     }
 
@@ -576,11 +597,11 @@ mod tests {
     fn a_repeated_value_takes_four_bytes() {
         let points = (0..100).map(|step| point(step, 0, 0.125, 0));
         let series = MetricSeries::from_sorted(Name::new("lr"), points).expect("points");
-        // The first point pays for its absolute value and time.
+        // The newest point pays for its absolute value and time.
         assert!(
-            series.encoded().len() <= 4 * 99 + 20,
+            series.encoded_len() <= 4 * 99 + 20,
             "{}",
-            series.encoded().len()
+            series.encoded_len()
         );
     }
 
@@ -589,9 +610,9 @@ mod tests {
         let series =
             MetricSeries::from_sorted(Name::new("m"), [point(1, 1, 1.0, 2), point(2, 2, 2.0, 3)])
                 .expect("points");
-        let bytes = series.encoded().to_vec();
+        let bytes = series.encoded(PointOrder::NewestFirst).to_vec();
         let decode = |bytes: &[u8], len, stamps| {
-            MetricSeries::from_encoded(Name::new("m"), bytes.to_vec(), len, stamps)
+            MetricSeries::from_encoded(Name::new("m"), bytes, PointOrder::NewestFirst, len, stamps)
         };
         assert!(decode(&bytes, 2, 4).is_ok());
         assert_eq!(decode(&bytes, 2, 3), Err(SeriesError::BadStamp));
@@ -603,6 +624,13 @@ mod tests {
             Err(SeriesError::BadVarint)
         );
         assert_eq!(decode(&[0xff; 11], 1, 4), Err(SeriesError::BadVarint));
+        // Oldest first, where newest first is expected, and back.
+        let oldest_first = series.encoded(PointOrder::OldestFirst).to_vec();
+        assert_eq!(decode(&oldest_first, 2, 4), Err(SeriesError::OutOfOrder));
+        assert_eq!(
+            MetricSeries::from_encoded(Name::new("m"), &bytes, PointOrder::OldestFirst, 2, 4),
+            Err(SeriesError::OutOfOrder)
+        );
         // The second point encoded at the same (step, timestamp) as the first.
         let mut same = Vec::new();
         encode_point(&mut same, &MetricPointFacts::ZERO, &point(1, 1, 1.0, 0));

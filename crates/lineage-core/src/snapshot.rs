@@ -5,7 +5,7 @@
 //! belongs to, is the caller's business. The graph's applied sequence is
 //! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
 //!
-//! The format (version 2), little endian, lengths and indexes as LEB128
+//! The format (version 3), little endian, lengths and indexes as LEB128
 //! varints:
 //!
 //! ```text
@@ -24,11 +24,13 @@
 //! stamp has been written. A reader reads them first, from the offset.
 //!
 //! A run's metric series is its key, its point count and its points'
-//! encoding as the graph holds it (`crate::series`), checked point by point
-//! when read. Version 1 wrote the event ids between applied_seq and the
-//! names, and each metric point in full (step, timestamp and value as 8
-//! bytes each, then the stamp index); it is still read, so the first restart
-//! after an upgrade loads the old snapshot instead of replaying.
+//! encoding as the graph holds it (`crate::series`, newest first), checked
+//! point by point when read. Older versions are still read, so that the
+//! first restart after an upgrade loads the old snapshot instead of
+//! replaying: version 2 differs only in its series, encoded oldest first;
+//! version 1 also wrote the event ids between applied_seq and the names,
+//! and each metric point in full (step, timestamp and value as 8 bytes
+//! each, then the stamp index).
 //!
 //! Nodes and edges are written in index order and re-added in that order,
 //! so indexes and petgraph's adjacency order come back identical. The
@@ -58,10 +60,13 @@ use crate::graph::{
     StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
+use crate::series::PointOrder;
 
 const MAGIC: &[u8; 6] = b"LGSNAP";
-/// The format version this build writes (it reads this one and 1).
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// The format version this build writes (it reads this one, 2 and 1).
+pub const SNAPSHOT_VERSION: u8 = 3;
+/// The format with metric series encoded oldest first.
+const SNAPSHOT_VERSION_OLDEST_FIRST: u8 = 2;
 /// The format with each metric point written in full.
 const SNAPSHOT_VERSION_FULL_POINTS: u8 = 1;
 const CHECKSUM_LEN: usize = 32;
@@ -101,7 +106,13 @@ impl LineageGraph {
     /// encoded, so that a caller writing them to a file never holds the
     /// whole snapshot (~270 bytes per event: 2.7 GB at 10 M events).
     pub fn write_snapshot(&self, sink: &mut dyn FnMut(&[u8])) {
-        let (mut encoder, names) = self.encoder(SNAPSHOT_VERSION);
+        self.write_snapshot_version(SNAPSHOT_VERSION, sink);
+    }
+
+    /// A snapshot in `version`, 2 or later (2 for the tests that such
+    /// snapshots still load).
+    fn write_snapshot_version(&self, version: u8, sink: &mut dyn FnMut(&[u8])) {
+        let (mut encoder, names) = self.encoder(version);
         let mut out = Output {
             buf: Vec::with_capacity(SNAPSHOT_CHUNK + SNAPSHOT_CHUNK / 8),
             emitted: 0,
@@ -109,7 +120,7 @@ impl LineageGraph {
             sink,
         };
         out.buf.extend_from_slice(MAGIC);
-        out.buf.push(SNAPSHOT_VERSION);
+        out.buf.push(version);
         varint(&mut out.buf, self.applied_seq);
         varint(&mut out.buf, names.len() as u64);
         for name in &names {
@@ -187,7 +198,13 @@ impl LineageGraph {
             return Err(SnapshotError::NotASnapshot);
         }
         let version = bytes[MAGIC.len()];
-        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_FULL_POINTS {
+        if ![
+            SNAPSHOT_VERSION,
+            SNAPSHOT_VERSION_OLDEST_FIRST,
+            SNAPSHOT_VERSION_FULL_POINTS,
+        ]
+        .contains(&version)
+        {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
         let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
@@ -328,6 +345,14 @@ struct Encoder {
     names: HashMap<*const u8, u32>,
     /// The format version written.
     version: u8,
+}
+
+/// The order a format version writes metric series' points in.
+fn point_order(version: u8) -> PointOrder {
+    match version {
+        SNAPSHOT_VERSION_OLDEST_FIRST => PointOrder::OldestFirst,
+        _ => PointOrder::NewestFirst,
+    }
 }
 
 impl Encoder {
@@ -477,8 +502,9 @@ impl Encoder {
                             varint(out, u64::from(point.stamp));
                         }
                     } else {
-                        varint(out, series.encoded().len() as u64);
-                        out.extend_from_slice(series.encoded());
+                        let encoded = series.encoded(point_order(self.version));
+                        varint(out, encoded.len() as u64);
+                        out.extend_from_slice(&encoded);
                     }
                 }
             }
@@ -1024,13 +1050,17 @@ impl Reader<'_> {
                 }
                 let start = self.at;
                 self.at += len;
-                let encoded = self.bytes[start..self.at].to_vec();
-                MetricSeries::from_encoded(key, encoded, points as u32, point_stamps).map_err(
-                    |_| SnapshotError::Invalid {
-                        what: "a metric series that does not decode",
-                        at: start,
-                    },
-                )?
+                MetricSeries::from_encoded(
+                    key,
+                    &self.bytes[start..self.at],
+                    point_order(self.version),
+                    points as u32,
+                    point_stamps,
+                )
+                .map_err(|_| SnapshotError::Invalid {
+                    what: "a metric series that does not decode",
+                    at: start,
+                })?
             };
             metrics.push(series);
         }
@@ -1138,6 +1168,28 @@ mod tests {
         let restored = LineageGraph::decode_snapshot(&old).expect("a version 1 snapshot loads");
         assert_eq!(restored.state_digest(), graph.state_digest());
         // Written again, it is the current format, byte for byte.
+        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
+        assert_ne!(graph.encode_snapshot(), old);
+    }
+
+    #[test]
+    fn version_2_snapshots_with_series_oldest_first_still_load() {
+        let mut graph = LineageGraph::new();
+        let events = [
+            metrics_event("e1", 100, &[("auc", 0.7, 1), ("loss", 0.9, 1)]),
+            metrics_event("e3", 300, &[("auc", 0.8, 3)]),
+            metrics_event("e2", 200, &[("auc", 0.75, 2), ("loss", 0.5, 2)]),
+        ];
+        for (seq, event) in (1u64..).zip(&events) {
+            graph.apply(seq, event);
+        }
+        let mut old = Vec::new();
+        graph.write_snapshot_version(SNAPSHOT_VERSION_OLDEST_FIRST, &mut |chunk| {
+            old.extend_from_slice(chunk)
+        });
+        assert_eq!(old[MAGIC.len()], 2);
+        let restored = LineageGraph::decode_snapshot(&old).expect("a version 2 snapshot loads");
+        assert_eq!(restored.state_digest(), graph.state_digest());
         assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
         assert_ne!(graph.encode_snapshot(), old);
     }
