@@ -54,12 +54,22 @@ enum Command {
     /// Builds the graph in memory (no sled, no NATS) and reports where its
     /// memory goes.
     Memory(memory::MemoryArgs),
-    /// Replays a log directory in this (fresh) process and prints its
-    /// memory figures as JSON; `run` uses it for scenario 6.
+    /// Opens and scans a log directory in this (fresh) process, writes its
+    /// records to a file and prints the memory of the open and scan as
+    /// JSON; `run` uses it for scenario 6.
     #[command(hide = true)]
-    ReplayMemory {
+    LogMemory {
         #[arg(long)]
         data_dir: PathBuf,
+        #[arg(long)]
+        records_out: PathBuf,
+    },
+    /// Builds the graph from the records `log-memory` wrote, in this
+    /// (fresh) process, and prints its memory as JSON; for scenario 6.
+    #[command(hide = true)]
+    GraphMemory {
+        #[arg(long)]
+        input: PathBuf,
     },
 }
 
@@ -68,7 +78,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Workload { events, seed, out } => write_workload(events, seed, &out),
         Command::Memory(args) => memory::run(args),
-        Command::ReplayMemory { data_dir } => memory::replay_memory(&data_dir),
+        Command::LogMemory {
+            data_dir,
+            records_out,
+        } => memory::log_memory(&data_dir, &records_out),
+        Command::GraphMemory { input } => memory::graph_memory(&input),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

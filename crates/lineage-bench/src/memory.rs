@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use lineage_core::LineageGraph;
 use lineage_core::graph::Facts;
 use lineage_proto::v1;
-use lineage_proto::validate::validate_event;
+use lineage_proto::validate::{Encoding, decode_event, validate_event};
 use prost::Message as _;
 
 use crate::measure::rss_bytes;
@@ -342,75 +342,117 @@ pub fn print(figures: &MemoryFigures) {
     );
 }
 
-/// What a replay from the sled log costs in memory, measured in a fresh
-/// process (see [`replay_memory_in_child`]).
+/// What the log and the graph built from it hold in memory, each measured
+/// in a fresh process (see [`log_memory_in_child`]).
 #[derive(Debug, Clone, Copy)]
-pub struct ReplayMemory {
+pub struct LogAndGraphMemory {
     pub nodes: u64,
     pub active_edges: u64,
     /// RSS growth of opening the log and scanning every record: the
     /// in-memory idempotency index, sled's page cache (lineaged's default
     /// capacity, 64 MiB) and its buffers.
     pub log_scan_growth: u64,
-    /// RSS growth of the replay that follows the scan (the cache is already
-    /// full, so this is the graph and the allocator's slack).
-    pub replay_growth: u64,
+    /// RSS growth of building the graph from the log's records, in a
+    /// process of its own: the graph and the allocator's slack.
+    pub graph_growth: u64,
     pub payload: u64,
 }
 
-/// Opens the log in `data_dir`, scans it, replays it, and prints what
-/// [`ReplayMemory`] holds as one JSON line. Meant for a fresh process: in
-/// one that has freed memory before, the allocator reuses it and hides the
-/// growth.
-pub fn replay_memory(data_dir: &Path) -> anyhow::Result<()> {
+/// Opens the log in `data_dir`, scans it, writes its records to
+/// `records_out` (protobuf, each behind its length, as [`build_in_memory`]
+/// reads them) and prints the RSS growth of the open and scan as one JSON
+/// line. Meant for a fresh process: in one that has freed memory before,
+/// the allocator reuses it and hides the growth.
+pub fn log_memory(data_dir: &Path, records_out: &Path) -> anyhow::Result<()> {
     let rss_start = rss_bytes();
     let log = lineage_log::Log::open(data_dir, lineage_log::LogOptions::default())?;
     let reader = log.reader();
-    let mut bytes = 0usize;
+    let mut out = BufWriter::new(File::create(records_out)?);
+    let mut converted = Vec::new();
     reader.for_each_from(1, |record| {
-        bytes += record.bytes.len();
-        Ok::<_, lineage_log::LogError>(())
+        let encoding = Encoding::from_byte(record.encoding)
+            .ok_or_else(|| anyhow::anyhow!("record {} has an unknown encoding", record.seq))?;
+        let bytes = match encoding {
+            Encoding::Protobuf => record.bytes,
+            Encoding::Json => {
+                let event = decode_event(record.bytes, encoding)
+                    .map_err(|rejection| anyhow::anyhow!("record {}: {rejection}", record.seq))?;
+                converted = event.encode_to_vec();
+                &converted
+            }
+        };
+        out.write_all(&u32::try_from(bytes.len())?.to_le_bytes())?;
+        out.write_all(bytes)?;
+        Ok::<_, anyhow::Error>(())
     })?;
-    std::hint::black_box(bytes);
+    out.flush()?;
     let rss_scanned = rss_bytes();
-    let graph = lineage_server::ingest::replay(&reader).map_err(anyhow::Error::msg)?;
-    let rss_replayed = rss_bytes();
+    println!(
+        "{}",
+        serde_json::json!({ "log_scan_growth": rss_scanned.saturating_sub(rss_start) })
+    );
+    Ok(())
+}
+
+/// Builds the graph from the records [`log_memory`] wrote and prints its
+/// figures as one JSON line. Meant for a fresh process, as `memory` does it.
+pub fn graph_memory(records: &Path) -> anyhow::Result<()> {
+    let figures = build_in_memory(records)?;
     println!(
         "{}",
         serde_json::json!({
-            "nodes": graph.node_count(),
-            "active_edges": graph.active_edge_count(),
-            "log_scan_growth": rss_scanned.saturating_sub(rss_start),
-            "replay_growth": rss_replayed.saturating_sub(rss_scanned),
-            "payload": payload_bytes(&graph),
+            "nodes": figures.nodes,
+            "active_edges": figures.active_edges,
+            "graph_growth": figures.rss_growth,
+            "payload": figures.payload,
         })
     );
     Ok(())
 }
 
-/// Runs [`replay_memory`] in a child process (this binary, `replay-memory`).
-pub fn replay_memory_in_child(data_dir: &Path) -> anyhow::Result<ReplayMemory> {
+/// Measures the log in `data_dir` and the graph built from its records,
+/// each in a fresh child process of this binary (`log-memory`, then
+/// `graph-memory`), so that neither sees memory the other, or lineaged in
+/// this process, freed.
+pub fn log_memory_in_child(data_dir: &Path) -> anyhow::Result<LogAndGraphMemory> {
+    let scratch = tempfile::tempdir()?;
+    let records = scratch.path().join("records.bin");
+    let log = child_json(&[
+        "log-memory".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+        "--records-out".as_ref(),
+        records.as_os_str(),
+    ])?;
+    let graph = child_json(&[
+        "graph-memory".as_ref(),
+        "--input".as_ref(),
+        records.as_os_str(),
+    ])?;
+    let field = |line: &serde_json::Value, name: &str| {
+        line[name]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("the child printed no {name}"))
+    };
+    Ok(LogAndGraphMemory {
+        nodes: field(&graph, "nodes")?,
+        active_edges: field(&graph, "active_edges")?,
+        log_scan_growth: field(&log, "log_scan_growth")?,
+        graph_growth: field(&graph, "graph_growth")?,
+        payload: field(&graph, "payload")?,
+    })
+}
+
+/// Runs this binary with `args` and reads the JSON line it prints.
+fn child_json(args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
     let output = std::process::Command::new(std::env::current_exe()?)
-        .arg("replay-memory")
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(args)
         .output()?;
     anyhow::ensure!(
         output.status.success(),
-        "the replay-memory process failed: {}",
+        "the {:?} process failed: {}",
+        args.first(),
         String::from_utf8_lossy(&output.stderr)
     );
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    let field = |name: &str| {
-        line[name]
-            .as_u64()
-            .ok_or_else(|| anyhow::anyhow!("replay-memory printed no {name}"))
-    };
-    Ok(ReplayMemory {
-        nodes: field("nodes")?,
-        active_edges: field("active_edges")?,
-        log_scan_growth: field("log_scan_growth")?,
-        replay_growth: field("replay_growth")?,
-        payload: field("payload")?,
-    })
+    Ok(serde_json::from_slice(&output.stdout)?)
 }
