@@ -391,6 +391,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(rebuild.records as f64 / rebuild.scan_secs),
         ">= 1M/s, ratio >= 0.5",
     );
+    report.notes.push(format!(
+        "restart: {} records, serving after {:.3} s; the log opened (idempotency index rebuilt) in {:.3} s while the snapshot decoded",
+        rebuild.records, rebuild.restart_secs, rebuild.log_open_secs
+    ));
     report.add(
         "2 rebuild",
         "replay of the whole log into a graph (no snapshot)",
@@ -577,6 +581,8 @@ struct Rebuild {
     records: u64,
     scan_secs: f64,
     restart_secs: f64,
+    /// Of the restart: opening the log, while the snapshot decodes.
+    log_open_secs: f64,
     replay_secs: f64,
 }
 
@@ -603,6 +609,7 @@ fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
     let snapshots = lineage_server::snapshot::SnapshotStore::new(data_dir);
     let decoding = lineage_server::snapshot::SnapshotDecoding::start(&snapshots);
     let log = Log::open(data_dir, LogOptions::default())?;
+    let log_open_secs = started.elapsed().as_secs_f64();
     let restored = lineage_server::snapshot::restore_decoded(&log.reader(), &snapshots, decoding)
         .map_err(anyhow::Error::msg)?;
     let restart_secs = started.elapsed().as_secs_f64();
@@ -622,6 +629,7 @@ fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
         records,
         scan_secs,
         restart_secs,
+        log_open_secs,
         replay_secs,
     })
 }
