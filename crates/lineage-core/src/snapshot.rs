@@ -1152,8 +1152,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn version_1_snapshots_with_full_points_still_load() {
+    /// Three metrics events applied out of event-time order.
+    fn metrics_out_of_order() -> LineageGraph {
         let mut graph = LineageGraph::new();
         let events = [
             metrics_event("e1", 100, &[("auc", 0.7, 1), ("loss", 0.9, 1)]),
@@ -1163,6 +1163,12 @@ mod tests {
         for (seq, event) in (1u64..).zip(&events) {
             graph.apply(seq, event);
         }
+        graph
+    }
+
+    #[test]
+    fn version_1_snapshots_with_full_points_still_load() {
+        let graph = metrics_out_of_order();
         let old = graph.encode_snapshot_version_1();
         assert_eq!(old[MAGIC.len()], 1);
         let restored = LineageGraph::decode_snapshot(&old).expect("a version 1 snapshot loads");
@@ -1172,43 +1178,13 @@ mod tests {
         assert_ne!(graph.encode_snapshot(), old);
     }
 
-    #[test]
-    fn version_2_snapshots_with_series_oldest_first_still_load() {
-        let mut graph = LineageGraph::new();
-        let events = [
-            metrics_event("e1", 100, &[("auc", 0.7, 1), ("loss", 0.9, 1)]),
-            metrics_event("e3", 300, &[("auc", 0.8, 3)]),
-            metrics_event("e2", 200, &[("auc", 0.75, 2), ("loss", 0.5, 2)]),
-        ];
-        for (seq, event) in (1u64..).zip(&events) {
-            graph.apply(seq, event);
-        }
-        let mut old = Vec::new();
-        graph.write_snapshot_version(SNAPSHOT_VERSION_OLDEST_FIRST, &mut |chunk| {
-            old.extend_from_slice(chunk)
-        });
-        assert_eq!(old[MAGIC.len()], 2);
-        let restored = LineageGraph::decode_snapshot(&old).expect("a version 2 snapshot loads");
-        assert_eq!(restored.state_digest(), graph.state_digest());
-        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
-        assert_ne!(graph.encode_snapshot(), old);
-    }
-
-    /// The snapshot of the graph of `version_2_..._still_load`, as the last
-    /// build that wrote format 2 wrote it (commit 7126399).
+    /// The snapshot of [`metrics_out_of_order`], as the last build that
+    /// wrote format 2 wrote it (commit 7126399).
     const FORMAT_2_FIXTURE: &str = "4c47534e4150020303036175630d6372656469742d6c656e646572046c6f73730300e87648170000000000b864d9450000000100d0ed902e0000000201010102723100010000000000020003300280a0b787e905e6cc99b3e6cc99f33f000280a0b787e905e6cc99b3e6cc9907040280a0b787e9059ab3e6cc99b366010202210280a0b787e905cd99b3e6cc99b3f63f000280a0b787e905cd99b3e6cc99b306040003026531026533026532a200000000000000c7ed24f1ee5e73c54ef65bfb8ef1152582ad83476ae612e161b8c86942924780";
 
     #[test]
     fn a_snapshot_written_by_a_format_2_build_loads() {
-        let mut graph = LineageGraph::new();
-        let events = [
-            metrics_event("e1", 100, &[("auc", 0.7, 1), ("loss", 0.9, 1)]),
-            metrics_event("e3", 300, &[("auc", 0.8, 3)]),
-            metrics_event("e2", 200, &[("auc", 0.75, 2), ("loss", 0.5, 2)]),
-        ];
-        for (seq, event) in (1u64..).zip(&events) {
-            graph.apply(seq, event);
-        }
+        let graph = metrics_out_of_order();
         let fixture: Vec<u8> = (0..FORMAT_2_FIXTURE.len())
             .step_by(2)
             .map(|at| u8::from_str_radix(&FORMAT_2_FIXTURE[at..at + 2], 16).expect("hex"))
