@@ -71,6 +71,14 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// A restart as lineaged does it, in this (fresh) process, printed as
+    /// JSON: scenario 2 runs it as a child; by hand, on the data a
+    /// `run --data-dir` kept, it profiles a restart.
+    #[command(hide = true)]
+    Restart {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             records_out,
         } => memory::log_memory(&data_dir, &records_out),
         Command::GraphMemory { input } => memory::graph_memory(&input),
+        Command::Restart { data_dir } => scenarios::restart_only(&data_dir),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -444,7 +444,7 @@ pub fn log_memory_in_child(data_dir: &Path) -> anyhow::Result<LogAndGraphMemory>
 }
 
 /// Runs this binary with `args` and reads the JSON line it prints.
-fn child_json(args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn child_json(args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
     let output = std::process::Command::new(std::env::current_exe()?)
         .args(args)
         .output()?;

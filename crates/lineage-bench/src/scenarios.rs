@@ -75,6 +75,57 @@ pub struct RunArgs {
     /// would not fit on this machine's disk.
     #[arg(long)]
     backlog_events: Option<u64>,
+    /// Keep lineaged's data here (a new or empty directory) instead of in a
+    /// temporary one, e.g. for `lineage-bench restart` to profile a restart.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Where lineaged keeps its data during a run: a temporary directory, or
+/// one the caller asked to keep.
+enum DataDir {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn new(kept: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Some(dir) = kept else {
+            return Ok(Self::Temporary(tempfile::tempdir()?));
+        };
+        std::fs::create_dir_all(dir)?;
+        anyhow::ensure!(
+            std::fs::read_dir(dir)?.next().is_none(),
+            "{} is not empty",
+            dir.display()
+        );
+        Ok(Self::Kept(dir.to_owned()))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Self::Temporary(dir) => dir.path(),
+            Self::Kept(dir) => dir,
+        }
+    }
+}
+
+/// A restart as lineaged does it, in this (fresh) process, on a data
+/// directory lineaged left: prints its time and the restored graph's state
+/// digest as JSON. Scenario 2 runs it as a child; by hand, after
+/// `run --data-dir`, it profiles a restart.
+pub fn restart_only(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let restart = restart(data_dir)?;
+    println!(
+        "{}",
+        json!({
+            "records": restart.log.head().seq,
+            "secs": restart.secs,
+            "log_open_secs": restart.log_open_secs,
+            "state_digest": hex_digest(&restart.graph),
+        })
+    );
+    Ok(())
 }
 
 /// How long one phase may take at the largest sizes before the run fails.
@@ -194,7 +245,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // 1. Ingest, after its baseline so both read a warm broker.
     let baseline_secs = drain_with_bare_consumer(&js, args.events).await?;
-    let data = tempfile::tempdir()?;
+    let data = DataDir::new(args.data_dir.as_deref())?;
     let started = Instant::now();
     let batch_size = args.batch_size;
     let ingest_priority = args.ingest_priority;
@@ -589,22 +640,68 @@ struct Rebuild {
 /// Scenario 2: a raw scan with protobuf decoding (the baseline), a restart
 /// as lineaged does it, and a replay of the whole log for comparison.
 fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
-    let (records, scan_secs) = {
-        let log = Log::open(data_dir, LogOptions::default())?;
-        let started = Instant::now();
-        let mut records = 0u64;
-        log.reader().for_each_from(1, |record| {
-            let event = v1::Event::decode(record.bytes)?;
-            std::hint::black_box(event);
-            records += 1;
-            Ok::<_, anyhow::Error>(())
-        })?;
-        (records, started.elapsed().as_secs_f64())
+    // A restart is a new process: measured in one, so that it neither
+    // reuses memory this one freed nor waits for the lock of a log this
+    // one just closed.
+    let restarted = crate::memory::child_json(&[
+        "restart".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ])?;
+    let restart_field = |name: &str| {
+        restarted[name]
+            .as_f64()
+            .ok_or_else(|| anyhow::anyhow!("the restart printed no {name}"))
     };
-    // What lineaged does at start, until it serves: open the log (which
-    // rebuilds the idempotency index) while the newest snapshot (the one
-    // lineaged wrote at shutdown) is decoded, then replay the records after
-    // it.
+    let log = Log::open(data_dir, LogOptions::default())?;
+    let started = Instant::now();
+    let mut records = 0u64;
+    log.reader().for_each_from(1, |record| {
+        let event = v1::Event::decode(record.bytes)?;
+        std::hint::black_box(event);
+        records += 1;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let scan_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let replayed = lineage_server::ingest::replay(&log.reader()).map_err(anyhow::Error::msg)?;
+    let replay_secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        restarted["state_digest"].as_str() == Some(&hex_digest(&replayed)),
+        "the restored graph differs from the replayed one"
+    );
+    Ok(Rebuild {
+        graph: replayed,
+        records,
+        scan_secs,
+        restart_secs: restart_field("secs")?,
+        log_open_secs: restart_field("log_open_secs")?,
+        replay_secs,
+    })
+}
+
+fn hex_digest(graph: &LineageGraph) -> String {
+    graph
+        .state_digest()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A restart, timed.
+struct Restart {
+    log: Log,
+    graph: LineageGraph,
+    /// Until it would serve.
+    secs: f64,
+    /// Of which opening the log, while the snapshot decodes.
+    log_open_secs: f64,
+}
+
+/// What lineaged does at start, until it serves: open the log (which
+/// rebuilds the idempotency index) while the newest snapshot (the one
+/// lineaged wrote at shutdown) is decoded, then replay the records after it.
+fn restart(data_dir: &std::path::Path) -> anyhow::Result<Restart> {
     let started = Instant::now();
     let snapshots = lineage_server::snapshot::SnapshotStore::new(data_dir);
     let decoding = lineage_server::snapshot::SnapshotDecoding::start(&snapshots);
@@ -612,25 +709,16 @@ fn rebuild(data_dir: &std::path::Path) -> anyhow::Result<Rebuild> {
     let log_open_secs = started.elapsed().as_secs_f64();
     let restored = lineage_server::snapshot::restore_decoded(&log.reader(), &snapshots, decoding)
         .map_err(anyhow::Error::msg)?;
-    let restart_secs = started.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         restored.snapshot_seq.is_some(),
         "lineaged left no usable snapshot"
     );
-    let started = Instant::now();
-    let replayed = lineage_server::ingest::replay(&log.reader()).map_err(anyhow::Error::msg)?;
-    let replay_secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        replayed.state_digest() == restored.graph.state_digest(),
-        "the restored graph differs from the replayed one"
-    );
-    Ok(Rebuild {
+    Ok(Restart {
+        log,
         graph: restored.graph,
-        records,
-        scan_secs,
-        restart_secs,
+        secs,
         log_open_secs,
-        replay_secs,
     })
 }
 
