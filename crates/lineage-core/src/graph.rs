@@ -786,8 +786,17 @@ impl LineageGraph {
                     unreachable!("run keys always map to run nodes");
                 };
                 let mut stamp_index = None;
+                // Producers log a step's metrics in one event, mostly in key
+                // order: the series after the last one is tried first.
+                let mut next = 0;
                 for point in &logged.metrics {
-                    match facts.metric_position(&point.key) {
+                    let position = match facts.metrics.get(next) {
+                        Some(series) if series.key() == point.key => Ok(next),
+                        _ => facts.metric_position(&point.key),
+                    };
+                    let (Ok(at) | Err(at)) = position;
+                    next = at + 1;
+                    match position {
                         Ok(at) => facts.metrics[at].record(
                             point.step,
                             point.timestamp,
