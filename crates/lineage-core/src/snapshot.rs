@@ -38,8 +38,10 @@
 //! written: they are rebuilt from nodes and edges.
 //!
 //! Decoding never panics and never allocates more than the input could
-//! describe: the checksum is checked first, then every count and length is
-//! bounded by the bytes that remain, and every index by its table.
+//! describe: every count and length is bounded by the bytes that remain,
+//! and every index by its table. The checksum and the metric series' point
+//! checks run on a second thread beside the parse, and the parsed graph is
+//! returned only if both hold.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
