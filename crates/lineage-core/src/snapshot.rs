@@ -217,6 +217,7 @@ impl LineageGraph {
         let (checked, parsed) = std::thread::scope(|scope| {
             let (to_check, received) = std::sync::mpsc::sync_channel(SERIES_CHECK_QUEUE);
             let checking = std::thread::Builder::new()
+                .name("snapshot-check".into())
                 .spawn_scoped(scope, move || check_beside(content, checksum, &received))
                 .ok();
             // Without a thread to spare, one after the other.
