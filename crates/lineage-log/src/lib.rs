@@ -735,9 +735,37 @@ impl LogReader {
     /// present and dense, every link, hash, payload digest and index entry
     /// right.
     pub fn verify(&self) -> Result<Verification, LogError> {
-        let mut head = Head {
-            seq: 0,
-            hash: GENESIS_HASH,
+        self.verify_range(1, u64::MAX)
+    }
+
+    /// [`LogReader::verify`] of the records `from_seq..=to_seq` (to the end
+    /// if there are fewer). The chain is anchored on the stored hash of the
+    /// record before `from_seq`, which this does not check: only a check
+    /// from the first record, or from a hash known some other way, proves
+    /// everything before it too.
+    pub fn verify_range(&self, from_seq: u64, to_seq: u64) -> Result<Verification, LogError> {
+        let from_seq = from_seq.max(1);
+        let mut head = match from_seq - 1 {
+            0 => Head {
+                seq: 0,
+                hash: GENESIS_HASH,
+            },
+            before => match self.record(before)? {
+                Some(record) => Head {
+                    seq: before,
+                    hash: record.hash,
+                },
+                None => {
+                    return Ok(Verification {
+                        records_checked: 0,
+                        head: Head {
+                            seq: before,
+                            hash: GENESIS_HASH,
+                        },
+                        first_problem: Some((before, "no record to anchor the chain on")),
+                    });
+                }
+            },
         };
         let mut checked = 0;
         let problem_at = |head: Head, checked, seq, problem| Verification {
@@ -745,10 +773,14 @@ impl LogReader {
             head,
             first_problem: Some((seq, problem)),
         };
-        for entry in self.segments.iter() {
+        for entry in self.segments_from(from_seq)? {
             let (key, raw) = entry?;
             let first_seq = seq_from_key(&key)?;
-            if first_seq != head.seq + 1 {
+            if first_seq > to_seq {
+                break;
+            }
+            // The segment holding `from_seq` may start before it.
+            if first_seq != head.seq + 1 && !(checked == 0 && first_seq <= from_seq) {
                 return Ok(problem_at(head, checked, head.seq + 1, "sequence gap"));
             }
             let records = match SegmentRecords::parse(first_seq, &raw) {
@@ -775,6 +807,12 @@ impl LogReader {
                     }
                     Err(error) => return Err(error),
                 };
+                if record.seq < from_seq {
+                    continue;
+                }
+                if record.seq > to_seq {
+                    break;
+                }
                 let stored_key_hash =
                     &hashes[position * KEY_HASH_LEN..(position + 1) * KEY_HASH_LEN];
                 let problem = if *record.prev_hash != head.hash {

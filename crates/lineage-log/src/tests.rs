@@ -409,3 +409,68 @@ fn a_store_held_open_elsewhere_is_refused_as_in_use() {
     assert!(matches!(error, LogError::InUse(_)), "{error:?}");
     assert!(error.to_string().contains("in use"), "{error}");
 }
+
+#[test]
+fn verify_range_checks_only_its_records_anchored_on_the_one_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    for seq in 1..=5u64 {
+        let key = format!("w\0{seq}");
+        log.append_batch(&[new_record(seq, &key, "x")], 1)
+            .expect("append");
+    }
+    let middle = log.reader().verify_range(2, 4).expect("verify");
+    assert_eq!(middle.first_problem, None);
+    assert_eq!(middle.records_checked, 3);
+    assert_eq!(middle.head.seq, 4);
+    let whole = log.reader().verify_range(0, u64::MAX).expect("verify");
+    assert_eq!((whole.records_checked, whole.head), (5, log.head()));
+    // Past the end: nothing to check, and nothing to anchor on.
+    let after = log.reader().verify_range(6, u64::MAX).expect("verify");
+    assert_eq!((after.records_checked, after.first_problem), (0, None));
+    let beyond = log.reader().verify_range(8, u64::MAX).expect("verify");
+    assert_eq!(
+        beyond.first_problem,
+        Some((7, "no record to anchor the chain on"))
+    );
+
+    // A missing record is found by a range that covers it, not by one
+    // that ends before it.
+    log.segments.remove(4u64.to_be_bytes()).expect("delete");
+    assert_eq!(
+        log.reader()
+            .verify_range(3, 5)
+            .expect("verify")
+            .first_problem,
+        Some((4, "sequence gap"))
+    );
+    assert_eq!(
+        log.reader()
+            .verify_range(1, 3)
+            .expect("verify")
+            .first_problem,
+        None
+    );
+}
+
+#[test]
+fn verify_range_finds_a_changed_byte_inside_a_segment() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    rewrite_segment(&log, |records| records[2].bytes[0] ^= 0x01);
+    // The segment starts before the range; its first records are skipped.
+    let verification = log.reader().verify_range(2, 3).expect("verify");
+    assert_eq!(
+        verification.first_problem,
+        Some((3, "payload does not match its digest"))
+    );
+    assert_eq!(verification.records_checked, 1);
+    assert_eq!(
+        log.reader()
+            .verify_range(1, 2)
+            .expect("verify")
+            .first_problem,
+        None
+    );
+}
