@@ -182,6 +182,18 @@ enum Command {
         #[arg(long)]
         digest: bool,
     },
+    /// Recompute the log's hash chain on the server. Exits 1 when any
+    /// record does not hold, or the log ends before what was stored.
+    Verify {
+        /// The first record to check (from the first record when omitted;
+        /// from a later one, the chain is anchored on the stored hash of
+        /// the record before it).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The last record to check (the head of the log when omitted).
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +362,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => render::text::status(&answer),
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { from, to } => {
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let answer = grpc
+                .verify_log(v1::VerifyLogRequest {
+                    from_seq: from.unwrap_or(0),
+                    to_seq: to.unwrap_or(0),
+                })
+                .await?
+                .into_inner();
+            write_stdout(&match global.format {
+                Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+                _ => render::text::verification(&answer),
+            })?;
+            Ok(if answer.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

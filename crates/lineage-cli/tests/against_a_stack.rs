@@ -31,6 +31,11 @@ impl Shell {
     }
 }
 
+/// A uint64 of the proto3 JSON mapping, which writes it as a string.
+fn uint64(value: &serde_json::Value) -> Option<u64> {
+    value.as_str()?.parse().ok()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -172,5 +177,43 @@ async fn emit_then_ask_the_three_questions() {
     assert!(again.status.success(), "{again:?}");
     let after = lineaged.wait_applied(lines as u64).await;
     assert_eq!(after.applied_seq, lines as u64);
+
+    // The log verifies: every record, up to the head the service reports.
+    let verified = shell.lineage(&["--format", "json", "verify"]).await;
+    assert!(verified.status.success(), "{verified:?}");
+    let verified: serde_json::Value =
+        serde_json::from_slice(&verified.stdout).expect("JSON output");
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(uint64(&verified["records_checked"]), Some(lines as u64));
+    assert_eq!(verified["verified_hash"].as_str(), Some(&*after.head_hash));
+    let range = shell
+        .lineage(&["--format", "json", "verify", "--from", "2", "--to", "5"])
+        .await;
+    assert!(range.status.success(), "{range:?}");
+    let range: serde_json::Value = serde_json::from_slice(&range.stdout).expect("JSON output");
+    assert_eq!(
+        (
+            uint64(&range["records_checked"]),
+            uint64(&range["verified_seq"])
+        ),
+        (Some(4), Some(5)),
+        "{range}"
+    );
+    // Asked to reach past the head, it says where the log ends, exit 1.
+    let past = shell.lineage(&["verify", "--to", "100000"]).await;
+    assert_eq!(past.status.code(), Some(1), "{past:?}");
+    assert!(
+        stdout(&past).contains(&format!(
+            "the log ends at record {lines}, before record 100000"
+        )),
+        "{}",
+        stdout(&past)
+    );
+    let backwards = shell.lineage(&["verify", "--from", "5", "--to", "2"]).await;
+    assert!(!backwards.status.success(), "{backwards:?}");
+    assert!(
+        String::from_utf8_lossy(&backwards.stderr).contains("to_seq"),
+        "{backwards:?}"
+    );
     lineaged.stop().await;
 }

@@ -102,9 +102,13 @@ pub async fn run(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|e| ServerError::Grpc(e.to_string()))?;
-    let api = LineageServiceServer::new(LineageApi::new(shared.clone(), config.clone()))
-        .max_decoding_message_size(MAX_REQUEST_BYTES)
-        .max_encoding_message_size(MAX_RESPONSE_BYTES);
+    let api = LineageServiceServer::new(LineageApi::new(
+        shared.clone(),
+        config.clone(),
+        log.reader(),
+    ))
+    .max_decoding_message_size(MAX_REQUEST_BYTES)
+    .max_encoding_message_size(MAX_RESPONSE_BYTES);
     let local_addr = listener.local_addr().ok();
     // Without TCP_NODELAY, answers larger than one segment wait on the
     // client's delayed ACK (tens of milliseconds each).

@@ -798,6 +798,21 @@ pub fn status(status: &v1::StatusResponse) -> String {
     })
 }
 
+/// A log verification: what was checked, and the first problem if any.
+pub fn verification(answer: &v1::VerifyLogResponse) -> String {
+    render(|out| {
+        field(out, "", "ok", answer.ok)?;
+        field(out, "", "records checked", answer.records_checked)?;
+        field(out, "", "verified to", answer.verified_seq)?;
+        field(out, "", "hash there", &answer.verified_hash)?;
+        if !answer.ok {
+            field(out, "", "first bad record", answer.first_bad_seq)?;
+            field(out, "", "problem", &answer.problem)?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

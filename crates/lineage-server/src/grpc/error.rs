@@ -16,6 +16,12 @@ pub enum ApiError {
     /// The service is still replaying its log; retry shortly.
     #[error("{0}")]
     NotReady(String),
+    /// The one slot for this kind of work is taken; retry when it is free.
+    #[error("{0}")]
+    Busy(String),
+    /// The log could not be read; retry once the storage is back.
+    #[error("storage: {0}")]
+    Storage(String),
     /// A bug or a lost task; report it.
     #[error("{0}")]
     Internal(String),
@@ -44,7 +50,10 @@ impl From<ApiError> for tonic::Status {
         match &error {
             ApiError::InvalidArgument { .. } => tonic::Status::invalid_argument(error.to_string()),
             ApiError::NotFound(_) => tonic::Status::not_found(error.to_string()),
-            ApiError::NotReady(_) => tonic::Status::unavailable(error.to_string()),
+            ApiError::NotReady(_) | ApiError::Storage(_) => {
+                tonic::Status::unavailable(error.to_string())
+            }
+            ApiError::Busy(_) => tonic::Status::resource_exhausted(error.to_string()),
             ApiError::Internal(_) => tonic::Status::internal(error.to_string()),
         }
     }

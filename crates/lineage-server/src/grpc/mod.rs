@@ -14,6 +14,9 @@
 //! run, always answer FULL. Answers are written from the graph straight
 //! into protobuf bytes under the read lock (`lineage_proto::encode`), which
 //! is why the service trait is `lineage_proto::server`'s.
+//!
+//! `VerifyLog` reads the log, not the graph: on the blocking pool, one
+//! verification at a time.
 
 mod error;
 
@@ -38,6 +41,7 @@ pub use error::ApiError;
 
 use crate::config::Config;
 use crate::state::Shared;
+use lineage_log::LogReader;
 
 /// The view of list and subgraph answers when a request leaves it
 /// unspecified: a page of 100 full runs costs about 35 times more to build
@@ -102,15 +106,21 @@ pub struct LineageApi {
     config: Arc<Config>,
     /// Bounds the queries computed at once.
     permits: Arc<Semaphore>,
+    /// The log, for verification.
+    log: LogReader,
+    /// One verification at a time: each reads the whole range it checks.
+    verifying: Arc<Semaphore>,
 }
 
 impl LineageApi {
-    pub fn new(shared: Arc<Shared>, config: Arc<Config>) -> Self {
+    pub fn new(shared: Arc<Shared>, config: Arc<Config>, log: LogReader) -> Self {
         let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
         Self {
             shared,
             config,
             permits,
+            log,
+            verifying: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -543,6 +553,66 @@ impl LineageService for LineageApi {
             ready,
             ingest_connected: ingest.connected,
             ingest_error: ingest.last_error,
+        }))
+    }
+
+    #[instrument(skip_all)]
+    async fn verify_log(
+        &self,
+        request: Request<v1::VerifyLogRequest>,
+    ) -> Result<Response<v1::VerifyLogResponse>, Status> {
+        let request = request.into_inner();
+        let from = request.from_seq.max(1);
+        let to = match request.to_seq {
+            0 => u64::MAX,
+            to => to,
+        };
+        if to < from {
+            return Err(
+                ApiError::invalid("to_seq", format!("{to} is before from_seq {from}")).into(),
+            );
+        }
+        let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
+            ApiError::Busy(
+                "a log verification is already running; retry when it has finished".into(),
+            )
+        })?;
+        // What the log must reach: the record asked for, or every record
+        // stored when the request came (visible to readers by then).
+        let must_reach = match request.to_seq {
+            0 => self.shared.status().head_seq,
+            to => to,
+        };
+        let reader = self.log.clone();
+        // The permit goes with the work: a verification whose caller gave
+        // up still holds the slot until it ends.
+        let verification = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            reader.verify_range(from, to)
+        })
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?
+        .map_err(|error| ApiError::Storage(error.to_string()))?;
+        let head = verification.head;
+        let problem = match verification.first_problem {
+            Some((seq, problem)) => Some((seq, problem.to_owned())),
+            None if head.seq < must_reach => Some((
+                head.seq + 1,
+                format!(
+                    "the log ends at record {}, before record {must_reach}",
+                    head.seq
+                ),
+            )),
+            None => None,
+        };
+        let (first_bad_seq, problem) = problem.unwrap_or_default();
+        Ok(Response::new(v1::VerifyLogResponse {
+            ok: problem.is_empty(),
+            records_checked: verification.records_checked,
+            verified_seq: head.seq,
+            verified_hash: hex::encode(head.hash),
+            first_bad_seq,
+            problem,
         }))
     }
 }
