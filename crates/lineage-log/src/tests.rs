@@ -474,3 +474,40 @@ fn verify_range_finds_a_changed_byte_inside_a_segment() {
         None
     );
 }
+
+#[test]
+fn verify_finds_a_record_replaced_with_a_recomputed_hash_at_the_next_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    // Record 2 rewritten whole, as a forger with the store would: new
+    // payload, its digest and its own hash recomputed. Only the link from
+    // record 3 still rests on the old hash: a segment stores each link as
+    // the hash of the record before, so record 3's own hash no longer fits.
+    rewrite_segment(&log, |records| {
+        let forged = &mut records[1];
+        forged.bytes = b"forged".to_vec();
+        forged.payload_digest = *blake3::hash(&forged.bytes).as_bytes();
+        forged.hash = forged.computed_hash();
+    });
+    let verification = log.reader().verify().expect("verify");
+    assert_eq!(
+        verification.first_problem,
+        Some((3, "hash does not match the record"))
+    );
+    assert_eq!(verification.records_checked, 2);
+    // Forging every record from there to the end leaves nothing after it
+    // to disagree: only a head hash known from elsewhere (the service's,
+    // a client's, a signed checkpoint) tells.
+    rewrite_segment(&log, |records| {
+        let before = records[1].hash;
+        let forged = &mut records[2];
+        forged.prev_hash = before;
+        forged.bytes = b"forged too".to_vec();
+        forged.payload_digest = *blake3::hash(&forged.bytes).as_bytes();
+        forged.hash = forged.computed_hash();
+    });
+    let verification = log.reader().verify().expect("verify");
+    assert_eq!(verification.first_problem, None);
+    assert_ne!(verification.head.hash, log.head().hash);
+}
