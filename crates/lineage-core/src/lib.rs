@@ -5,6 +5,7 @@
 //! sled, tokio or protobuf. Applying an event is a pure, infallible function
 //! of the graph and the event, so the graph is a pure function of the log.
 
+pub mod chain;
 pub mod digest;
 pub mod event;
 pub mod graph;

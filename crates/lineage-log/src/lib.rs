@@ -38,8 +38,8 @@ use crate::index::{KEY_HASH_LEN, KeyHash, KeyIndex, Lookup};
 pub use crate::segment::{Record, RecordRef};
 use crate::segment::{SegmentRecords, SegmentWriter};
 
-/// The hash before the first record.
-pub const GENESIS_HASH: [u8; 32] = [0; 32];
+use lineage_core::chain::{ChainBreak, ChainCheck};
+pub use lineage_core::chain::{GENESIS_HASH, record_hash};
 
 const FORMAT_KEY: &[u8] = b"format";
 const STORE_FORMAT: u8 = segment::SEGMENT_FORMAT;
@@ -173,32 +173,6 @@ pub struct Head {
     /// The last sequence stored; 0 for an empty log.
     pub seq: u64,
     pub hash: [u8; 32],
-}
-
-/// The hash of a record, from its fields and the previous hash.
-#[allow(clippy::too_many_arguments)] // Each field is hashed; a struct would only rename them.
-pub fn record_hash(
-    prev_hash: &[u8; 32],
-    seq: u64,
-    stream_seq: u64,
-    recorded_at: i64,
-    encoding: u8,
-    key: &[u8],
-    content_digest: &[u8; 32],
-    payload_digest: &[u8; 32],
-) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(b"lineage-log-v2");
-    hasher.update(prev_hash);
-    hasher.update(&seq.to_be_bytes());
-    hasher.update(&stream_seq.to_be_bytes());
-    hasher.update(&recorded_at.to_be_bytes());
-    hasher.update(&[encoding]);
-    hasher.update(&(key.len() as u64).to_be_bytes());
-    hasher.update(key);
-    hasher.update(content_digest);
-    hasher.update(payload_digest);
-    *hasher.finalize().as_bytes()
 }
 
 /// The result of checking the chain.
@@ -745,7 +719,7 @@ impl LogReader {
     /// everything before it too.
     pub fn verify_range(&self, from_seq: u64, to_seq: u64) -> Result<Verification, LogError> {
         let from_seq = from_seq.max(1);
-        let mut head = match from_seq - 1 {
+        let head = match from_seq - 1 {
             0 => Head {
                 seq: 0,
                 hash: GENESIS_HASH,
@@ -767,11 +741,17 @@ impl LogReader {
                 }
             },
         };
-        let mut checked = 0;
-        let problem_at = |head: Head, checked, seq, problem| Verification {
-            records_checked: checked,
-            head,
-            first_problem: Some((seq, problem)),
+        let mut check = ChainCheck::anchored(head.seq, head.hash);
+        let problem_at = |check: &ChainCheck, seq, problem| {
+            let (seq_held, hash) = check.head();
+            Verification {
+                records_checked: check.checked(),
+                head: Head {
+                    seq: seq_held,
+                    hash,
+                },
+                first_problem: Some((seq, problem)),
+            }
         };
         for entry in self.segments_from(from_seq)? {
             let (key, raw) = entry?;
@@ -780,21 +760,21 @@ impl LogReader {
                 break;
             }
             // The segment holding `from_seq` may start before it.
-            if first_seq != head.seq + 1 && !(checked == 0 && first_seq <= from_seq) {
-                return Ok(problem_at(head, checked, head.seq + 1, "sequence gap"));
+            let next = check.head().0 + 1;
+            if first_seq != next && !(check.checked() == 0 && first_seq <= from_seq) {
+                return Ok(problem_at(&check, next, ChainBreak::SequenceGap.as_str()));
             }
             let records = match SegmentRecords::parse(first_seq, &raw) {
                 Ok(records) => records,
                 Err(LogError::Corrupt { seq, problem }) => {
-                    return Ok(problem_at(head, checked, seq, problem));
+                    return Ok(problem_at(&check, seq, problem));
                 }
                 Err(error) => return Err(error),
             };
             let hashes = self.key_hashes.get(&key)?.unwrap_or_default();
             if hashes.len() != records.len() as usize * KEY_HASH_LEN {
                 return Ok(problem_at(
-                    head,
-                    checked,
+                    &check,
                     first_seq,
                     "the idempotency index does not match the segment",
                 ));
@@ -803,7 +783,7 @@ impl LogReader {
                 let record = match record {
                     Ok(record) => record,
                     Err(LogError::Corrupt { seq, problem }) => {
-                        return Ok(problem_at(head, checked, seq, problem));
+                        return Ok(problem_at(&check, seq, problem));
                     }
                     Err(error) => return Err(error),
                 };
@@ -815,30 +795,23 @@ impl LogReader {
                 }
                 let stored_key_hash =
                     &hashes[position * KEY_HASH_LEN..(position + 1) * KEY_HASH_LEN];
-                let problem = if *record.prev_hash != head.hash {
-                    Some("previous hash does not match the chain")
-                } else if record.computed_hash() != *record.hash {
-                    Some("hash does not match the record")
-                } else if blake3::hash(record.bytes).as_bytes() != record.payload_digest {
-                    Some("payload does not match its digest")
-                } else if KeyHash::of(record.key).to_bytes() != stored_key_hash {
-                    Some("the idempotency index does not match the record")
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    return Ok(problem_at(head, checked, record.seq, problem));
+                let before = check;
+                if let Err(problem) = check.check(&record.chained()) {
+                    return Ok(problem_at(&check, record.seq, problem.as_str()));
                 }
-                checked += 1;
-                head = Head {
-                    seq: record.seq,
-                    hash: *record.hash,
-                };
+                if KeyHash::of(record.key).to_bytes() != stored_key_hash {
+                    return Ok(problem_at(
+                        &before,
+                        record.seq,
+                        "the idempotency index does not match the record",
+                    ));
+                }
             }
         }
+        let (seq, hash) = check.head();
         Ok(Verification {
-            records_checked: checked,
-            head,
+            records_checked: check.checked(),
+            head: Head { seq, hash },
             first_problem: None,
         })
     }

@@ -16,6 +16,8 @@
 //! its previous hash is the previous record's hash (the segment header holds
 //! the one before the first record), so neither is stored twice.
 
+use lineage_core::chain::ChainedRecord;
+
 use crate::{LogError, record_hash};
 
 pub(crate) const SEGMENT_FORMAT: u8 = 2;
@@ -40,19 +42,26 @@ pub struct RecordRef<'a> {
     pub bytes: &'a [u8],
 }
 
-impl RecordRef<'_> {
+impl<'a> RecordRef<'a> {
+    /// The fields the hash chain commits to.
+    pub fn chained(&self) -> ChainedRecord<'a> {
+        ChainedRecord {
+            seq: self.seq,
+            stream_seq: self.stream_seq,
+            recorded_at: self.recorded_at,
+            encoding: self.encoding,
+            key: self.key,
+            content_digest: self.content_digest,
+            payload_digest: self.payload_digest,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+            bytes: self.bytes,
+        }
+    }
+
     /// Recomputes this record's hash from its fields and its previous hash.
     pub fn computed_hash(&self) -> [u8; 32] {
-        record_hash(
-            self.prev_hash,
-            self.seq,
-            self.stream_seq,
-            self.recorded_at,
-            self.encoding,
-            self.key,
-            self.content_digest,
-            self.payload_digest,
-        )
+        self.chained().computed_hash()
     }
 
     pub fn to_owned(&self) -> Record {
