@@ -118,6 +118,136 @@ pub enum Payload {
     EntityFlagged(EntityFlagged),
 }
 
+impl Event {
+    /// Every entity the event names: its subject and each reference in its
+    /// payload, in the event's workspace. What a replay filtered by entity
+    /// matches.
+    pub fn mentions(&self) -> Vec<EntityKey> {
+        let ws = &self.workspace;
+        let run = |run_id: &str| EntityKey::run(ws, run_id);
+        let dataset = |d: &DatasetVersionRef| EntityKey::dataset_version(ws, &d.dataset, &d.version);
+        match &self.payload {
+            Payload::ExperimentCreated(created) => {
+                vec![EntityKey::experiment(ws, &created.experiment)]
+            }
+            Payload::RunStarted(started) => {
+                let mut keys = vec![run(&started.run_id)];
+                keys.extend(started.experiment.iter().map(|e| EntityKey::experiment(ws, e)));
+                keys.extend(started.parent_run_id.iter().map(|p| run(p)));
+                keys.extend(
+                    started
+                        .environment
+                        .iter()
+                        .map(|e| EntityKey::environment(ws, &e.name, &e.version)),
+                );
+                keys.extend(
+                    started
+                        .compute_target
+                        .iter()
+                        .map(|c| EntityKey::compute(ws, c)),
+                );
+                keys
+            }
+            Payload::RunFinished(RunFinished { run_id, .. })
+            | Payload::ParamsLogged(ParamsLogged { run_id, .. })
+            | Payload::MetricsLogged(MetricsLogged { run_id, .. }) => vec![run(run_id)],
+            Payload::TagsSet(TagsSet { entity, .. })
+            | Payload::EntityFlagged(EntityFlagged { entity, .. }) => vec![entity.clone()],
+            Payload::DatasetVersionRegistered(registered) => {
+                let mut keys = vec![EntityKey::dataset_version(
+                    ws,
+                    &registered.dataset,
+                    &registered.version,
+                )];
+                keys.extend(registered.derived_from.iter().map(dataset));
+                keys.extend(registered.produced_by_run_id.iter().map(|r| run(r)));
+                keys
+            }
+            Payload::RunInputsDeclared(declared) => {
+                let mut keys = vec![run(&declared.run_id)];
+                keys.extend(declared.datasets.iter().map(dataset));
+                keys.extend(
+                    declared
+                        .artifacts
+                        .iter()
+                        .map(|a| EntityKey::artifact(ws, &a.run_id, &a.name)),
+                );
+                keys.extend(
+                    declared
+                        .models
+                        .iter()
+                        .map(|m| EntityKey::model_version(ws, &m.model, &m.version)),
+                );
+                keys
+            }
+            Payload::ArtifactLogged(logged) => vec![
+                run(&logged.run_id),
+                EntityKey::artifact(ws, &logged.run_id, &logged.name),
+            ],
+            Payload::ModelRegistered(registered) => {
+                let mut keys = vec![
+                    EntityKey::model_version(ws, &registered.model, &registered.version),
+                    run(&registered.source_run_id),
+                ];
+                keys.extend(
+                    registered
+                        .artifact_name
+                        .iter()
+                        .map(|name| EntityKey::artifact(ws, &registered.source_run_id, name)),
+                );
+                keys
+            }
+            Payload::ModelStageChanged(changed) => vec![EntityKey::model_version(
+                ws,
+                &changed.model,
+                &changed.version,
+            )],
+            Payload::ModelDeployed(deployed) => vec![
+                EntityKey::model_version(ws, &deployed.model, &deployed.version),
+                EntityKey::endpoint(ws, &deployed.endpoint),
+            ],
+        }
+    }
+}
+
+/// The kind of fact an event states, without the fact: what replays filter by.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum PayloadKind {
+    ExperimentCreated,
+    RunStarted,
+    RunFinished,
+    ParamsLogged,
+    MetricsLogged,
+    TagsSet,
+    DatasetVersionRegistered,
+    RunInputsDeclared,
+    ArtifactLogged,
+    ModelRegistered,
+    ModelStageChanged,
+    ModelDeployed,
+    EntityFlagged,
+}
+
+impl Payload {
+    pub fn kind(&self) -> PayloadKind {
+        match self {
+            Payload::ExperimentCreated(_) => PayloadKind::ExperimentCreated,
+            Payload::RunStarted(_) => PayloadKind::RunStarted,
+            Payload::RunFinished(_) => PayloadKind::RunFinished,
+            Payload::ParamsLogged(_) => PayloadKind::ParamsLogged,
+            Payload::MetricsLogged(_) => PayloadKind::MetricsLogged,
+            Payload::TagsSet(_) => PayloadKind::TagsSet,
+            Payload::DatasetVersionRegistered(_) => PayloadKind::DatasetVersionRegistered,
+            Payload::RunInputsDeclared(_) => PayloadKind::RunInputsDeclared,
+            Payload::ArtifactLogged(_) => PayloadKind::ArtifactLogged,
+            Payload::ModelRegistered(_) => PayloadKind::ModelRegistered,
+            Payload::ModelStageChanged(_) => PayloadKind::ModelStageChanged,
+            Payload::ModelDeployed(_) => PayloadKind::ModelDeployed,
+            Payload::EntityFlagged(_) => PayloadKind::EntityFlagged,
+        }
+    }
+}
+
 pub type StringMap = BTreeMap<String, String>;
 
 #[derive(Clone, PartialEq, Eq, Debug)]

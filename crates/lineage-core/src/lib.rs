@@ -17,7 +17,7 @@ pub mod snapshot;
 /// Graph indexes, valid for the [`LineageGraph`] that returned them.
 pub use petgraph::graph::{EdgeIndex, NodeIndex};
 
-pub use event::{Event, EventId, EventTime, Payload, Stamp};
+pub use event::{Event, EventId, EventTime, Payload, PayloadKind, Stamp};
 pub use graph::{EdgeKind, LineageGraph, Node};
 pub use id::{EntityKey, EntityKind, Workspace};
 pub use query::{EdgeKinds, ModelTrace, NodeKinds, Subgraph, TraversalSpec, Walk};

@@ -223,6 +223,9 @@ pub struct Log {
     hash_key: fn(&[u8]) -> KeyHash,
     /// The chain's end as of the last append, so appends need no read.
     head: Head,
+    /// The recorded time of the last record: no later record is stamped
+    /// earlier, so readers can stop at the first record past a time.
+    last_recorded_at: i64,
     /// Deliveries acknowledged as exact duplicates, ever.
     duplicates: u64,
 }
@@ -272,23 +275,26 @@ impl Log {
         let key_hashes = db.open_tree("key_hashes")?;
         let collisions = db.open_tree("collisions")?;
         let rejections = db.open_tree("rejections")?;
-        let head = match segments.last()? {
-            None => Head {
-                seq: 0,
-                hash: GENESIS_HASH,
-            },
+        let (head, last_recorded_at) = match segments.last()? {
+            None => (
+                Head {
+                    seq: 0,
+                    hash: GENESIS_HASH,
+                },
+                0,
+            ),
             Some((key, raw)) => {
                 let first_seq = seq_from_key(&key)?;
                 let mut last = None;
                 for record in SegmentRecords::parse(first_seq, &raw)? {
                     let record = record?;
-                    last = Some((record.seq, *record.hash));
+                    last = Some((record.seq, *record.hash, record.recorded_at));
                 }
-                let (seq, hash) = last.ok_or(LogError::Corrupt {
+                let (seq, hash, recorded_at) = last.ok_or(LogError::Corrupt {
                     seq: first_seq,
                     problem: "empty segment",
                 })?;
-                Head { seq, hash }
+                (Head { seq, hash }, recorded_at)
             }
         };
         let mut index = KeyIndex::with_capacity(head.seq as usize);
@@ -327,6 +333,7 @@ impl Log {
             index,
             hash_key: KeyHash::of,
             head,
+            last_recorded_at,
             duplicates,
         })
     }
@@ -345,11 +352,14 @@ impl Log {
 
     /// Appends a batch in one transaction, in order. Not durable until
     /// [`Log::flush`] returns. On error nothing of the batch is stored.
+    /// The records are stamped `recorded_at`, or the last record's time if
+    /// that is later (a clock stepped back): recorded times never decrease.
     pub fn append_batch(
         &mut self,
         batch: &[NewRecord<'_>],
         recorded_at: i64,
     ) -> Result<Vec<Appended>, LogError> {
+        let recorded_at = recorded_at.max(self.last_recorded_at);
         if let Some(record) = batch.iter().find(|r| r.key.len() > u16::MAX as usize) {
             return Err(LogError::KeyTooLong(record.key.len()));
         }
@@ -426,6 +436,9 @@ impl Log {
             }
         }
         self.head = head;
+        if !staged.is_empty() {
+            self.last_recorded_at = recorded_at;
+        }
         self.duplicates = duplicates;
         Ok(outcomes)
     }

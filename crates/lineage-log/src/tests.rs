@@ -511,3 +511,31 @@ fn verify_finds_a_record_replaced_with_a_recomputed_hash_at_the_next_record() {
     assert_eq!(verification.first_problem, None);
     assert_ne!(verification.head.hash, log.head().hash);
 }
+
+#[test]
+fn recorded_times_never_decrease_even_when_the_clock_steps_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        log.append_batch(&[new_record(1, "w\0a", "A")], 100)
+            .expect("append");
+        // The clock stepped back: the record keeps the last time.
+        log.append_batch(&[new_record(2, "w\0b", "B")], 40)
+            .expect("append");
+        // A batch of duplicates stores nothing and moves nothing.
+        log.append_batch(&[new_record(3, "w\0b", "B")], 500)
+            .expect("append");
+        block_on(log.flush()).expect("flush");
+    }
+    // The last time is read back at open.
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    log.append_batch(&[new_record(4, "w\0c", "C")], 70)
+        .expect("append");
+    let times: Vec<i64> = log
+        .reader()
+        .records_from(1)
+        .map(|r| r.expect("record").recorded_at)
+        .collect();
+    assert_eq!(times, vec![100, 100, 100]);
+    assert!(log.reader().verify().expect("verify").first_problem.is_none());
+}

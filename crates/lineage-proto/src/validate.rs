@@ -15,7 +15,7 @@ use lineage_core::event::{
     RunStarted, RunStatus, Severity, TagsSet,
 };
 use lineage_core::id::{self, IdError};
-use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, Workspace};
+use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, PayloadKind, Workspace};
 use prost::Message;
 
 use crate::v1;
@@ -604,6 +604,58 @@ pub fn entity_kind(field: &str, raw: i32) -> Result<lineage_core::EntityKind, Fi
         Ok(v1::EntityKind::Unspecified) => Err(field_error(field, "is required")),
         Err(_) => Err(field_error(field, format!("{raw} is not an entity kind"))),
     }
+}
+
+/// Reads a `PayloadKind` enum value; UNSPECIFIED and unknown values are errors.
+pub fn payload_kind(field: &str, raw: i32) -> Result<PayloadKind, FieldError> {
+    use v1::PayloadKind as W;
+    let kind = match W::try_from(raw) {
+        Ok(W::ExperimentCreated) => PayloadKind::ExperimentCreated,
+        Ok(W::RunStarted) => PayloadKind::RunStarted,
+        Ok(W::RunFinished) => PayloadKind::RunFinished,
+        Ok(W::ParamsLogged) => PayloadKind::ParamsLogged,
+        Ok(W::MetricsLogged) => PayloadKind::MetricsLogged,
+        Ok(W::TagsSet) => PayloadKind::TagsSet,
+        Ok(W::DatasetVersionRegistered) => PayloadKind::DatasetVersionRegistered,
+        Ok(W::RunInputsDeclared) => PayloadKind::RunInputsDeclared,
+        Ok(W::ArtifactLogged) => PayloadKind::ArtifactLogged,
+        Ok(W::ModelRegistered) => PayloadKind::ModelRegistered,
+        Ok(W::ModelStageChanged) => PayloadKind::ModelStageChanged,
+        Ok(W::ModelDeployed) => PayloadKind::ModelDeployed,
+        Ok(W::EntityFlagged) => PayloadKind::EntityFlagged,
+        Ok(W::Unspecified) => return Err(field_error(field, "is not a payload kind")),
+        Err(_) => return Err(field_error(field, format!("{raw} is not a payload kind"))),
+    };
+    Ok(kind)
+}
+
+/// Reads an optional time of a request as Unix nanoseconds; any time
+/// `i64` nanoseconds can hold is accepted (a request bounds a range, it
+/// does not state a fact).
+pub fn request_time(
+    field: &str,
+    timestamp: Option<&pbjson_types::Timestamp>,
+) -> Result<Option<i64>, FieldError> {
+    let Some(timestamp) = timestamp else {
+        return Ok(None);
+    };
+    if !(0..1_000_000_000).contains(&timestamp.nanos) {
+        return Err(field_error(
+            field,
+            format!("nanos {} is outside 0..1000000000", timestamp.nanos),
+        ));
+    }
+    timestamp
+        .seconds
+        .checked_mul(1_000_000_000)
+        .and_then(|nanos| nanos.checked_add(i64::from(timestamp.nanos)))
+        .map(Some)
+        .ok_or_else(|| {
+            field_error(
+                field,
+                format!("{}s is too far from 1970 to compare", timestamp.seconds),
+            )
+        })
 }
 
 fn field_error(field: &str, reason: impl ToString) -> FieldError {

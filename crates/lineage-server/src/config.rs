@@ -118,6 +118,17 @@ pub struct Config {
     /// Seconds a request may take before it is answered DEADLINE_EXCEEDED.
     #[arg(long, env = "LINEAGE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Replays streamed at once; more answer RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LINEAGE_REPLAY_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub replay_concurrency: u32,
+
+    /// Seconds a replay waits for its client to take the next record before
+    /// it ends the stream with DEADLINE_EXCEEDED (and frees its slot).
+    #[arg(long, env = "LINEAGE_REPLAY_STALL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub replay_stall_secs: u64,
 }
 
 /// How the ingest threads are scheduled against the query threads.
@@ -147,6 +158,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn replay_stall(&self) -> Duration {
+        Duration::from_secs(self.replay_stall_secs)
     }
 
     /// Defaults for an instance on loopback with its data in `data_dir`.

@@ -15,10 +15,12 @@
 //! into protobuf bytes under the read lock (`lineage_proto::encode`), which
 //! is why the service trait is `lineage_proto::server`'s.
 //!
-//! `VerifyLog` reads the log, not the graph: on the blocking pool, one
-//! verification at a time.
+//! `VerifyLog` and `Replay` read the log, not the graph: on the blocking
+//! pool, one verification and a few replays at a time (`replay` says how a
+//! replay is streamed).
 
 mod error;
+mod replay;
 
 use std::sync::Arc;
 
@@ -110,17 +112,21 @@ pub struct LineageApi {
     log: LogReader,
     /// One verification at a time: each reads the whole range it checks.
     verifying: Arc<Semaphore>,
+    /// The replays streamed at once.
+    replays: Arc<Semaphore>,
 }
 
 impl LineageApi {
     pub fn new(shared: Arc<Shared>, config: Arc<Config>, log: LogReader) -> Self {
         let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
+        let replays = Arc::new(Semaphore::new(config.replay_concurrency.max(1) as usize));
         Self {
             shared,
             config,
             permits,
             log,
             verifying: Arc::new(Semaphore::new(1)),
+            replays,
         }
     }
 
@@ -614,6 +620,25 @@ impl LineageService for LineageApi {
             first_bad_seq,
             problem,
         }))
+    }
+
+    type ReplayStream = replay::ReplayStream;
+
+    #[instrument(skip_all)]
+    async fn replay(
+        &self,
+        request: Request<v1::ReplayRequest>,
+    ) -> Result<Response<Self::ReplayStream>, Status> {
+        let filter = replay::ReplayFilter::parse(request.get_ref())?;
+        let slot = replay::try_slot(&self.replays)?;
+        // Records stored by now are visible to readers.
+        let filter = filter.up_to(self.shared.status().head_seq);
+        Ok(Response::new(replay::start(
+            self.log.clone(),
+            filter,
+            self.config.replay_stall(),
+            slot,
+        )))
     }
 }
 
