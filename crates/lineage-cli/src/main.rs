@@ -5,12 +5,14 @@
 //! - [`entity`]: `kind:name[@version]` and the other things people type;
 //! - [`client`]: the gRPC connection, exit codes and error messages;
 //! - [`emit`]: publishing JSON lines of events to JetStream;
-//! - [`render`]: text, JSON and Graphviz output.
+//! - [`render`]: text, JSON and Graphviz output;
+//! - [`replay`]: the log as JSON lines, and the chain checked client-side.
 
 mod client;
 mod emit;
 mod entity;
 mod render;
+mod replay;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -194,6 +196,54 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Write the log's records as JSON lines (the JSON mapping of
+    /// lineage.v1.LogRecord: chain fields, the event, the original bytes in
+    /// base64), whatever --format says. With --workspace, only that
+    /// workspace's events.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The first record (the first of the log when omitted). To resume an
+    /// interrupted replay, the last sequence received plus one.
+    #[arg(long)]
+    from: Option<u64>,
+
+    /// The last record (the head of the log when the replay starts, when
+    /// omitted).
+    #[arg(long)]
+    to: Option<u64>,
+
+    /// Only records the log stored at or after this time (RFC 3339, e.g.
+    /// 2026-03-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+
+    /// Only records the log stored at or before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+
+    /// Only events stating these kinds of fact: experiment_created,
+    /// run_started, run_finished, params_logged, metrics_logged, tags_set,
+    /// dataset_version_registered, run_inputs_declared, artifact_logged,
+    /// model_registered, model_stage_changed, model_deployed,
+    /// entity_flagged.
+    #[arg(long, value_delimiter = ',', value_parser = parse_payload_kind_arg)]
+    kind: Vec<v1::PayloadKind>,
+
+    /// Only events that name this entity (kind:name[@version], in
+    /// --workspace), as their subject or in a reference.
+    #[arg(long)]
+    entity: Option<String>,
+
+    /// Recompute the hash chain here from the records received (digests
+    /// from the original bytes, each hash, each link) and print the
+    /// outcome to standard error; exit 1 at the first record that does not
+    /// hold. Needs every record of the range: not with --kind, --entity or
+    /// --workspace.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +309,15 @@ struct RunsUsingArgs {
 
     #[command(flatten)]
     view: ViewArgs,
+}
+
+fn parse_payload_kind_arg(raw: &str) -> Result<v1::PayloadKind, String> {
+    match v1::PayloadKind::from_str_name(&raw.to_ascii_uppercase()) {
+        Some(v1::PayloadKind::Unspecified) | None => {
+            Err(format!("{raw:?} is not a kind of event payload"))
+        }
+        Some(kind) => Ok(kind),
+    }
 }
 
 fn parse_edge_kind_arg(raw: &str) -> Result<v1::EdgeKind, entity::ParseError> {
@@ -382,7 +441,72 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Replay(args) => run_replay(global, args).await,
     }
+}
+
+async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let workspace = global
+        .workspace
+        .as_deref()
+        .map(|raw| entity::workspace(Some(raw)))
+        .transpose()?;
+    if args.verify && (workspace.is_some() || !args.kind.is_empty() || args.entity.is_some()) {
+        return Err(UsageError(
+            "--verify checks the link between each record and the one before, so it needs \
+             every record: drop --workspace, --kind and --entity"
+                .to_owned(),
+        )
+        .into());
+    }
+    let entity = match &args.entity {
+        Some(raw) => {
+            let workspace = entity::workspace(global.workspace.as_deref())?;
+            Some(entity::to_wire(&entity::parse_entity(&workspace, raw)?))
+        }
+        None => None,
+    };
+    let request = v1::ReplayRequest {
+        from_seq: args.from.unwrap_or(0),
+        to_seq: args.to.unwrap_or(0),
+        from_time: args.since.as_deref().map(|raw| parse_time("--since", raw)).transpose()?,
+        to_time: args.until.as_deref().map(|raw| parse_time("--until", raw)).transpose()?,
+        workspaces: workspace.iter().map(|ws| ws.as_str().to_owned()).collect(),
+        kinds: args.kind.iter().map(|&kind| kind as i32).collect(),
+        entity,
+    };
+    let mut grpc = client::connect(&global.grpc_addr).await?;
+    let mut records = grpc.replay(request).await?.into_inner();
+    let mut out = replay::JsonLines::new(std::io::stdout().lock());
+    let mut verifier = args.verify.then(replay::ChainVerifier::default);
+    while let Some(record) = records.message().await? {
+        if let Some(verifier) = &mut verifier
+            && let Err(broken) = verifier.check(&record)
+        {
+            out.flush()?;
+            eprintln!("replay --verify: {broken}");
+            eprintln!("{}", verifier.finish().summary());
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+        out.write(&record)?;
+        if out.closed() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    out.flush()?;
+    if let Some(verifier) = &verifier {
+        eprintln!("{}", verifier.finish().summary());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An RFC 3339 time, as the proto3 JSON mapping writes timestamps.
+fn parse_time(flag: &str, raw: &str) -> Result<pbjson_types::Timestamp, UsageError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        UsageError(format!(
+            "{flag} {raw:?} is not an RFC 3339 time such as 2026-03-01T00:00:00Z"
+        ))
+    })
 }
 
 async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCode> {

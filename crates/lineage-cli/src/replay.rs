@@ -1,0 +1,313 @@
+//! `lineage replay`: the log's records as JSON lines and, with `--verify`,
+//! the hash chain recomputed here from nothing but what the server sent.
+//!
+//! The check trusts no field the server computed: each record's payload
+//! digest is recomputed from its original bytes, its content digest from
+//! those bytes decoded, its hash from its fields with the chain's own code
+//! (`lineage_core::chain`), and each link from the record before. A replay
+//! from the first record is proven from the genesis hash; one from a later
+//! record only as far as the hash it starts from is trusted, and the
+//! summary says so.
+
+use std::io::Write as _;
+
+use lineage_core::chain::{ChainCheck, ChainedRecord};
+use lineage_proto::v1;
+use lineage_proto::validate::{self, Encoding};
+
+/// What `--verify` found after the whole stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub records: u64,
+    /// The last record that held and its hash, as hex.
+    pub head_seq: u64,
+    pub head_hash: String,
+    /// The record before the first, whose stored hash the check started
+    /// from, when the replay did not start at the first record.
+    pub anchored_on: Option<u64>,
+}
+
+impl Verified {
+    /// One line for standard error.
+    pub fn summary(&self) -> String {
+        let proven = match self.anchored_on {
+            None => "from the first record".to_owned(),
+            Some(seq) => format!(
+                "from the hash stored for record {seq}, which this check takes on trust"
+            ),
+        };
+        format!(
+            "verified {} records {proven}: head {} {}",
+            self.records, self.head_seq, self.head_hash
+        )
+    }
+}
+
+/// A record that does not hold, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {seq}: {problem}")]
+pub struct Broken {
+    pub seq: u64,
+    pub problem: String,
+}
+
+/// Checks replayed records one after another.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    chain: Option<ChainCheck>,
+    anchored_on: Option<u64>,
+}
+
+impl ChainVerifier {
+    /// Checks the next record received.
+    pub fn check(&mut self, record: &v1::LogRecord) -> Result<(), Broken> {
+        let broken = |problem: String| Broken {
+            seq: record.seq,
+            problem,
+        };
+        let prev_hash = hash_field("prev_hash", &record.prev_hash).map_err(broken)?;
+        let hash = hash_field("hash", &record.hash).map_err(broken)?;
+        let content_digest =
+            hash_field("content_digest", &record.content_digest).map_err(broken)?;
+        let payload_digest =
+            hash_field("payload_digest", &record.payload_digest).map_err(broken)?;
+        let encoding = match v1::PayloadEncoding::try_from(record.encoding) {
+            Ok(v1::PayloadEncoding::Protobuf) => Encoding::Protobuf,
+            Ok(v1::PayloadEncoding::Json) => Encoding::Json,
+            _ => return Err(broken(format!("unknown encoding {}", record.encoding))),
+        };
+        let chain = self.chain.get_or_insert_with(|| {
+            if record.seq <= 1 {
+                ChainCheck::from_genesis()
+            } else {
+                self.anchored_on = Some(record.seq - 1);
+                ChainCheck::anchored(record.seq - 1, prev_hash)
+            }
+        });
+        chain
+            .check(&ChainedRecord {
+                seq: record.seq,
+                stream_seq: record.stream_seq,
+                recorded_at: record.recorded_at_unix_nanos,
+                encoding: encoding.as_byte(),
+                key: &record.key,
+                content_digest: &content_digest,
+                payload_digest: &payload_digest,
+                prev_hash: &prev_hash,
+                hash: &hash,
+                bytes: &record.original,
+            })
+            .map_err(|problem| broken(problem.to_string()))?;
+        // The chain commits to the content digest; the bytes must be the
+        // event it names, and the decoded event sent beside them that event.
+        let event = validate::decode_event(&record.original, encoding)
+            .map_err(|rejection| broken(format!("original bytes do not decode: {rejection}")))?;
+        if validate::content_digest(&event) != content_digest {
+            return Err(broken(
+                "content digest does not match the original bytes".to_owned(),
+            ));
+        }
+        if record.event.as_ref() != Some(&event) {
+            return Err(broken(
+                "the decoded event sent is not the one the original bytes hold".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The outcome once the stream has ended.
+    pub fn finish(&self) -> Verified {
+        let (head_seq, head_hash, records) = match &self.chain {
+            Some(chain) => {
+                let (seq, hash) = chain.head();
+                (seq, hex::encode(hash), chain.checked())
+            }
+            None => (0, String::new(), 0),
+        };
+        Verified {
+            records,
+            head_seq,
+            head_hash,
+            anchored_on: self.anchored_on,
+        }
+    }
+}
+
+fn hash_field(name: &str, raw: &str) -> Result<[u8; 32], String> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(raw, &mut hash)
+        .map_err(|_| format!("{name} {raw:?} is not a 32-byte hex hash"))?;
+    Ok(hash)
+}
+
+/// Writes each record as one JSON line (the proto3 JSON mapping of
+/// `LogRecord`). A closed pipe ends the output quietly.
+pub struct JsonLines<W: std::io::Write> {
+    out: std::io::BufWriter<W>,
+    closed: bool,
+}
+
+impl<W: std::io::Write> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out: std::io::BufWriter::new(out),
+            closed: false,
+        }
+    }
+
+    /// Whether the reader went away (nothing more needs writing).
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn write(&mut self, record: &v1::LogRecord) -> anyhow::Result<()> {
+        let line = serde_json::to_string(record)?;
+        let written = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|()| self.out.write_all(b"\n"));
+        self.handle(written)
+    }
+
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        let flushed = self.out.flush();
+        self.handle(flushed)
+    }
+
+    fn handle(&mut self, result: std::io::Result<()>) -> anyhow::Result<()> {
+        match result {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lineage_core::chain::{GENESIS_HASH, record_hash};
+    use prost::Message as _;
+
+    /// Records as a server would send them, chained from `prev`.
+    fn records(first_seq: u64, count: u64, mut prev: [u8; 32]) -> Vec<v1::LogRecord> {
+        (first_seq..first_seq + count)
+            .map(|seq| {
+                let event = v1::Event {
+                    event_id: format!("e{seq}"),
+                    workspace: "credit".into(),
+                    ..Default::default()
+                };
+                let original = event.encode_to_vec();
+                let digest = *blake3::hash(&original).as_bytes();
+                let key = format!("credit\0e{seq}").into_bytes();
+                let hash = record_hash(&prev, seq, seq + 10, 1_000, 0, &key, &digest, &digest);
+                let record = v1::LogRecord {
+                    seq,
+                    stream_seq: seq + 10,
+                    recorded_at_unix_nanos: 1_000,
+                    encoding: v1::PayloadEncoding::Protobuf as i32,
+                    key,
+                    content_digest: hex::encode(digest),
+                    payload_digest: hex::encode(digest),
+                    prev_hash: hex::encode(prev),
+                    hash: hex::encode(hash),
+                    event: Some(event),
+                    original,
+                    ..Default::default()
+                };
+                prev = hash;
+                record
+            })
+            .collect()
+    }
+
+    fn verify(records: &[v1::LogRecord]) -> Result<Verified, Broken> {
+        let mut verifier = ChainVerifier::default();
+        for record in records {
+            verifier.check(record)?;
+        }
+        Ok(verifier.finish())
+    }
+
+    #[test]
+    fn an_intact_replay_verifies_from_the_first_record_or_says_what_it_trusts() {
+        let all = records(1, 4, GENESIS_HASH);
+        let verified = verify(&all).expect("intact");
+        assert_eq!(
+            (verified.records, verified.head_seq, verified.anchored_on),
+            (4, 4, None)
+        );
+        assert_eq!(verified.head_hash, all[3].hash);
+        let resumed = verify(&all[2..]).expect("intact");
+        assert_eq!((resumed.records, resumed.anchored_on), (2, Some(2)));
+        assert!(resumed.summary().contains("takes on trust"), "{}", resumed.summary());
+    }
+
+    #[test]
+    fn every_field_the_server_could_alter_is_caught() {
+        let all = records(1, 3, GENESIS_HASH);
+        let problem = |change: &dyn Fn(&mut v1::LogRecord)| {
+            let mut altered = all.clone();
+            change(&mut altered[1]);
+            verify(&altered).expect_err("altered")
+        };
+        let at_2 = |problem: &str| Broken {
+            seq: 2,
+            problem: problem.to_owned(),
+        };
+        assert_eq!(
+            problem(&|r| r.original.push(0)),
+            at_2("payload does not match its digest")
+        );
+        assert_eq!(
+            problem(&|r| r.stream_seq += 1),
+            at_2("hash does not match the record")
+        );
+        assert_eq!(
+            problem(&|r| r.event.as_mut().expect("event").actor = "mallory".into()),
+            at_2("the decoded event sent is not the one the original bytes hold")
+        );
+        assert_eq!(
+            problem(&|r| r.hash = "zz".into()),
+            at_2("hash \"zz\" is not a 32-byte hex hash")
+        );
+        // A record left out is a gap where it was.
+        let mut gap = all.clone();
+        gap.remove(1);
+        assert_eq!(
+            verify(&gap).expect_err("gap"),
+            Broken {
+                seq: 3,
+                problem: "sequence gap".into()
+            }
+        );
+        // A record whose content digest names other bytes, hashed anew so
+        // that only the digest check can tell.
+        let mut forged = all.clone();
+        let record = &mut forged[0];
+        let other = *blake3::hash(b"other content").as_bytes();
+        record.content_digest = hex::encode(other);
+        let payload = *blake3::hash(&record.original).as_bytes();
+        let hash = record_hash(
+            &GENESIS_HASH,
+            1,
+            11,
+            1_000,
+            0,
+            &record.key,
+            &other,
+            &payload,
+        );
+        record.hash = hex::encode(hash);
+        assert_eq!(
+            verify(&forged[..1]).expect_err("forged"),
+            Broken {
+                seq: 1,
+                problem: "content digest does not match the original bytes".into()
+            }
+        );
+    }
+}
