@@ -1,6 +1,7 @@
 //! The real `lineage` binary against a real nats-server and lineaged:
 //! publishing the demo history and asking DOMAIN.md's questions 1-3 from a
-//! shell, in every output format, with the documented exit codes.
+//! shell, in every output format, with the documented exit codes; then
+//! verifying and replaying the log it made.
 
 use std::process::Output;
 
@@ -215,5 +216,85 @@ async fn emit_then_ask_the_three_questions() {
         String::from_utf8_lossy(&backwards.stderr).contains("to_seq"),
         "{backwards:?}"
     );
+
+    replay_and_check_the_history(&shell, lines as u64, &after.head_hash).await;
     lineaged.stop().await;
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+/// `lineage replay` of the demo history (`records` stored, the chain
+/// ending at `head_hash`): the whole log checked client-side, a resumed
+/// replay, filters, and the usage errors.
+async fn replay_and_check_the_history(shell: &Shell, records: u64, head_hash: &str) {
+    let replayed = shell.lineage(&["replay", "--verify"]).await;
+    assert!(replayed.status.success(), "{replayed:?}");
+    let lines = json_lines(&replayed);
+    let seqs: Vec<Option<u64>> = lines.iter().map(|line| uint64(&line["seq"])).collect();
+    assert_eq!(seqs, (1..=records).map(Some).collect::<Vec<_>>());
+    assert_eq!(lines[0]["event"]["event_id"], "lender-0001");
+    assert_eq!(
+        String::from_utf8_lossy(&replayed.stderr).trim(),
+        format!("verified {records} records from the first record: head {records} {head_hash}")
+    );
+
+    // Resumed after record 9: checked from the hash stored for it.
+    let resumed = shell.lineage(&["replay", "--verify", "--from", "10"]).await;
+    assert!(resumed.status.success(), "{resumed:?}");
+    assert_eq!(json_lines(&resumed).len() as u64, records - 9);
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr)
+            .contains("from the hash stored for record 9, which this check takes on trust"),
+        "{resumed:?}"
+    );
+
+    // One workspace's registrations: as many as the history holds.
+    let expected = std::fs::read_to_string(DEMO)
+        .expect("demo history")
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON event"))
+        .filter(|event| {
+            event["workspace"] == "credit-lender" && event.get("model_registered").is_some()
+        })
+        .count();
+    assert!(expected > 0);
+    let registrations = shell
+        .lineage(&[
+            "-w",
+            "credit-lender",
+            "replay",
+            "--kind",
+            "model_registered",
+        ])
+        .await;
+    assert!(registrations.status.success(), "{registrations:?}");
+    let registrations = json_lines(&registrations);
+    assert_eq!(registrations.len(), expected);
+    assert!(registrations.iter().all(|line| {
+        line["event"]["workspace"] == "credit-lender"
+            && line["event"].get("model_registered").is_some()
+    }));
+
+    // Nothing was stored in the future.
+    let future = shell
+        .lineage(&["replay", "--since", "2199-01-01T00:00:00Z"])
+        .await;
+    assert!(future.status.success(), "{future:?}");
+    assert!(future.stdout.is_empty(), "{future:?}");
+
+    // --verify needs every record; bad flags are usage errors (64).
+    for args in [
+        &["-w", "credit-lender", "replay", "--verify"][..],
+        &["replay", "--verify", "--kind", "run_started"],
+        &["replay", "--kind", "run_begun"],
+        &["replay", "--since", "yesterday"],
+    ] {
+        let refused = shell.lineage(args).await;
+        assert_eq!(refused.status.code(), Some(64), "{args:?}: {refused:?}");
+    }
 }
