@@ -195,6 +195,18 @@ enum Command {
         /// The last record to check (the head of the log when omitted).
         #[arg(long)]
         to: Option<u64>,
+        /// Check the signed checkpoints against this ed25519 public key (64
+        /// hex digits) rather than the service's own.
+        #[arg(long, env = "LINEAGE_PUBLIC_KEY")]
+        public_key: Option<String>,
+    },
+    /// Create an ed25519 key for lineaged to sign checkpoints with
+    /// (--signing-key): writes the secret to a new file, readable by its
+    /// owner only, and prints the public key that verifies them.
+    Keygen {
+        /// The file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Write the log's records as JSON lines (the JSON mapping of
     /// lineage.v1.LogRecord: chain fields, the event, the original bytes in
@@ -244,6 +256,20 @@ struct ReplayArgs {
     /// --workspace.
     #[arg(long)]
     verify: bool,
+
+    /// With --verify: the service's ed25519 public key (64 hex digits). The
+    /// signed checkpoints the records carry must be signed by it and vouch
+    /// for the hashes the chain reaches, and the replay must reach the
+    /// newest checkpoint the service reports (a log cut short, or rewritten
+    /// to its end with its hashes recomputed, fails here).
+    #[arg(long, env = "LINEAGE_PUBLIC_KEY", requires = "verify")]
+    public_key: Option<String>,
+
+    /// With --verify: check a replay saved earlier (JSON lines, as this
+    /// command writes them) instead of asking the service; nothing is
+    /// written to standard output.
+    #[arg(long, requires = "verify")]
+    input: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -422,12 +448,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { from, to } => {
+        Command::Verify {
+            from,
+            to,
+            public_key,
+        } => {
             let mut grpc = client::connect(&global.grpc_addr).await?;
             let answer = grpc
                 .verify_log(v1::VerifyLogRequest {
                     from_seq: from.unwrap_or(0),
                     to_seq: to.unwrap_or(0),
+                    public_key: public_key.clone().unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
@@ -442,6 +473,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Replay(args) => run_replay(global, args).await,
+        Command::Keygen { out } => {
+            let public_key = replay::generate_key(out)?;
+            write_stdout(&format!("{public_key}\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -475,26 +511,67 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
         kinds: args.kind.iter().map(|&kind| kind as i32).collect(),
         entity,
     };
-    let mut grpc = client::connect(&global.grpc_addr).await?;
-    let mut records = grpc.replay(request).await?.into_inner();
-    let mut out = replay::JsonLines::new(std::io::stdout().lock());
-    let mut verifier = args.verify.then(replay::ChainVerifier::default);
-    while let Some(record) = records.message().await? {
+    let mut verifier = match (&args.public_key, args.verify) {
+        (Some(raw), _) => Some(replay::ChainVerifier::with_key(
+            lineage_proto::validate::public_key("--public-key", raw)
+                .map_err(|error| UsageError(error.to_string()))?,
+        )),
+        (None, true) => Some(replay::ChainVerifier::default()),
+        (None, false) => None,
+    };
+    let mut records = match &args.input {
+        Some(path) => replay::Records::saved(path)?,
+        None => {
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            // The newest checkpoint before the replay starts: the replay,
+            // which ends at the head it starts at, must reach it.
+            if let Some(verifier) = &mut verifier
+                && args.to.is_none()
+                && let Some(checkpoint) = grpc
+                    .get_status(v1::GetStatusRequest::default())
+                    .await?
+                    .into_inner()
+                    .last_checkpoint
+                && let Err(broken) = verifier.expect_checkpoint(&checkpoint)
+            {
+                eprintln!("replay --verify: {broken}");
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+            replay::Records::Streamed(grpc.replay(request).await?.into_inner())
+        }
+    };
+    // A saved replay is only checked; a live one is written out as well.
+    let mut out = args
+        .input
+        .is_none()
+        .then(|| replay::JsonLines::new(std::io::stdout().lock()));
+    while let Some(record) = records.next().await? {
         if let Some(verifier) = &mut verifier
             && let Err(broken) = verifier.check(&record)
         {
-            out.flush()?;
+            if let Some(out) = &mut out {
+                out.flush()?;
+            }
             eprintln!("replay --verify: {broken}");
             eprintln!("{}", verifier.finish().summary());
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
-        out.write(&record)?;
-        if out.closed() {
-            return Ok(ExitCode::SUCCESS);
+        if let Some(out) = &mut out {
+            out.write(&record)?;
+            if out.closed() {
+                return Ok(ExitCode::SUCCESS);
+            }
         }
     }
-    out.flush()?;
+    if let Some(out) = &mut out {
+        out.flush()?;
+    }
     if let Some(verifier) = &verifier {
+        if let Err(broken) = verifier.end() {
+            eprintln!("replay --verify: {broken}");
+            eprintln!("{}", verifier.finish().summary());
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
         eprintln!("{}", verifier.finish().summary());
     }
     Ok(ExitCode::SUCCESS)

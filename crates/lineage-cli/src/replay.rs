@@ -8,6 +8,12 @@
 //! from the first record is proven from the genesis hash; one from a later
 //! record only as far as the hash it starts from is trusted, and the
 //! summary says so.
+//!
+//! With the service's public key, the signed checkpoints carried by the
+//! records are checked too (signed by that key, vouching for the hash the
+//! chain reached there), and so is the newest checkpoint the service
+//! reports: a replay that ends before it has lost records the service
+//! vouched for, which the chain alone cannot show.
 
 use std::io::Write as _;
 
@@ -25,6 +31,9 @@ pub struct Verified {
     /// The record before the first, whose stored hash the check started
     /// from, when the replay did not start at the first record.
     pub anchored_on: Option<u64>,
+    /// Signed checkpoints that held, and the record of the last; `None`
+    /// when no key was given to check them with.
+    pub checkpoints: Option<(u64, u64)>,
 }
 
 impl Verified {
@@ -36,10 +45,20 @@ impl Verified {
                 "from the hash stored for record {seq}, which this check takes on trust"
             ),
         };
-        format!(
+        let mut summary = format!(
             "verified {} records {proven}: head {} {}",
             self.records, self.head_seq, self.head_hash
-        )
+        );
+        match self.checkpoints {
+            None => {}
+            Some((0, _)) => summary.push_str(
+                "; no signed checkpoint among them, so nothing proves the log was not cut short",
+            ),
+            Some((held, last)) => summary.push_str(&format!(
+                "; {held} signed checkpoints held, the last of record {last}"
+            )),
+        }
+        summary
     }
 }
 
@@ -56,9 +75,94 @@ pub struct Broken {
 pub struct ChainVerifier {
     chain: Option<ChainCheck>,
     anchored_on: Option<u64>,
+    /// The key checkpoints must be signed by.
+    trusted: Option<ed25519_dalek::VerifyingKey>,
+    /// Checkpoints that held, and the record of the last.
+    checkpoints: (u64, u64),
+    /// The newest checkpoint the service reported: its record and hash.
+    expected: Option<(u64, [u8; 32])>,
 }
 
 impl ChainVerifier {
+    /// A verifier that also checks signed checkpoints against `trusted`.
+    pub fn with_key(trusted: ed25519_dalek::VerifyingKey) -> Self {
+        Self {
+            trusted: Some(trusted),
+            ..Self::default()
+        }
+    }
+
+    /// Checks a checkpoint of record `seq` whose hash the chain reached as
+    /// `hash`.
+    fn check_checkpoint(
+        &mut self,
+        seq: u64,
+        hash: &[u8; 32],
+        wire: &v1::SignedCheckpoint,
+    ) -> Result<(), Broken> {
+        let Some(trusted) = &self.trusted else {
+            return Ok(());
+        };
+        let broken = |problem: String| Broken { seq, problem };
+        let signed = validate::signed_checkpoint("checkpoint", wire)
+            .map_err(|error| broken(error.to_string()))?;
+        if signed.checkpoint.seq != seq {
+            return Err(broken(format!(
+                "carries a checkpoint of record {}",
+                signed.checkpoint.seq
+            )));
+        }
+        signed
+            .verify(trusted)
+            .map_err(|error| broken(error.to_string()))?;
+        if signed.checkpoint.head_hash != *hash {
+            return Err(broken(
+                "its hash is not the one signed for it in its checkpoint".to_owned(),
+            ));
+        }
+        self.checkpoints = (self.checkpoints.0 + 1, seq);
+        Ok(())
+    }
+
+    /// Takes the newest checkpoint the service reported before the replay
+    /// started, checking its signature: the replay must reach its record
+    /// and hold the hash it vouches for there ([`ChainVerifier::end`]).
+    pub fn expect_checkpoint(&mut self, wire: &v1::SignedCheckpoint) -> Result<(), Broken> {
+        let Some(trusted) = &self.trusted else {
+            return Ok(());
+        };
+        let broken = |problem: String| Broken {
+            seq: wire.seq,
+            problem,
+        };
+        let signed = validate::signed_checkpoint("last_checkpoint", wire)
+            .map_err(|error| broken(error.to_string()))?;
+        signed
+            .verify(trusted)
+            .map_err(|error| broken(format!("the newest checkpoint: {error}")))?;
+        self.expected = Some((signed.checkpoint.seq, signed.checkpoint.head_hash));
+        Ok(())
+    }
+
+    /// Checks, once the stream has ended, that it reached the record of
+    /// the checkpoint expected.
+    pub fn end(&self) -> Result<(), Broken> {
+        let Some((seq, _)) = self.expected else {
+            return Ok(());
+        };
+        let reached = self.chain.map_or(0, |chain| chain.head().0);
+        if reached < seq {
+            return Err(Broken {
+                seq: reached + 1,
+                problem: format!(
+                    "the service signed a checkpoint of record {seq}, but the replay ended at \
+                     record {reached}: records it vouched for are missing"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the next record received.
     pub fn check(&mut self, record: &v1::LogRecord) -> Result<(), Broken> {
         let broken = |problem: String| Broken {
@@ -112,6 +216,17 @@ impl ChainVerifier {
                 "the decoded event sent is not the one the original bytes hold".to_owned(),
             ));
         }
+        if let Some(checkpoint) = &record.checkpoint {
+            self.check_checkpoint(record.seq, &hash, checkpoint)?;
+        }
+        if let Some((seq, signed_hash)) = self.expected
+            && seq == record.seq
+            && signed_hash != hash
+        {
+            return Err(broken(
+                "its hash is not the one the service's newest checkpoint signed".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -129,8 +244,69 @@ impl ChainVerifier {
             head_seq,
             head_hash,
             anchored_on: self.anchored_on,
+            checkpoints: self.trusted.map(|_| self.checkpoints),
         }
     }
+}
+
+/// Where replayed records come from: the service, or a file of JSON lines
+/// saved from it.
+pub enum Records {
+    Streamed(tonic::Streaming<v1::LogRecord>),
+    Saved {
+        lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+        line: u64,
+    },
+}
+
+impl Records {
+    pub fn saved(path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::open(path)
+            .map_err(|error| anyhow::anyhow!("opening {}: {error}", path.display()))?;
+        Ok(Records::Saved {
+            lines: std::io::BufRead::lines(std::io::BufReader::new(file)),
+            line: 0,
+        })
+    }
+
+    pub async fn next(&mut self) -> anyhow::Result<Option<v1::LogRecord>> {
+        match self {
+            Records::Streamed(stream) => Ok(stream.message().await?),
+            Records::Saved { lines, line } => loop {
+                let Some(text) = lines.next().transpose()? else {
+                    return Ok(None);
+                };
+                *line += 1;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                return serde_json::from_str(&text).map(Some).map_err(|error| {
+                    anyhow::anyhow!("line {line}: not a lineage.v1.LogRecord: {error}")
+                });
+            },
+        }
+    }
+}
+
+/// Writes a new ed25519 signing key (its 32-byte seed, as 64 hex digits)
+/// to `path`, readable by its owner only, and returns the public key as hex.
+pub fn generate_key(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut seed))
+        .map_err(|error| anyhow::anyhow!("reading /dev/urandom: {error}"))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| anyhow::anyhow!("creating {}: {error}", path.display()))?;
+    file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+    file.sync_all()?;
+    Ok(hex::encode(key.verifying_key().to_bytes()))
 }
 
 fn hash_field(name: &str, raw: &str) -> Result<[u8; 32], String> {
@@ -244,6 +420,69 @@ mod tests {
         let resumed = verify(&all[2..]).expect("intact");
         assert_eq!((resumed.records, resumed.anchored_on), (2, Some(2)));
         assert!(resumed.summary().contains("takes on trust"), "{}", resumed.summary());
+    }
+
+    fn signed(seq: u64, hash: &str, key: &ed25519_dalek::SigningKey) -> v1::SignedCheckpoint {
+        let mut head_hash = [0u8; 32];
+        hex::decode_to_slice(hash, &mut head_hash).expect("hex");
+        let signed = lineage_core::chain::Checkpoint {
+            seq,
+            head_hash,
+            signed_at: 5,
+        }
+        .sign(key);
+        lineage_proto::convert::signed_checkpoint(&signed)
+    }
+
+    #[test]
+    fn signed_checkpoints_prove_the_end_of_the_log() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let mut all = records(1, 4, GENESIS_HASH);
+        all[1].checkpoint = Some(signed(2, &all[1].hash, &key));
+        let newest = signed(4, &all[3].hash, &key);
+
+        let mut verifier = ChainVerifier::with_key(key.verifying_key());
+        verifier.expect_checkpoint(&newest).expect("signed by the key");
+        for record in &all {
+            verifier.check(record).expect("holds");
+        }
+        verifier.end().expect("reached the newest checkpoint");
+        assert_eq!(verifier.finish().checkpoints, Some((1, 2)));
+        assert!(
+            verifier
+                .finish()
+                .summary()
+                .ends_with("1 signed checkpoints held, the last of record 2")
+        );
+
+        // Cut short after record 3: the chain holds, the checkpoint does not.
+        let mut verifier = ChainVerifier::with_key(key.verifying_key());
+        verifier.expect_checkpoint(&newest).expect("signed by the key");
+        for record in &all[..3] {
+            verifier.check(record).expect("holds");
+        }
+        let cut = verifier.end().expect_err("cut short");
+        assert_eq!(cut.seq, 4);
+        assert!(cut.problem.contains("records it vouched for are missing"), "{cut}");
+
+        // Signed by another key: not evidence.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);
+        let mut verifier = ChainVerifier::with_key(other.verifying_key());
+        verifier.check(&all[0]).expect("holds");
+        assert_eq!(
+            verifier.check(&all[1]).expect_err("other key").problem,
+            "the checkpoint was signed by another key"
+        );
+
+        // A checkpoint of another hash at that record.
+        let mut moved = all.clone();
+        moved[1].checkpoint = Some(signed(2, &all[2].hash, &key));
+        let mut verifier = ChainVerifier::with_key(key.verifying_key());
+        verifier.check(&moved[0]).expect("holds");
+        assert_eq!(
+            verifier.check(&moved[1]).expect_err("other hash").problem,
+            "its hash is not the one signed for it in its checkpoint"
+        );
     }
 
     #[test]

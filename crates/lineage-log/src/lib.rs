@@ -11,6 +11,9 @@
 //!   key already had (never expected; kept so the index is exact anyway).
 //! - `rejections`: JetStream stream sequence -> reason code, one per message
 //!   sent to the dead-letter stream (so redeliveries are not counted twice).
+//! - `checkpoints`: sequence -> the caller's signed statement of the hash
+//!   at that record (opaque here), kept apart from the chain so that a log
+//!   cut short or rewritten to its end is still caught.
 //! - `meta`: the store format and counters.
 //!
 //! Idempotency is forever, not only within JetStream's duplicate window, and
@@ -212,6 +215,7 @@ struct Staged<'a> {
 
 /// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
 pub struct Log {
+    checkpoints: sled::Tree,
     segments: sled::Tree,
     key_hashes: sled::Tree,
     collisions: sled::Tree,
@@ -275,6 +279,7 @@ impl Log {
         let key_hashes = db.open_tree("key_hashes")?;
         let collisions = db.open_tree("collisions")?;
         let rejections = db.open_tree("rejections")?;
+        let checkpoints = db.open_tree("checkpoints")?;
         let (head, last_recorded_at) = match segments.last()? {
             None => (
                 Head {
@@ -323,8 +328,10 @@ impl Log {
             rejected: Arc::new(AtomicU64::new(rejections.len() as u64)),
             db,
             rejections,
+            checkpoints: checkpoints.clone(),
         };
         Ok(Self {
+            checkpoints,
             segments,
             key_hashes,
             collisions,
@@ -505,6 +512,7 @@ impl Log {
         LogReader {
             segments: self.segments.clone(),
             key_hashes: self.key_hashes.clone(),
+            checkpoints: self.checkpoints.clone(),
         }
     }
 }
@@ -515,6 +523,7 @@ impl Log {
 pub struct LogSync {
     db: sled::Db,
     rejections: sled::Tree,
+    checkpoints: sled::Tree,
     /// Messages dead-lettered, ever (one per stream sequence).
     rejected: Arc<AtomicU64>,
 }
@@ -545,6 +554,13 @@ impl LogSync {
     /// Messages dead-lettered, ever.
     pub fn rejected(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Stores a checkpoint of record `seq` (replacing one stored for it).
+    /// Not durable until the next flush.
+    pub fn store_checkpoint(&self, seq: u64, checkpoint: &[u8]) -> Result<(), LogError> {
+        self.checkpoints.insert(seq.to_be_bytes(), checkpoint)?;
+        Ok(())
     }
 }
 
@@ -626,6 +642,7 @@ fn encode_segments(
 pub struct LogReader {
     segments: sled::Tree,
     key_hashes: sled::Tree,
+    checkpoints: sled::Tree,
 }
 
 impl LogReader {
@@ -701,6 +718,38 @@ impl LogReader {
                 }
             }
         })
+    }
+
+    /// The stored checkpoints of records `from_seq..=to_seq`, in order.
+    pub fn checkpoints(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), LogError>> + use<> {
+        self.checkpoints
+            .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((seq_from_key(&key)?, value))
+            })
+    }
+
+    /// The last record's sequence (0 for an empty log).
+    pub fn last_seq(&self) -> Result<u64, LogError> {
+        let Some((key, raw)) = self.segments.last()? else {
+            return Ok(0);
+        };
+        let first_seq = seq_from_key(&key)?;
+        let records = SegmentRecords::parse(first_seq, &raw)?;
+        Ok(first_seq + records.len() as u64 - 1)
+    }
+
+    /// The newest checkpoint stored, of any record.
+    pub fn last_checkpoint(&self) -> Result<Option<(u64, sled::IVec)>, LogError> {
+        match self.checkpoints.last()? {
+            Some((key, value)) => Ok(Some((seq_from_key(&key)?, value))),
+            None => Ok(None),
+        }
     }
 
     /// The record at `seq`, if stored.

@@ -12,6 +12,7 @@
 //! The proto's `EntityView` documents the fields of each view; keep the two
 //! in step.
 
+use lineage_core::chain::SignedCheckpoint;
 use lineage_core::event::{ModelStage, RunStatus, Severity};
 use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, Node};
 use lineage_core::{EdgeIndex, NodeIndex};
@@ -61,6 +62,19 @@ pub fn view_from_wire(raw: i32) -> Result<Option<View>, prost::UnknownEnumValue>
         v1::EntityView::Basic => Some(View::Basic),
         v1::EntityView::Full => Some(View::Full),
     })
+}
+
+/// A signed checkpoint of the log, as the service sends it.
+pub fn signed_checkpoint(signed: &SignedCheckpoint) -> v1::SignedCheckpoint {
+    let checkpoint = &signed.checkpoint;
+    v1::SignedCheckpoint {
+        seq: checkpoint.seq,
+        head_hash: hex::encode(checkpoint.head_hash),
+        signed_at: Some(timestamp(EventTime::from_unix_nanos(checkpoint.signed_at))),
+        signed_at_unix_nanos: checkpoint.signed_at,
+        public_key: hex::encode(signed.public_key),
+        signature: hex::encode(signed.signature),
+    }
 }
 
 pub fn timestamp(time: EventTime) -> pbjson_types::Timestamp {

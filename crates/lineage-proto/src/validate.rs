@@ -14,6 +14,7 @@ use lineage_core::event::{
     ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
     RunStarted, RunStatus, Severity, TagsSet,
 };
+use lineage_core::chain::{Checkpoint, SignedCheckpoint};
 use lineage_core::id::{self, IdError};
 use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, PayloadKind, Workspace};
 use prost::Message;
@@ -627,6 +628,38 @@ pub fn payload_kind(field: &str, raw: i32) -> Result<PayloadKind, FieldError> {
         Err(_) => return Err(field_error(field, format!("{raw} is not a payload kind"))),
     };
     Ok(kind)
+}
+
+/// Reads a signed checkpoint as the service sent it (its signature is not
+/// checked here: see `SignedCheckpoint::verify`).
+pub fn signed_checkpoint(
+    field: &str,
+    wire: &v1::SignedCheckpoint,
+) -> Result<SignedCheckpoint, FieldError> {
+    Ok(SignedCheckpoint {
+        checkpoint: Checkpoint {
+            seq: wire.seq,
+            head_hash: hex_bytes(&format!("{field}.head_hash"), &wire.head_hash)?,
+            signed_at: wire.signed_at_unix_nanos,
+        },
+        public_key: hex_bytes(&format!("{field}.public_key"), &wire.public_key)?,
+        signature: hex_bytes(&format!("{field}.signature"), &wire.signature)?,
+    })
+}
+
+/// Reads an ed25519 public key written as 64 hex digits.
+pub fn public_key(field: &str, raw: &str) -> Result<ed25519_dalek::VerifyingKey, FieldError> {
+    let bytes: [u8; 32] = hex_bytes(field, raw)?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| field_error(field, "is not an ed25519 public key"))
+}
+
+/// Exactly `N` bytes written as `2 * N` hex digits.
+pub fn hex_bytes<const N: usize>(field: &str, raw: &str) -> Result<[u8; N], FieldError> {
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(raw, &mut bytes)
+        .map_err(|_| field_error(field, format!("is not {} hex digits", 2 * N)))?;
+    Ok(bytes)
 }
 
 /// Reads an optional time of a request as Unix nanoseconds; any time

@@ -129,6 +129,19 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_REPLAY_STALL_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub replay_stall_secs: u64,
+
+    /// A file holding an ed25519 signing key (the 32-byte secret seed as 64
+    /// hex digits, as `lineage keygen` writes it). With it, the service
+    /// signs the log's head every --checkpoint-every-secs, and VerifyLog
+    /// checks the log against those signed checkpoints.
+    #[arg(long, env = "LINEAGE_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+
+    /// Seconds between signed checkpoints of the log's head (when it has
+    /// moved); one is also signed at shutdown.
+    #[arg(long, env = "LINEAGE_CHECKPOINT_EVERY_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub checkpoint_every_secs: u64,
 }
 
 /// How the ingest threads are scheduled against the query threads.
@@ -158,6 +171,27 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn checkpoint_every(&self) -> Duration {
+        Duration::from_secs(self.checkpoint_every_secs)
+    }
+
+    /// Reads the signing key file, if one is configured.
+    pub fn load_signing_key(&self) -> Result<Option<ed25519_dalek::SigningKey>, String> {
+        let Some(path) = &self.signing_key else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("reading the signing key {}: {error}", path.display()))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| {
+            format!(
+                "the signing key {} is not 64 hex digits (a 32-byte ed25519 seed)",
+                path.display()
+            )
+        })?;
+        Ok(Some(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
     pub fn replay_stall(&self) -> Duration {

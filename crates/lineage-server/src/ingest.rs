@@ -842,7 +842,7 @@ async fn nak_all(batch: &[jetstream::Message]) {
     }
 }
 
-fn now_unix_nanos() -> i64 {
+pub(crate) fn now_unix_nanos() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

@@ -6,12 +6,14 @@
 //! - [`ingest`]: the two-stage JetStream consumer (append, then flush,
 //!   apply and ack) and the replay of log records into the graph.
 //! - [`snapshot`]: graph snapshots beside the log, and the restore at start.
+//! - [`checkpoint`]: signed checkpoints of the log's head.
 //! - [`grpc`]: the query service and the one error-to-status mapping.
 //! - [`state`]: what ingest and queries share.
 //!
 //! [`run`] is the whole service as a function: the binary only parses flags,
 //! sets up tracing and calls it; tests bind port 0 and call the same.
 
+pub mod checkpoint;
 pub mod config;
 pub mod grpc;
 pub mod ingest;
@@ -30,6 +32,7 @@ use tracing::{error, info};
 
 pub use config::{Config, IngestPriority};
 
+use crate::checkpoint::Checkpointer;
 use crate::grpc::LineageApi;
 use crate::ingest::{Ingest, Snapshotter};
 use crate::snapshot::{Restored, SnapshotDecoding, SnapshotStore};
@@ -55,6 +58,9 @@ pub enum ServerError {
     /// The NATS URL or options are unusable.
     #[error("nats: {0}")]
     Nats(String),
+    /// A setting cannot be used (an unreadable signing key, say).
+    #[error("configuration: {0}")]
+    Config(String),
     /// gRPC serving failed.
     #[error("grpc: {0}")]
     Grpc(String),
@@ -68,6 +74,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let config = Arc::new(config);
+    let signing_key = config.load_signing_key().map_err(ServerError::Config)?;
     let shared = Arc::new(Shared::default());
     let (stop_sender, stop) = watch::channel(false);
 
@@ -106,6 +113,7 @@ pub async fn run(
         shared.clone(),
         config.clone(),
         log.reader(),
+        signing_key.as_ref().map(|key| key.verifying_key()),
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES)
     .max_encoding_message_size(MAX_RESPONSE_BYTES);
@@ -174,6 +182,18 @@ pub async fn run(
         .set_serving::<LineageServiceServer<LineageApi>>()
         .await;
 
+    let checkpoints = match signing_key {
+        Some(key) => {
+            let checkpointer =
+                Checkpointer::new(key, log.sync_handle(), log.reader(), shared.clone())
+                    .map_err(|e| ServerError::Replay(e.to_string()))?;
+            Some(tokio::spawn(
+                checkpointer.run(config.checkpoint_every(), stop.clone()),
+            ))
+        }
+        None => None,
+    };
+
     let ingest_runtime =
         ingest_runtime(config.ingest_priority).map_err(|e| ServerError::Replay(e.to_string()))?;
     // The client's connection task runs on the runtime it is created on:
@@ -203,6 +223,17 @@ pub async fn run(
     info!("shutting down");
     if let Err(e) = ingest.await {
         error!(error = %e, "ingest task failed");
+    }
+    // The last head, now that ingest has stopped, is signed too.
+    if let Some(checkpoints) = checkpoints {
+        match checkpoints.await {
+            Ok(mut checkpointer) => {
+                if let Err(e) = checkpointer.sign_head().await {
+                    error!(error = %e, "could not sign the last checkpoint");
+                }
+            }
+            Err(e) => error!(error = %e, "checkpoint task failed"),
+        }
     }
     health_reporter
         .set_not_serving::<LineageServiceServer<LineageApi>>()

@@ -794,6 +794,17 @@ pub fn status(status: &v1::StatusResponse) -> String {
             },
         )?;
         field_if(out, "", "state digest", &status.state_digest)?;
+        if let Some(checkpoint) = &status.last_checkpoint {
+            field(
+                out,
+                "",
+                "last checkpoint",
+                format_args!(
+                    "record {}, signed by {}",
+                    checkpoint.seq, checkpoint.public_key
+                ),
+            )?;
+        }
         Ok(())
     })
 }
@@ -805,6 +816,20 @@ pub fn verification(answer: &v1::VerifyLogResponse) -> String {
         field(out, "", "records checked", answer.records_checked)?;
         field(out, "", "verified to", answer.verified_seq)?;
         field(out, "", "hash there", &answer.verified_hash)?;
+        if answer.checkpoint_key.is_empty() {
+            field(out, "", "checkpoints", "not checked (no key)")?;
+        } else {
+            field(
+                out,
+                "",
+                "checkpoints held",
+                format_args!(
+                    "{} (the last of record {})",
+                    answer.checkpoints_checked, answer.last_checkpoint_seq
+                ),
+            )?;
+            field(out, "", "checked with key", &answer.checkpoint_key)?;
+        }
         if !answer.ok {
             field(out, "", "first bad record", answer.first_bad_seq)?;
             field(out, "", "problem", &answer.problem)?;

@@ -41,6 +41,7 @@ use tracing::instrument;
 
 pub use error::ApiError;
 
+use crate::checkpoint;
 use crate::config::Config;
 use crate::state::Shared;
 use lineage_log::LogReader;
@@ -114,10 +115,17 @@ pub struct LineageApi {
     verifying: Arc<Semaphore>,
     /// The replays streamed at once.
     replays: Arc<Semaphore>,
+    /// The key this service signs checkpoints with, if it signs them.
+    checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 impl LineageApi {
-    pub fn new(shared: Arc<Shared>, config: Arc<Config>, log: LogReader) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        config: Arc<Config>,
+        log: LogReader,
+        checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
         let replays = Arc::new(Semaphore::new(config.replay_concurrency.max(1) as usize));
         Self {
@@ -127,7 +135,21 @@ impl LineageApi {
             log,
             verifying: Arc::new(Semaphore::new(1)),
             replays,
+            checkpoint_key,
         }
+    }
+
+    /// The newest signed checkpoint stored, as sent.
+    fn last_checkpoint(&self) -> Result<Option<v1::SignedCheckpoint>, ApiError> {
+        let stored = self
+            .log
+            .last_checkpoint()
+            .map_err(|error| ApiError::Storage(error.to_string()))?;
+        Ok(stored.and_then(|(_, bytes)| {
+            lineage_core::chain::SignedCheckpoint::from_bytes(&bytes)
+                .ok()
+                .map(|signed| convert::signed_checkpoint(&signed))
+        }))
     }
 
     /// Runs `answer` against the graph: on the blocking pool, or for a
@@ -559,6 +581,7 @@ impl LineageService for LineageApi {
             ready,
             ingest_connected: ingest.connected,
             ingest_error: ingest.last_error,
+            last_checkpoint: self.last_checkpoint()?,
         }))
     }
 
@@ -589,18 +612,27 @@ impl LineageService for LineageApi {
             0 => self.shared.status().head_seq,
             to => to,
         };
+        let checkpoint_key = match request.public_key.as_str() {
+            "" => self.checkpoint_key,
+            raw => Some(validate::public_key("public_key", raw).map_err(ApiError::from)?),
+        };
         let reader = self.log.clone();
         // The permit goes with the work: a verification whose caller gave
         // up still holds the slot until it ends.
-        let verification = tokio::task::spawn_blocking(move || {
+        let (verification, checkpoints) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            reader.verify_range(from, to)
+            let verification = reader.verify_range(from, to)?;
+            let checkpoints = checkpoint_key
+                .map(|key| checkpoint::check_checkpoints(&reader, &key, from, to))
+                .transpose()?
+                .unwrap_or_default();
+            Ok::<_, lineage_log::LogError>((verification, checkpoints))
         })
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?
         .map_err(|error| ApiError::Storage(error.to_string()))?;
         let head = verification.head;
-        let problem = match verification.first_problem {
+        let chain_problem = match verification.first_problem {
             Some((seq, problem)) => Some((seq, problem.to_owned())),
             None if head.seq < must_reach => Some((
                 head.seq + 1,
@@ -611,6 +643,11 @@ impl LineageService for LineageApi {
             )),
             None => None,
         };
+        // The problem nearest the start: past it, nothing is proven.
+        let problem = match (chain_problem, checkpoints.problem.clone()) {
+            (Some(chain), Some(signed)) => Some(if signed.0 < chain.0 { signed } else { chain }),
+            (chain, signed) => chain.or(signed),
+        };
         let (first_bad_seq, problem) = problem.unwrap_or_default();
         Ok(Response::new(v1::VerifyLogResponse {
             ok: problem.is_empty(),
@@ -619,6 +656,11 @@ impl LineageService for LineageApi {
             verified_hash: hex::encode(head.hash),
             first_bad_seq,
             problem,
+            checkpoints_checked: checkpoints.checked,
+            last_checkpoint_seq: checkpoints.last_seq,
+            checkpoint_key: checkpoint_key
+                .map(|key| hex::encode(key.to_bytes()))
+                .unwrap_or_default(),
         }))
     }
 

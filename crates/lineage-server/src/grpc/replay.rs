@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
+use lineage_core::chain::SignedCheckpoint;
 use lineage_core::{EntityKey, Event, EventTime, PayloadKind, Workspace};
 use lineage_log::{LogError, LogReader, RecordRef};
 use lineage_proto::convert;
@@ -186,11 +187,34 @@ fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Resul
         Err(Stop::Full(next)) => (next, next > filter.to_seq),
         Err(Stop::Log(error)) => return Err(error),
     };
+    attach_checkpoints(reader, &mut records)?;
     Ok(Chunk {
         records,
         next_seq,
         done,
     })
+}
+
+/// Gives each record the signed checkpoint of it, if one is stored, so
+/// that a replay written to a file carries its own evidence.
+fn attach_checkpoints(reader: &LogReader, records: &mut [v1::LogRecord]) -> Result<(), LogError> {
+    let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        return Ok(());
+    };
+    let first_seq = first.seq;
+    for entry in reader.checkpoints(first_seq, last.seq) {
+        let (seq, bytes) = entry?;
+        // Records are in order and dense but for filtered ones.
+        let Ok(at) = records.binary_search_by_key(&seq, |record| record.seq) else {
+            continue;
+        };
+        // A stored checkpoint that does not parse is sent as absent;
+        // VerifyLog names it.
+        if let Ok(signed) = SignedCheckpoint::from_bytes(&bytes) {
+            records[at].checkpoint = Some(convert::signed_checkpoint(&signed));
+        }
+    }
+    Ok(())
 }
 
 /// The event a record holds, if its bytes still decode (they did when the
@@ -221,6 +245,7 @@ fn log_record(record: &RecordRef<'_>, event: Option<v1::Event>) -> v1::LogRecord
         hash: hex::encode(record.hash),
         event,
         original: record.bytes.to_vec(),
+        checkpoint: None,
     }
 }
 
