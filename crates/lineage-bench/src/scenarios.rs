@@ -963,6 +963,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 .map(|&run| convert::entity_in_view(graph, run, basic))
                 .collect(),
             next_page_token: String::new(),
+            applied_seq: graph.applied_seq(),
         };
         let answer = answer_samples(budget, 1_000, 200_000, || write(basic), Some(&build));
         let (full_written, _) = repeat(budget, 200, 100_000, || write(full));
@@ -1091,6 +1092,7 @@ impl QueryMix {
         if let Some((workspace, run)) = &facts.run {
             queries.push(GrpcQuery::Entity(v1::GetEntityRequest {
                 entity: Some(lineage_e2e::entity(workspace, v1::EntityKind::Run, run, "")),
+                ..Default::default()
             }));
         }
         if let Some((workspace, dataset, version)) = &facts.hot_dataset {
@@ -1101,6 +1103,7 @@ impl QueryMix {
                 page_size: 100,
                 page_token: String::new(),
                 view: v1::EntityView::Basic as i32,
+                ..Default::default()
             }));
             queries.push(GrpcQuery::Impact(v1::TraversalRequest {
                 root: Some(lineage_e2e::entity(
@@ -1134,6 +1137,7 @@ impl QueryMix {
                 version: version.clone(),
                 view: v1::EntityView::Basic as i32,
                 compact_edges: true,
+                ..Default::default()
             }));
         }
         if queries.is_empty() {

@@ -81,6 +81,12 @@ struct GlobalArgs {
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     format: Format,
 
+    /// Read your writes: queries answer only once the service has applied
+    /// the log up to this sequence (waiting up to 30 s; exit 1 with
+    /// DEADLINE_EXCEEDED if it has not). 0 answers at once.
+    #[arg(long, env = "LINEAGE_MIN_SEQ", default_value_t = 0, global = true)]
+    min_seq: u64,
+
     /// `emit` publishes to `<prefix>.<workspace>`.
     #[arg(
         long,
@@ -395,6 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let answer = grpc
                 .get_entity(v1::GetEntityRequest {
                     entity: Some(entity::to_wire(&key)),
+                    min_seq: global.min_seq,
                 })
                 .await?
                 .into_inner();
@@ -425,6 +432,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     view: view.or(default_view(global.format, View::Basic)),
                     // The text and DOT renderings name an edge's ends.
                     compact_edges: false,
+                    min_seq: global.min_seq,
                 })
                 .await?
                 .into_inner();
@@ -505,8 +513,16 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
     let request = v1::ReplayRequest {
         from_seq: args.from.unwrap_or(0),
         to_seq: args.to.unwrap_or(0),
-        from_time: args.since.as_deref().map(|raw| parse_time("--since", raw)).transpose()?,
-        to_time: args.until.as_deref().map(|raw| parse_time("--until", raw)).transpose()?,
+        from_time: args
+            .since
+            .as_deref()
+            .map(|raw| parse_time("--since", raw))
+            .transpose()?,
+        to_time: args
+            .until
+            .as_deref()
+            .map(|raw| parse_time("--until", raw))
+            .transpose()?,
         workspaces: workspace.iter().map(|ws| ws.as_str().to_owned()).collect(),
         kinds: args.kind.iter().map(|&kind| kind as i32).collect(),
         entity,
@@ -636,6 +652,7 @@ async fn run_traversal(
         view: args.view.or(default_view(global.format, View::Basic)),
         // The text and DOT renderings name an edge's ends.
         compact_edges: false,
+        min_seq: global.min_seq,
     };
     let mut grpc: Client = client::connect(&global.grpc_addr).await?;
     let answer = match direction {
@@ -664,6 +681,7 @@ async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Re
         // The table shows which versions of the dataset each run read,
         // which only the full view carries.
         view: args.view.or(default_view(global.format, View::Full)),
+        min_seq: global.min_seq,
     };
     let mut combined = v1::RunsUsingDatasetResponse::default();
     for page in 0..MAX_PAGES {

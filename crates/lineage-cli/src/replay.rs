@@ -41,9 +41,9 @@ impl Verified {
     pub fn summary(&self) -> String {
         let proven = match self.anchored_on {
             None => "from the first record".to_owned(),
-            Some(seq) => format!(
-                "from the hash stored for record {seq}, which this check takes on trust"
-            ),
+            Some(seq) => {
+                format!("from the hash stored for record {seq}, which this check takes on trust")
+            }
         };
         let mut summary = format!(
             "verified {} records {proven}: head {} {}",
@@ -419,7 +419,11 @@ mod tests {
         assert_eq!(verified.head_hash, all[3].hash);
         let resumed = verify(&all[2..]).expect("intact");
         assert_eq!((resumed.records, resumed.anchored_on), (2, Some(2)));
-        assert!(resumed.summary().contains("takes on trust"), "{}", resumed.summary());
+        assert!(
+            resumed.summary().contains("takes on trust"),
+            "{}",
+            resumed.summary()
+        );
     }
 
     fn signed(seq: u64, hash: &str, key: &ed25519_dalek::SigningKey) -> v1::SignedCheckpoint {
@@ -442,7 +446,9 @@ mod tests {
         let newest = signed(4, &all[3].hash, &key);
 
         let mut verifier = ChainVerifier::with_key(key.verifying_key());
-        verifier.expect_checkpoint(&newest).expect("signed by the key");
+        verifier
+            .expect_checkpoint(&newest)
+            .expect("signed by the key");
         for record in &all {
             verifier.check(record).expect("holds");
         }
@@ -457,13 +463,18 @@ mod tests {
 
         // Cut short after record 3: the chain holds, the checkpoint does not.
         let mut verifier = ChainVerifier::with_key(key.verifying_key());
-        verifier.expect_checkpoint(&newest).expect("signed by the key");
+        verifier
+            .expect_checkpoint(&newest)
+            .expect("signed by the key");
         for record in &all[..3] {
             verifier.check(record).expect("holds");
         }
         let cut = verifier.end().expect_err("cut short");
         assert_eq!(cut.seq, 4);
-        assert!(cut.problem.contains("records it vouched for are missing"), "{cut}");
+        assert!(
+            cut.problem.contains("records it vouched for are missing"),
+            "{cut}"
+        );
 
         // Signed by another key: not evidence.
         let other = ed25519_dalek::SigningKey::from_bytes(&[2; 32]);

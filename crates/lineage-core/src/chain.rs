@@ -248,7 +248,9 @@ impl SignedCheckpoint {
                 signed_at: i64::from_be_bytes(be8(40..48)),
             },
             public_key: array32(48..80),
-            signature: field(80..SIGNED_CHECKPOINT_LEN).try_into().expect("64 bytes"),
+            signature: field(80..SIGNED_CHECKPOINT_LEN)
+                .try_into()
+                .expect("64 bytes"),
         })
     }
 }
@@ -257,8 +259,11 @@ impl SignedCheckpoint {
 mod tests {
     use super::*;
 
+    /// A test record: sequence, payload digest, previous hash, hash, payload.
+    type TestRecord = (u64, [u8; 32], [u8; 32], [u8; 32], Vec<u8>);
+
     /// A chain of `n` records with the payloads `b"event <seq>"`.
-    fn chain(n: u64) -> Vec<(u64, [u8; 32], [u8; 32], [u8; 32], Vec<u8>)> {
+    fn chain(n: u64) -> Vec<TestRecord> {
         let mut prev = GENESIS_HASH;
         (1..=n)
             .map(|seq| {
@@ -272,7 +277,7 @@ mod tests {
             .collect()
     }
 
-    fn view(record: &(u64, [u8; 32], [u8; 32], [u8; 32], Vec<u8>)) -> ChainedRecord<'_> {
+    fn view(record: &TestRecord) -> ChainedRecord<'_> {
         let (seq, digest, prev, hash, bytes) = record;
         ChainedRecord {
             seq: *seq,

@@ -125,14 +125,20 @@ impl Event {
     pub fn mentions(&self) -> Vec<EntityKey> {
         let ws = &self.workspace;
         let run = |run_id: &str| EntityKey::run(ws, run_id);
-        let dataset = |d: &DatasetVersionRef| EntityKey::dataset_version(ws, &d.dataset, &d.version);
+        let dataset =
+            |d: &DatasetVersionRef| EntityKey::dataset_version(ws, &d.dataset, &d.version);
         match &self.payload {
             Payload::ExperimentCreated(created) => {
                 vec![EntityKey::experiment(ws, &created.experiment)]
             }
             Payload::RunStarted(started) => {
                 let mut keys = vec![run(&started.run_id)];
-                keys.extend(started.experiment.iter().map(|e| EntityKey::experiment(ws, e)));
+                keys.extend(
+                    started
+                        .experiment
+                        .iter()
+                        .map(|e| EntityKey::experiment(ws, e)),
+                );
                 keys.extend(started.parent_run_id.iter().map(|p| run(p)));
                 keys.extend(
                     started

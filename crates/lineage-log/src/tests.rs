@@ -537,5 +537,11 @@ fn recorded_times_never_decrease_even_when_the_clock_steps_back() {
         .map(|r| r.expect("record").recorded_at)
         .collect();
     assert_eq!(times, vec![100, 100, 100]);
-    assert!(log.reader().verify().expect("verify").first_problem.is_none());
+    assert!(
+        log.reader()
+            .verify()
+            .expect("verify")
+            .first_problem
+            .is_none()
+    );
 }

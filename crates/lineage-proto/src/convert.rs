@@ -276,6 +276,15 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
             .collect(),
         flags: flags(node),
         details,
+        applied_seq: 0,
+    }
+}
+
+/// GetEntity's answer: [`entity`] with the sequence it reflects.
+pub fn entity_answer(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+    v1::Entity {
+        applied_seq: graph.applied_seq(),
+        ..entity(graph, index)
     }
 }
 
@@ -339,6 +348,7 @@ fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
         tags: Default::default(),
         flags: flags(node),
         details,
+        applied_seq: 0,
     }
 }
 
@@ -546,5 +556,6 @@ pub fn model_trace(
         environment: trace.environment.map(|n| entity_in_view(graph, n, view)),
         compute: trace.compute.map(|n| entity_in_view(graph, n, view)),
         upstream: Some(subgraph(graph, &trace.upstream, view, form)),
+        applied_seq: graph.applied_seq(),
     }
 }

@@ -191,6 +191,7 @@ pub fn runs_page(
         entity_field(&mut w, 1, graph, run, view);
     }
     w.string(2, next_page_token);
+    w.uint64(3, graph.applied_seq());
     Encoded::from_bytes(w.buf)
 }
 
@@ -219,6 +220,7 @@ pub fn model_trace(
     w.message(6, |w| {
         subgraph_fields(w, graph, &trace.upstream, view, form)
     });
+    w.uint64(7, graph.applied_seq());
     Encoded::from_bytes(w.buf)
 }
 
@@ -240,10 +242,11 @@ fn subgraph_fields(
 }
 
 /// One entity in the full view (GetEntity): the bytes of
-/// [`convert::entity`].
+/// [`convert::entity_answer`].
 pub fn entity(graph: &LineageGraph, index: NodeIndex) -> EncodedEntity {
     let mut w = Writer::with_capacity(1024);
     full_entity_fields(&mut w, graph, index);
+    w.uint64(16, graph.applied_seq());
     Encoded::from_bytes(w.buf)
 }
 

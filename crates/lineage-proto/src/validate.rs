@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
+use lineage_core::chain::{Checkpoint, SignedCheckpoint};
 use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
     ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
     RunStarted, RunStatus, Severity, TagsSet,
 };
-use lineage_core::chain::{Checkpoint, SignedCheckpoint};
 use lineage_core::id::{self, IdError};
 use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, PayloadKind, Workspace};
 use prost::Message;

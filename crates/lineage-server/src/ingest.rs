@@ -466,6 +466,8 @@ impl Ingest {
                 }
             }
         }
+        let applied = self.shared.graph().applied_seq();
+        self.shared.publish_applied(applied);
         (stored, duplicates)
     }
 

@@ -169,7 +169,9 @@ pub async fn run(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "log replayed"
     );
+    let applied = graph.applied_seq();
     *shared.graph_mut() = graph;
+    shared.publish_applied(applied);
     let head = log.head();
     shared.update_status(|status| {
         status.head_seq = head.seq;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use lineage_core::LineageGraph;
+use tokio::sync::watch;
 
 /// Ingest figures for `GetStatus`.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +28,7 @@ pub struct IngestStatus {
 }
 
 /// State shared by the ingest loop and the query service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Shared {
     /// The projection of the log.
     graph: RwLock<LineageGraph>,
@@ -35,9 +36,44 @@ pub struct Shared {
     ready: AtomicBool,
     /// Written by the ingest loop after each batch.
     status: Mutex<IngestStatus>,
+    /// The graph's applied sequence, for requests that wait to read their
+    /// own writes.
+    applied: watch::Sender<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            graph: RwLock::default(),
+            ready: AtomicBool::default(),
+            status: Mutex::default(),
+            applied: watch::Sender::new(0),
+        }
+    }
 }
 
 impl Shared {
+    /// Tells waiting requests that the graph has applied the log up to `seq`.
+    pub fn publish_applied(&self, seq: u64) {
+        self.applied.send_if_modified(|applied| {
+            let moved = seq > *applied;
+            *applied = (*applied).max(seq);
+            moved
+        });
+    }
+
+    /// The sequence last published by [`Shared::publish_applied`].
+    pub fn graph_applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Returns once the graph has applied the log up to `seq`.
+    pub async fn wait_applied(&self, seq: u64) {
+        let mut applied = self.applied.subscribe();
+        // The sender lives as long as `self`, so this only ends by reaching `seq`.
+        let _ = applied.wait_for(|applied| *applied >= seq).await;
+    }
+
     pub fn graph(&self) -> RwLockReadGuard<'_, LineageGraph> {
         // A panic while holding the lock would be a bug in the projection;
         // the graph is still the last consistent batch, so keep serving.

@@ -190,12 +190,14 @@ async fn every_reject_reason_is_dead_lettered_and_valid_events_still_apply() {
     let first = client
         .get_entity(v1::GetEntityRequest {
             entity: Some(entity("w", v1::EntityKind::Run, "r3", "")),
+            ..Default::default()
         })
         .await;
     assert!(first.is_ok());
     let second = client
         .get_entity(v1::GetEntityRequest {
             entity: Some(entity("w", v1::EntityKind::Run, "r-other", "")),
+            ..Default::default()
         })
         .await
         .expect_err("the conflicting content was not applied");

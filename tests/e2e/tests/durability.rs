@@ -164,6 +164,7 @@ async fn a_broker_restart_loses_nothing_and_queries_keep_working() {
         .await
         .get_entity(v1::GetEntityRequest {
             entity: Some(entity("w", v1::EntityKind::Run, "a7", "")),
+            ..Default::default()
         })
         .await;
     assert!(run.is_ok());

@@ -286,7 +286,11 @@ async fn verify(lineaged: &Lineaged, from_seq: u64, to_seq: u64) -> v1::VerifyLo
     lineaged
         .client()
         .await
-        .verify_log(v1::VerifyLogRequest { from_seq, to_seq })
+        .verify_log(v1::VerifyLogRequest {
+            from_seq,
+            to_seq,
+            ..Default::default()
+        })
         .await
         .expect("VerifyLog answers")
         .into_inner()

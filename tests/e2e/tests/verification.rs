@@ -11,7 +11,11 @@ async fn verify(lineaged: &Lineaged, from_seq: u64, to_seq: u64) -> v1::VerifyLo
     lineaged
         .client()
         .await
-        .verify_log(v1::VerifyLogRequest { from_seq, to_seq })
+        .verify_log(v1::VerifyLogRequest {
+            from_seq,
+            to_seq,
+            ..Default::default()
+        })
         .await
         .expect("VerifyLog answers")
         .into_inner()
@@ -91,6 +95,7 @@ async fn a_changed_byte_in_the_store_is_found_and_located() {
         .verify_log(v1::VerifyLogRequest {
             from_seq: 5,
             to_seq: 2,
+            ..Default::default()
         })
         .await
         .expect_err("a backwards range is refused");

@@ -1018,6 +1018,7 @@ more runs: --page-token tok-2 (or --all)
             )),
             compute: None,
             upstream: Some(fixtures::provenance()),
+            ..Default::default()
         };
         let rendered = trace(&model(), &answer);
         assert!(rendered.starts_with("model:credit-risk@7  [PRODUCTION]\n"));

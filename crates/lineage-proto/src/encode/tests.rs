@@ -49,7 +49,7 @@ fn every_entity_and_subgraph_of_the_demo_is_written_as_prost_encodes_it() {
     let mut kinds = std::collections::BTreeSet::new();
     for (node, facts) in graph.nodes() {
         kinds.insert(format!("{:?}", facts.key.kind));
-        assert_same(&entity(&graph, node), &convert::entity(&graph, node));
+        assert_same(&entity(&graph, node), &convert::entity_answer(&graph, node));
         for view in [View::Basic, View::Full] {
             let lone = Subgraph {
                 nodes: vec![node],
@@ -104,6 +104,7 @@ fn pages_of_runs_and_model_traces_are_written_as_prost_encodes_them() {
                                 .map(|&run| convert::entity_in_view(&graph, run, view))
                                 .collect(),
                             next_page_token: token.to_owned(),
+                            applied_seq: graph.applied_seq(),
                         };
                         assert_same(&runs_page(&graph, &runs, view, token), &reference);
                         pages += 1;

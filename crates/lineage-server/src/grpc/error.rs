@@ -19,6 +19,10 @@ pub enum ApiError {
     /// The one slot for this kind of work is taken; retry when it is free.
     #[error("{0}")]
     Busy(String),
+    /// The graph had not applied what the request waited for by its
+    /// deadline; retry later, or with a longer deadline.
+    #[error("{0}")]
+    NotYet(String),
     /// The log could not be read; retry once the storage is back.
     #[error("storage: {0}")]
     Storage(String),
@@ -54,6 +58,7 @@ impl From<ApiError> for tonic::Status {
                 tonic::Status::unavailable(error.to_string())
             }
             ApiError::Busy(_) => tonic::Status::resource_exhausted(error.to_string()),
+            ApiError::NotYet(_) => tonic::Status::deadline_exceeded(error.to_string()),
             ApiError::Internal(_) => tonic::Status::internal(error.to_string()),
         }
     }

@@ -23,6 +23,7 @@ mod error;
 mod replay;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lineage_core::id;
 use lineage_core::{
@@ -136,6 +137,29 @@ impl LineageApi {
             verifying: Arc::new(Semaphore::new(1)),
             replays,
             checkpoint_key,
+        }
+    }
+
+    /// Read your writes: waits until the graph has applied `min_seq`, up to
+    /// the request's deadline and the service's request timeout (a little
+    /// less, so that this answer, which says how far the graph got, wins
+    /// the race with the transport's own timeout).
+    async fn caught_up(&self, min_seq: u64, deadline: Option<Duration>) -> Result<(), ApiError> {
+        if min_seq == 0 {
+            return Ok(());
+        }
+        let limit = deadline
+            .map_or(self.config.request_timeout(), |deadline| {
+                deadline.min(self.config.request_timeout())
+            })
+            .mul_f64(0.9);
+        match tokio::time::timeout(limit, self.shared.wait_applied(min_seq)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ApiError::NotYet(format!(
+                "min_seq {min_seq}: the graph has applied the log up to {} after {} ms",
+                self.shared.graph_applied(),
+                limit.as_millis()
+            ))),
         }
     }
 
@@ -305,11 +329,14 @@ impl LineageApi {
     async fn traverse(
         &self,
         walk: Walk,
-        request: v1::TraversalRequest,
+        request: Request<v1::TraversalRequest>,
     ) -> Result<EncodedSubgraph, ApiError> {
+        let deadline = grpc_timeout(request.metadata());
+        let request = request.into_inner();
         let (root, spec) = self.traversal_spec(walk, &request)?;
         let view = list_view("view", request.view)?;
         let form = EdgeForm::from_wire(request.compact_edges);
+        self.caught_up(request.min_seq, deadline).await?;
         self.query_within(move |graph, budget| {
             let node = match find(graph, &root) {
                 Ok(node) => node,
@@ -368,6 +395,27 @@ fn checked(
 
 const PAGE_TOKEN_PREFIX: &str = "after:";
 
+/// The deadline a client set (the `grpc-timeout` header: up to eight
+/// digits and a unit), if any.
+fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let raw = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let unit_at = raw.len().checked_sub(1)?;
+    let (digits, unit) = raw.split_at(unit_at);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value * 3600),
+        "M" => Duration::from_secs(value * 60),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
 /// Page tokens are opaque to clients: hex of the last run id returned.
 fn encode_page_token(last_run_id: &str) -> String {
     hex::encode(format!("{PAGE_TOKEN_PREFIX}{last_run_id}"))
@@ -396,10 +444,12 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::GetEntityRequest>,
     ) -> Result<Response<EncodedEntity>, Status> {
+        let deadline = grpc_timeout(request.metadata());
         let request = request.into_inner();
         let result = async {
             let key = validate::entity_key("entity", request.entity.as_ref())?;
             tracing::Span::current().record("entity", tracing::field::display(&key));
+            self.caught_up(request.min_seq, deadline).await?;
             self.query(Cost::Small, move |graph| {
                 Ok(encode::entity(graph, find(graph, &key)?))
             })
@@ -414,7 +464,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::TraversalRequest>,
     ) -> Result<Response<EncodedSubgraph>, Status> {
-        into_response(self.traverse(Walk::Provenance, request.into_inner()).await)
+        into_response(self.traverse(Walk::Provenance, request).await)
     }
 
     #[instrument(skip_all)]
@@ -422,7 +472,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::TraversalRequest>,
     ) -> Result<Response<EncodedSubgraph>, Status> {
-        into_response(self.traverse(Walk::Impact, request.into_inner()).await)
+        into_response(self.traverse(Walk::Impact, request).await)
     }
 
     #[instrument(skip_all, fields(workspace, dataset, version))]
@@ -430,6 +480,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::RunsUsingDatasetRequest>,
     ) -> Result<Response<EncodedRunsPage>, Status> {
+        let deadline = grpc_timeout(request.metadata());
         let request = request.into_inner();
         let result = async {
             let ws = workspace("workspace", &request.workspace)?;
@@ -456,6 +507,7 @@ impl LineageService for LineageApi {
             span.record("workspace", ws.as_str());
             span.record("dataset", request.dataset.as_str());
             span.record("version", request.version.as_str());
+            self.caught_up(request.min_seq, deadline).await?;
             let dataset = request.dataset;
             let cost = if view == View::Basic && page_size <= SMALL_PAGE {
                 Cost::Small
@@ -500,6 +552,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::TraceModelRequest>,
     ) -> Result<Response<EncodedModelTrace>, Status> {
+        let deadline = grpc_timeout(request.metadata());
         let request = request.into_inner();
         let result = async {
             let ws = workspace("workspace", &request.workspace)?;
@@ -507,6 +560,7 @@ impl LineageService for LineageApi {
             checked("version", &request.version, id::check_version)?;
             let view = list_view("view", request.view)?;
             let form = EdgeForm::from_wire(request.compact_edges);
+            self.caught_up(request.min_seq, deadline).await?;
             let key = EntityKey::model_version(&ws, &request.model, &request.version);
             let spec = self.spec(
                 Walk::Provenance,
@@ -687,6 +741,26 @@ impl LineageService for LineageApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_deadlines_are_read_from_grpc_timeout() {
+        let deadline = |raw: &str| {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            metadata.insert("grpc-timeout", raw.parse().expect("ascii"));
+            grpc_timeout(&metadata)
+        };
+        assert_eq!(deadline("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(deadline("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(deadline("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            deadline("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        assert_eq!(deadline("123456789m"), None, "more than eight digits");
+        assert_eq!(deadline("10x"), None);
+        assert_eq!(deadline("S"), None);
+        assert_eq!(grpc_timeout(&tonic::metadata::MetadataMap::new()), None);
+    }
 
     #[test]
     fn page_tokens_round_trip_and_reject_forgeries() {

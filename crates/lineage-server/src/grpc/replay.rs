@@ -77,7 +77,8 @@ impl ReplayFilter {
             .iter()
             .enumerate()
             .map(|(i, ws)| {
-                Workspace::parse(ws).map_err(|e| ApiError::invalid(&format!("workspaces[{i}]"), e.to_string()))
+                Workspace::parse(ws)
+                    .map_err(|e| ApiError::invalid(&format!("workspaces[{i}]"), e.to_string()))
             })
             .collect::<Result<_, _>>()?;
         if request.kinds.len() > MAX_FILTER_ITEMS {
@@ -167,7 +168,10 @@ fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Resul
             return Err(Stop::Past);
         }
         scanned += 1;
-        if filter.from_time.is_none_or(|from| record.recorded_at >= from) {
+        if filter
+            .from_time
+            .is_none_or(|from| record.recorded_at >= from)
+        {
             let event = decode(&record);
             let validated = match (&event, filter.needs_validation()) {
                 (Some(event), true) => validate::validate_event(event).ok(),
@@ -250,7 +254,8 @@ fn log_record(record: &RecordRef<'_>, event: Option<v1::Event>) -> v1::LogRecord
 }
 
 /// The stream of a replay.
-pub(super) type ReplayStream = std::pin::Pin<Box<dyn Stream<Item = Result<v1::LogRecord, Status>> + Send>>;
+pub(super) type ReplayStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<v1::LogRecord, Status>> + Send>>;
 
 /// Starts streaming the records `filter` admits. `permit` is the replay's
 /// slot, held until the stream ends or its client goes away.
