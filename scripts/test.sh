@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+# The PROV export test reads documents with Python's `prov` package.
+./scripts/prov/setup.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -206,6 +206,9 @@ enum Command {
         #[arg(long, env = "LINEAGE_PUBLIC_KEY")]
         public_key: Option<String>,
     },
+    /// Export the lineage around an entity as a W3C PROV-JSON document (to
+    /// standard output, or --out), signed when the service has a key.
+    Export(ExportArgs),
     /// Create an ed25519 key for lineaged to sign checkpoints with
     /// (--signing-key): writes the secret to a new file, readable by its
     /// owner only, and prints the public key that verifies them.
@@ -219,6 +222,40 @@ enum Command {
     /// base64), whatever --format says. With --workspace, only that
     /// workspace's events.
     Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The root: kind:name[@version].
+    entity: String,
+
+    /// Write W3C PROV-JSON (the one export format; asked for by name so a
+    /// script says what it gets).
+    #[arg(long, required = true)]
+    prov: bool,
+
+    /// Walk downstream (what the root touched) instead of upstream (what
+    /// it came from).
+    #[arg(long)]
+    downstream: bool,
+
+    /// How many edges deep to go (the server default when omitted).
+    #[arg(long)]
+    depth: Option<u32>,
+
+    /// The most entities to export (the server default when omitted).
+    #[arg(long)]
+    limit: Option<u32>,
+
+    /// Write the document to this file and, when the service signed it,
+    /// `<file>.sig` beside it: the public key and the signature, in hex.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+
+    /// Check the document's signature against this ed25519 public key (64
+    /// hex digits); exit 1 if it is unsigned or does not verify.
+    #[arg(long, env = "LINEAGE_PUBLIC_KEY")]
+    public_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -481,6 +518,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Replay(args) => run_replay(global, args).await,
+        Command::Export(args) => run_export(global, args).await,
         Command::Keygen { out } => {
             let public_key = replay::generate_key(out)?;
             write_stdout(&format!("{public_key}\n"))?;
@@ -589,6 +627,59 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
             return Ok(ExitCode::from(EXIT_FAILURE));
         }
         eprintln!("{}", verifier.finish().summary());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let workspace = entity::workspace(global.workspace.as_deref())?;
+    let root = entity::to_wire(&entity::parse_entity(&workspace, &args.entity)?);
+    let trusted = args
+        .public_key
+        .as_deref()
+        .map(|raw| lineage_proto::validate::public_key("--public-key", raw))
+        .transpose()
+        .map_err(|error| UsageError(error.to_string()))?;
+    let mut grpc = client::connect(&global.grpc_addr).await?;
+    let answer = grpc
+        .export_prov(v1::ExportProvRequest {
+            root: Some(root),
+            direction: if args.downstream {
+                v1::ProvDirection::Downstream
+            } else {
+                v1::ProvDirection::Upstream
+            } as i32,
+            max_depth: args.depth.unwrap_or(0),
+            limit: args.limit.unwrap_or(0),
+            min_seq: global.min_seq,
+        })
+        .await?
+        .into_inner();
+    if let Some(trusted) = &trusted {
+        if let Err(problem) = replay::check_signature(&answer, trusted) {
+            eprintln!("export: {problem}");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+        eprintln!("export: the signature verifies under {}", answer.public_key);
+    }
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &answer.document)
+                .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))?;
+            if !answer.signature.is_empty() {
+                let mut sig = path.clone().into_os_string();
+                sig.push(".sig");
+                std::fs::write(
+                    &sig,
+                    format!("{} {}\n", answer.public_key, answer.signature),
+                )
+                .map_err(|error| anyhow::anyhow!("writing {sig:?}: {error}"))?;
+            }
+        }
+        None => write_stdout(&format!("{}\n", answer.document))?,
+    }
+    if answer.truncated {
+        eprintln!("export: a depth or size bound cut the subgraph (--depth, --limit)");
     }
     Ok(ExitCode::SUCCESS)
 }

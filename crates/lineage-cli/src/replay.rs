@@ -309,6 +309,31 @@ pub fn generate_key(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(hex::encode(key.verifying_key().to_bytes()))
 }
 
+/// Whether an exported document carries a signature by `trusted` over its
+/// exact bytes.
+pub fn check_signature(
+    answer: &v1::ExportProvResponse,
+    trusted: &ed25519_dalek::VerifyingKey,
+) -> Result<(), String> {
+    if answer.signature.is_empty() {
+        return Err("the document is not signed (the service has no signing key)".to_owned());
+    }
+    let signature: [u8; 64] =
+        validate::hex_bytes("signature", &answer.signature).map_err(|error| error.to_string())?;
+    if answer.public_key != hex::encode(trusted.to_bytes()) {
+        return Err(format!(
+            "the document was signed by {}, not by the key given",
+            answer.public_key
+        ));
+    }
+    trusted
+        .verify_strict(
+            answer.document.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&signature),
+        )
+        .map_err(|_| "the document's signature does not verify".to_owned())
+}
+
 fn hash_field(name: &str, raw: &str) -> Result<[u8; 32], String> {
     let mut hash = [0u8; 32];
     hex::decode_to_slice(raw, &mut hash)
@@ -494,6 +519,39 @@ mod tests {
             verifier.check(&moved[1]).expect_err("other hash").problem,
             "its hash is not the one signed for it in its checkpoint"
         );
+    }
+
+    #[test]
+    fn an_export_verifies_only_unchanged_and_under_its_key() {
+        use ed25519_dalek::Signer as _;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let document = r#"{"entity":{}}"#.to_owned();
+        let answer = v1::ExportProvResponse {
+            signature: hex::encode(key.sign(document.as_bytes()).to_bytes()),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            document,
+            ..Default::default()
+        };
+        assert_eq!(check_signature(&answer, &key.verifying_key()), Ok(()));
+        let changed = v1::ExportProvResponse {
+            document: r#"{"entity":{"x":{}}}"#.to_owned(),
+            ..answer.clone()
+        };
+        assert_eq!(
+            check_signature(&changed, &key.verifying_key()),
+            Err("the document's signature does not verify".to_owned())
+        );
+        let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        assert!(
+            check_signature(&answer, &other.verifying_key())
+                .expect_err("another key")
+                .contains("not by the key given")
+        );
+        let unsigned = v1::ExportProvResponse {
+            signature: String::new(),
+            ..answer
+        };
+        assert!(check_signature(&unsigned, &key.verifying_key()).is_err());
     }
 
     #[test]

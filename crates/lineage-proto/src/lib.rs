@@ -10,12 +10,14 @@
 //! - [`convert`]: domain answers into response messages.
 //! - [`encode`]: answers of many entities straight into protobuf bytes, the
 //!   same bytes as [`convert`]'s messages encoded.
+//! - [`prov`]: a subgraph as W3C PROV-JSON.
 //!
 //! Architecture invariant: generated types never enter `lineage-core`; the
 //! server and CLI convert through this crate.
 
 pub mod convert;
 pub mod encode;
+pub mod prov;
 pub mod validate;
 
 /// Generated `lineage.v1` code.

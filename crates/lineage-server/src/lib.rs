@@ -113,7 +113,7 @@ pub async fn run(
         shared.clone(),
         config.clone(),
         log.reader(),
-        signing_key.as_ref().map(|key| key.verifying_key()),
+        signing_key.clone(),
     ))
     .max_decoding_message_size(MAX_REQUEST_BYTES)
     .max_encoding_message_size(MAX_RESPONSE_BYTES);

@@ -116,7 +116,9 @@ pub struct LineageApi {
     verifying: Arc<Semaphore>,
     /// The replays streamed at once.
     replays: Arc<Semaphore>,
-    /// The key this service signs checkpoints with, if it signs them.
+    /// The key this service signs checkpoints and exports with, if any.
+    signing_key: Option<Arc<ed25519_dalek::SigningKey>>,
+    /// Its public half.
     checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
@@ -125,8 +127,9 @@ impl LineageApi {
         shared: Arc<Shared>,
         config: Arc<Config>,
         log: LogReader,
-        checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+        signing_key: Option<ed25519_dalek::SigningKey>,
     ) -> Self {
+        let checkpoint_key = signing_key.as_ref().map(|key| key.verifying_key());
         let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
         let replays = Arc::new(Semaphore::new(config.replay_concurrency.max(1) as usize));
         Self {
@@ -136,6 +139,7 @@ impl LineageApi {
             log,
             verifying: Arc::new(Semaphore::new(1)),
             replays,
+            signing_key: signing_key.map(Arc::new),
             checkpoint_key,
         }
     }
@@ -394,6 +398,12 @@ fn checked(
 }
 
 const PAGE_TOKEN_PREFIX: &str = "after:";
+
+/// The event id in a log record's idempotency key (workspace, NUL, id).
+fn event_id_of(key: &[u8]) -> Option<String> {
+    let at = key.iter().position(|&byte| byte == 0)?;
+    String::from_utf8(key[at + 1..].to_vec()).ok()
+}
 
 /// The deadline a client set (the `grpc-timeout` header: up to eight
 /// digits and a unit), if any.
@@ -716,6 +726,70 @@ impl LineageService for LineageApi {
                 .map(|key| hex::encode(key.to_bytes()))
                 .unwrap_or_default(),
         }))
+    }
+
+    #[instrument(skip_all)]
+    async fn export_prov(
+        &self,
+        request: Request<v1::ExportProvRequest>,
+    ) -> Result<Response<v1::ExportProvResponse>, Status> {
+        let deadline = grpc_timeout(request.metadata());
+        let request = request.into_inner();
+        let result = async {
+            let walk = match v1::ProvDirection::try_from(request.direction) {
+                Ok(v1::ProvDirection::Unspecified | v1::ProvDirection::Upstream) => {
+                    Walk::Provenance
+                }
+                Ok(v1::ProvDirection::Downstream) => Walk::Impact,
+                Err(_) => {
+                    return Err(ApiError::invalid(
+                        "direction",
+                        format!("{} is not a direction", request.direction),
+                    ));
+                }
+            };
+            let traversal = v1::TraversalRequest {
+                root: request.root,
+                max_depth: request.max_depth,
+                limit: request.limit,
+                ..Default::default()
+            };
+            let (root, spec) = self.traversal_spec(walk, &traversal)?;
+            self.caught_up(request.min_seq, deadline).await?;
+            let log = self.log.clone();
+            let (document, truncated, applied_seq) = self
+                .query(Cost::Large, move |graph| {
+                    let answer = graph.traverse(find(graph, &root)?, &spec);
+                    let event_id = |seq| {
+                        log.record(seq)
+                            .ok()
+                            .flatten()
+                            .and_then(|record| event_id_of(&record.key))
+                    };
+                    let document = lineage_proto::prov::document(graph, &answer, &event_id);
+                    Ok((document, answer.truncated, graph.applied_seq()))
+                })
+                .await?;
+            let (signature, public_key) = match &self.signing_key {
+                Some(key) => {
+                    use ed25519_dalek::Signer as _;
+                    (
+                        hex::encode(key.sign(document.as_bytes()).to_bytes()),
+                        hex::encode(key.verifying_key().to_bytes()),
+                    )
+                }
+                None => (String::new(), String::new()),
+            };
+            Ok(v1::ExportProvResponse {
+                document,
+                truncated,
+                applied_seq,
+                signature,
+                public_key,
+            })
+        }
+        .await;
+        into_response(result)
     }
 
     type ReplayStream = replay::ReplayStream;
