@@ -206,6 +206,19 @@ enum Command {
         #[arg(long, env = "LINEAGE_PUBLIC_KEY")]
         public_key: Option<String>,
     },
+    /// What differs between how two model versions were made: upstream
+    /// dataset versions, and their source runs' parameters, latest
+    /// metrics, code version, environment and compute.
+    Diff {
+        /// The first model version: name@version (a `model:` prefix is allowed).
+        a: String,
+        /// The second model version.
+        b: String,
+        /// How many edges deep to look upstream (the server default when
+        /// omitted).
+        #[arg(long)]
+        depth: Option<u32>,
+    },
     /// Export the lineage around an entity as a W3C PROV-JSON document (to
     /// standard output, or --out), signed when the service has a key.
     Export(ExportArgs),
@@ -519,6 +532,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => run_replay(global, args).await,
         Command::Export(args) => run_export(global, args).await,
+        Command::Diff { a, b, depth } => {
+            let workspace = entity::workspace(global.workspace.as_deref())?;
+            let model = |spec: &str| -> anyhow::Result<v1::EntityRef> {
+                let (name, version) = entity::parse_model_spec(spec)?;
+                Ok(v1::EntityRef {
+                    workspace: workspace.as_str().to_owned(),
+                    kind: v1::EntityKind::ModelVersion as i32,
+                    name,
+                    version,
+                })
+            };
+            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let answer = grpc
+                .diff_lineage(v1::DiffLineageRequest {
+                    a: Some(model(a)?),
+                    b: Some(model(b)?),
+                    max_depth: depth.unwrap_or(0),
+                    min_seq: global.min_seq,
+                })
+                .await?
+                .into_inner();
+            write_stdout(&match global.format {
+                Format::Json => render::json(&serde_json::to_value(&answer)?)?,
+                _ => render::text::diff(&answer),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keygen { out } => {
             let public_key = replay::generate_key(out)?;
             write_stdout(&format!("{public_key}\n"))?;

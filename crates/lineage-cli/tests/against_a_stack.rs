@@ -217,6 +217,38 @@ async fn emit_then_ask_the_three_questions() {
         "{backwards:?}"
     );
 
+    // What differs between two model versions, as text and JSON.
+    let diff = shell
+        .lineage(&[
+            "-w",
+            "credit-lender",
+            "diff",
+            "credit-risk@5",
+            "model:credit-risk@7",
+        ])
+        .await;
+    assert!(diff.status.success(), "{diff:?}");
+    let text = stdout(&diff);
+    assert!(
+        text.starts_with("model:credit-risk@5 → model:credit-risk@7\n"),
+        "{text}"
+    );
+    assert!(text.contains("datasets added:"), "{text}");
+    let diff = shell
+        .lineage(&[
+            "-w",
+            "credit-lender",
+            "--format",
+            "json",
+            "diff",
+            "credit-risk@5",
+            "credit-risk@7",
+        ])
+        .await;
+    let diff: serde_json::Value = serde_json::from_slice(&diff.stdout).expect("JSON output");
+    assert_eq!(diff["b"]["version"], "7", "{diff}");
+    assert_eq!(uint64(&diff["applied_seq"]), Some(lines as u64), "{diff}");
+
     replay_and_check_the_history(&shell, lines as u64, &after.head_hash).await;
     lineaged.stop().await;
 }

@@ -6,6 +6,7 @@
 //! of the graph and the event, so the graph is a pure function of the log.
 
 pub mod chain;
+pub mod diff;
 pub mod digest;
 pub mod event;
 pub mod graph;

@@ -1167,3 +1167,110 @@ fn the_same_names_in_two_workspaces_never_connect() {
         assert_eq!(graph.node_count() % 2, 0, "{order}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Diff: what is different about how credit-risk@8 was made?
+// ---------------------------------------------------------------------------
+
+#[test]
+fn diff_names_what_changed_between_two_model_versions() {
+    let mut history = credit_risk_history();
+    history.extend([
+        // r9 trains on a newer train set, with another lr, a new param, on
+        // other compute, in the same environment, and scores better.
+        dataset(WS, "d-train-2", "train@2", 20).derived_from("features@1"),
+        run_started(WS, "s-r9", "r9", 21)
+            .env("sklearn@1.4")
+            .compute("gpu-b")
+            .param("lr", "0.005")
+            .param("depth", "6"),
+        inputs(
+            WS,
+            "i-r9",
+            "r9",
+            &["dataset:train@2", "dataset:holdout@2"],
+            22,
+        ),
+        metrics(
+            WS,
+            "m-r9",
+            "r9",
+            &[("auc", 0.93, 10), ("logloss", 0.2, 10)],
+            23,
+        ),
+        registered(WS, "reg-8", "credit-risk@8", "r9", 24),
+    ]);
+    for (order, graph) in arrival_orders(&history) {
+        let model = |text| graph.find(&key(WS, text)).expect("a model version");
+        let diff = graph
+            .diff_model_versions(
+                model("model:credit-risk@7"),
+                model("model:credit-risk@8"),
+                &provenance(),
+            )
+            .expect("both are model versions");
+        assert_eq!(
+            display(&graph, &diff.datasets_added),
+            ["dataset:train@2"],
+            "{order}"
+        );
+        assert_eq!(
+            display(&graph, &diff.datasets_removed),
+            ["dataset:train@1"],
+            "{order}"
+        );
+        // holdout@2, features@1, clean@1, raw@1 are upstream of both.
+        assert_eq!(diff.datasets_unchanged, 4, "{order}");
+        let params: Vec<_> = diff
+            .params
+            .iter()
+            .map(|c| (c.key.as_str(), c.a.as_deref(), c.b.as_deref()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("depth", None, Some("6")),
+                ("lr", Some("0.01"), Some("0.005"))
+            ],
+            "{order}"
+        );
+        let metrics: Vec<_> = diff
+            .metrics
+            .iter()
+            .map(|c| (c.key.as_str(), c.a, c.b))
+            .collect();
+        assert_eq!(
+            metrics,
+            [
+                ("auc", Some(0.91), Some(0.93)),
+                ("logloss", None, Some(0.2))
+            ],
+            "{order}"
+        );
+        // Same code and environment; other compute.
+        assert_eq!(diff.code_version, None, "{order}");
+        assert_eq!(diff.environment, None, "{order}");
+        let (before, after) = diff.compute.expect("compute changed");
+        assert_eq!(
+            display(&graph, &before.into_iter().chain(after).collect::<Vec<_>>()),
+            ["compute:gpu-a", "compute:gpu-b"],
+            "{order}"
+        );
+        assert!(!diff.truncated, "{order}");
+        // A version against itself differs in nothing.
+        let same = graph
+            .diff_model_versions(
+                model("model:credit-risk@8"),
+                model("model:credit-risk@8"),
+                &provenance(),
+            )
+            .expect("a model version");
+        assert!(same.datasets_added.is_empty() && same.datasets_removed.is_empty());
+        assert!(same.params.is_empty() && same.metrics.is_empty() && same.compute.is_none());
+        // Only model versions can be compared.
+        assert_eq!(
+            graph.diff_model_versions(model("model:credit-risk@8"), model("run:r9"), &provenance()),
+            None
+        );
+    }
+}

@@ -13,6 +13,7 @@
 //! in step.
 
 use lineage_core::chain::SignedCheckpoint;
+use lineage_core::diff::{Change, LineageDiff};
 use lineage_core::event::{ModelStage, RunStatus, Severity};
 use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, Node};
 use lineage_core::{EdgeIndex, NodeIndex};
@@ -62,6 +63,47 @@ pub fn view_from_wire(raw: i32) -> Result<Option<View>, prost::UnknownEnumValue>
         v1::EntityView::Basic => Some(View::Basic),
         v1::EntityView::Full => Some(View::Full),
     })
+}
+
+/// A diff of two model versions.
+pub fn lineage_diff(graph: &LineageGraph, diff: &LineageDiff) -> v1::LineageDiff {
+    let reference = |node: NodeIndex| entity_ref(&graph.node(node).key);
+    let references = |nodes: &[NodeIndex]| nodes.iter().map(|&node| reference(node)).collect();
+    let entity_change = |change: Option<(Option<NodeIndex>, Option<NodeIndex>)>| {
+        change.map(|(a, b)| v1::EntityChange {
+            a: a.map(reference),
+            b: b.map(reference),
+        })
+    };
+    let value_change = |change: &Change<String>| v1::ValueChange {
+        key: change.key.clone(),
+        a: change.a.clone(),
+        b: change.b.clone(),
+    };
+    v1::LineageDiff {
+        a: Some(reference(diff.a)),
+        b: Some(reference(diff.b)),
+        source_run_a: diff.source_run_a.map(reference),
+        source_run_b: diff.source_run_b.map(reference),
+        datasets_added: references(&diff.datasets_added),
+        datasets_removed: references(&diff.datasets_removed),
+        datasets_unchanged: diff.datasets_unchanged as u32,
+        params: diff.params.iter().map(value_change).collect(),
+        metrics: diff
+            .metrics
+            .iter()
+            .map(|change| v1::MetricChange {
+                key: change.key.clone(),
+                a: change.a,
+                b: change.b,
+            })
+            .collect(),
+        code_version: diff.code_version.as_ref().map(value_change),
+        environment: entity_change(diff.environment),
+        compute: entity_change(diff.compute),
+        truncated: diff.truncated,
+        applied_seq: graph.applied_seq(),
+    }
 }
 
 /// A signed checkpoint of the log, as the service sends it.

@@ -237,6 +237,40 @@ pub async fn publish_json(js: &jetstream::Context, event: &v1::Event) -> bool {
     .await
 }
 
+/// The lines of the demo history the README loads (deploy/demo/history.jsonl).
+pub fn demo_lines() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/demo/history.jsonl"
+    );
+    std::fs::read_to_string(path)
+        .expect("the demo history is in the repository")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Publishes the demo history as `lineage emit` does (JSON, each event's
+/// id as its message id) and returns how many events it holds.
+pub async fn publish_demo_history(js: &jetstream::Context) -> u64 {
+    let lines = demo_lines();
+    for line in &lines {
+        let event: v1::Event = serde_json::from_str(line).expect("each line is an Event");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.event_id.as_str());
+        headers.insert("Content-Type", "application/json");
+        publish_raw(
+            js,
+            &format!("lineage.events.{}", event.workspace),
+            headers,
+            line.as_bytes().to_vec(),
+        )
+        .await;
+    }
+    lines.len() as u64
+}
+
 /// Publishes arbitrary bytes and waits for the ack. While the stream is
 /// still being created (by the test and lineaged at once) JetStream answers
 /// "no stream"; like a well-behaved producer, this retries for a while.

@@ -2,21 +2,10 @@
 //! the stories it promises.
 
 use async_nats::jetstream;
-use lineage_e2e::{Lineaged, NatsServer, entity, in_production, label, publish_raw};
+use lineage_e2e::{
+    Lineaged, NatsServer, demo_lines, entity, in_production, label, publish_demo_history,
+};
 use lineage_proto::v1;
-
-fn demo_lines() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/demo/history.jsonl"
-    );
-    std::fs::read_to_string(path)
-        .expect("the demo history is in the repository")
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_history_loads_and_answers_the_domain_questions() {
@@ -28,19 +17,7 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
 
     let lines = demo_lines();
     assert!(lines.len() >= 300, "hundreds of events");
-    for line in &lines {
-        let event: v1::Event = serde_json::from_str(line).expect("each line is an Event");
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.event_id.as_str());
-        headers.insert("Content-Type", "application/json");
-        publish_raw(
-            &js,
-            &format!("lineage.events.{}", event.workspace),
-            headers,
-            line.as_bytes().to_vec(),
-        )
-        .await;
-    }
+    assert_eq!(publish_demo_history(&js).await, lines.len() as u64);
     let status = lineaged.wait_applied(lines.len() as u64).await;
     assert_eq!(status.applied_seq, lines.len() as u64);
     assert_eq!(status.dead_lettered, 0);

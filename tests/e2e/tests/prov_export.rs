@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use async_nats::jetstream;
 use ed25519_dalek::SigningKey;
-use lineage_e2e::{Lineaged, NatsServer, entity, publish_raw};
+use lineage_e2e::{Lineaged, NatsServer, entity, publish_demo_history};
 use lineage_proto::prov;
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
@@ -19,27 +19,6 @@ use tonic::transport::Channel;
 
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-async fn publish_demo_history(js: &jetstream::Context) -> u64 {
-    let history = std::fs::read_to_string(repository().join("deploy/demo/history.jsonl"))
-        .expect("the demo history is in the repository");
-    let mut published = 0;
-    for line in history.lines().filter(|line| !line.trim().is_empty()) {
-        let event: v1::Event = serde_json::from_str(line).expect("each line is an Event");
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.event_id.as_str());
-        headers.insert("Content-Type", "application/json");
-        publish_raw(
-            js,
-            &format!("lineage.events.{}", event.workspace),
-            headers,
-            line.as_bytes().to_vec(),
-        )
-        .await;
-        published += 1;
-    }
-    published
 }
 
 /// What the `prov` package read from a document (scripts/prov/read_prov.py).

@@ -809,6 +809,99 @@ pub fn status(status: &v1::StatusResponse) -> String {
     })
 }
 
+/// A diff of two model versions: `a → b` for each thing that differs.
+pub fn diff(answer: &v1::LineageDiff) -> String {
+    let side =
+        |entity: Option<&v1::EntityRef>| entity.map_or_else(|| "(none)".to_owned(), display_ref);
+    let value = |value: Option<&String>| value.map_or("(none)", String::as_str).to_owned();
+    let number = |value: Option<f64>| value.map_or_else(|| "(none)".to_owned(), |v| v.to_string());
+    render(|out| {
+        writeln!(
+            out,
+            "{} → {}",
+            side(answer.a.as_ref()),
+            side(answer.b.as_ref())
+        )?;
+        field(
+            out,
+            "",
+            "source run",
+            format_args!(
+                "{} → {}",
+                side(answer.source_run_a.as_ref()),
+                side(answer.source_run_b.as_ref())
+            ),
+        )?;
+        if let Some(code) = &answer.code_version {
+            field(
+                out,
+                "",
+                "code version",
+                format_args!("{} → {}", value(code.a.as_ref()), value(code.b.as_ref())),
+            )?;
+        }
+        for (label, change) in [
+            ("environment", &answer.environment),
+            ("compute", &answer.compute),
+        ] {
+            if let Some(change) = change {
+                field(
+                    out,
+                    "",
+                    label,
+                    format_args!("{} → {}", side(change.a.as_ref()), side(change.b.as_ref())),
+                )?;
+            }
+        }
+        list(
+            out,
+            "",
+            "datasets added",
+            answer.datasets_added.iter().map(display_ref),
+        )?;
+        list(
+            out,
+            "",
+            "datasets removed",
+            answer.datasets_removed.iter().map(display_ref),
+        )?;
+        field(out, "", "datasets same", answer.datasets_unchanged)?;
+        list(
+            out,
+            "",
+            "params",
+            answer.params.iter().map(|change| {
+                format!(
+                    "{}: {} → {}",
+                    change.key,
+                    value(change.a.as_ref()),
+                    value(change.b.as_ref())
+                )
+            }),
+        )?;
+        list(
+            out,
+            "",
+            "metrics (latest)",
+            answer.metrics.iter().map(|change| {
+                format!(
+                    "{}: {} → {}",
+                    change.key,
+                    number(change.a),
+                    number(change.b)
+                )
+            }),
+        )?;
+        if answer.truncated {
+            writeln!(
+                out,
+                "(truncated: a bound cut an upstream walk; the dataset lists may be short)"
+            )?;
+        }
+        Ok(())
+    })
+}
+
 /// A log verification: what was checked, and the first problem if any.
 pub fn verification(answer: &v1::VerifyLogResponse) -> String {
     render(|out| {
@@ -842,6 +935,56 @@ pub fn verification(answer: &v1::VerifyLogResponse) -> String {
 mod tests {
     use super::*;
     use crate::render::fixtures::{self, applications, model};
+
+    #[test]
+    fn a_diff_shows_each_change_as_a_to_b() {
+        let model = |version: &str| v1::EntityRef {
+            workspace: "w".into(),
+            kind: v1::EntityKind::ModelVersion as i32,
+            name: "credit-risk".into(),
+            version: version.into(),
+        };
+        let dataset = |version: &str| v1::EntityRef {
+            workspace: "w".into(),
+            kind: v1::EntityKind::DatasetVersion as i32,
+            name: "train".into(),
+            version: version.into(),
+        };
+        let answer = v1::LineageDiff {
+            a: Some(model("7")),
+            b: Some(model("8")),
+            datasets_added: vec![dataset("2")],
+            datasets_removed: vec![dataset("1")],
+            datasets_unchanged: 4,
+            params: vec![v1::ValueChange {
+                key: "lr".into(),
+                a: Some("0.01".into()),
+                b: Some("0.005".into()),
+            }],
+            metrics: vec![v1::MetricChange {
+                key: "logloss".into(),
+                a: None,
+                b: Some(0.2),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            diff(&answer),
+            "\
+model:credit-risk@7 → model:credit-risk@8
+source run:       (none) → (none)
+datasets added:
+  dataset:train@2
+datasets removed:
+  dataset:train@1
+datasets same:    4
+params:
+  lr: 0.01 → 0.005
+metrics (latest):
+  logloss: (none) → 0.2
+"
+        );
+    }
 
     #[test]
     fn impact_is_a_tree_with_production_at_the_end() {

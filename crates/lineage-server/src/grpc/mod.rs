@@ -729,6 +729,48 @@ impl LineageService for LineageApi {
     }
 
     #[instrument(skip_all)]
+    async fn diff_lineage(
+        &self,
+        request: Request<v1::DiffLineageRequest>,
+    ) -> Result<Response<v1::LineageDiff>, Status> {
+        let deadline = grpc_timeout(request.metadata());
+        let request = request.into_inner();
+        let result = async {
+            let model = |field: &str, entity: Option<&v1::EntityRef>| {
+                let key = validate::entity_key(field, entity)?;
+                if key.kind != lineage_core::EntityKind::ModelVersion {
+                    return Err(ApiError::invalid(
+                        &format!("{field}.kind"),
+                        "a diff compares model versions",
+                    ));
+                }
+                Ok(key)
+            };
+            let a = model("a", request.a.as_ref())?;
+            let b = model("b", request.b.as_ref())?;
+            let (_, spec) = self.traversal_spec(
+                Walk::Provenance,
+                &v1::TraversalRequest {
+                    root: request.a,
+                    max_depth: request.max_depth,
+                    ..Default::default()
+                },
+            )?;
+            self.caught_up(request.min_seq, deadline).await?;
+            self.query(Cost::Large, move |graph| {
+                let (a, b) = (find(graph, &a)?, find(graph, &b)?);
+                let diff = graph
+                    .diff_model_versions(a, b, &spec)
+                    .ok_or_else(|| ApiError::Internal("a model version without facts".into()))?;
+                Ok(convert::lineage_diff(graph, &diff))
+            })
+            .await
+        }
+        .await;
+        into_response(result)
+    }
+
+    #[instrument(skip_all)]
     async fn export_prov(
         &self,
         request: Request<v1::ExportProvRequest>,
