@@ -17,9 +17,9 @@
 
 use std::io::Write as _;
 
-use lineage_core::chain::{ChainCheck, ChainedRecord};
+use lineage_core::chain::ChainCheck;
 use lineage_proto::v1;
-use lineage_proto::validate::{self, Encoding};
+use lineage_proto::validate::{self, ReplayedLink};
 
 /// What `--verify` found after the whole stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,39 +169,19 @@ impl ChainVerifier {
             seq: record.seq,
             problem,
         };
-        let prev_hash = hash_field("prev_hash", &record.prev_hash).map_err(broken)?;
-        let hash = hash_field("hash", &record.hash).map_err(broken)?;
-        let content_digest =
-            hash_field("content_digest", &record.content_digest).map_err(broken)?;
-        let payload_digest =
-            hash_field("payload_digest", &record.payload_digest).map_err(broken)?;
-        let encoding = match v1::PayloadEncoding::try_from(record.encoding) {
-            Ok(v1::PayloadEncoding::Protobuf) => Encoding::Protobuf,
-            Ok(v1::PayloadEncoding::Json) => Encoding::Json,
-            _ => return Err(broken(format!("unknown encoding {}", record.encoding))),
-        };
+        let link = ReplayedLink::parse(record).map_err(|error| broken(error.to_string()))?;
         let chain = self.chain.get_or_insert_with(|| {
             if record.seq <= 1 {
                 ChainCheck::from_genesis()
             } else {
                 self.anchored_on = Some(record.seq - 1);
-                ChainCheck::anchored(record.seq - 1, prev_hash)
+                ChainCheck::anchored(record.seq - 1, link.prev_hash)
             }
         });
         chain
-            .check(&ChainedRecord {
-                seq: record.seq,
-                stream_seq: record.stream_seq,
-                recorded_at: record.recorded_at_unix_nanos,
-                encoding: encoding.as_byte(),
-                key: &record.key,
-                content_digest: &content_digest,
-                payload_digest: &payload_digest,
-                prev_hash: &prev_hash,
-                hash: &hash,
-                bytes: &record.original,
-            })
+            .check(&link.chained(record))
             .map_err(|problem| broken(problem.to_string()))?;
+        let (encoding, content_digest, hash) = (link.encoding, link.content_digest, link.hash);
         // The chain commits to the content digest; the bytes must be the
         // event it names, and the decoded event sent beside them that event.
         let event = validate::decode_event(&record.original, encoding)
@@ -332,13 +312,6 @@ pub fn check_signature(
             &ed25519_dalek::Signature::from_bytes(&signature),
         )
         .map_err(|_| "the document's signature does not verify".to_owned())
-}
-
-fn hash_field(name: &str, raw: &str) -> Result<[u8; 32], String> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(raw, &mut hash)
-        .map_err(|_| format!("{name} {raw:?} is not a 32-byte hex hash"))?;
-    Ok(hash)
 }
 
 /// Writes each record as one JSON line (the proto3 JSON mapping of
@@ -580,7 +553,7 @@ mod tests {
         );
         assert_eq!(
             problem(&|r| r.hash = "zz".into()),
-            at_2("hash \"zz\" is not a 32-byte hex hash")
+            at_2("hash: is not 64 hex digits")
         );
         // A record left out is a gap where it was.
         let mut gap = all.clone();

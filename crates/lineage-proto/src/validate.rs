@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use lineage_core::chain::{Checkpoint, SignedCheckpoint};
+use lineage_core::chain::{ChainedRecord, Checkpoint, SignedCheckpoint};
 use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
@@ -645,6 +645,55 @@ pub fn signed_checkpoint(
         public_key: hex_bytes(&format!("{field}.public_key"), &wire.public_key)?,
         signature: hex_bytes(&format!("{field}.signature"), &wire.signature)?,
     })
+}
+
+/// The chain fields of a replayed `LogRecord`, decoded from hex: what a
+/// client needs to recompute the record's place in the hash chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayedLink {
+    pub encoding: Encoding,
+    pub content_digest: [u8; 32],
+    pub payload_digest: [u8; 32],
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl ReplayedLink {
+    pub fn parse(record: &v1::LogRecord) -> Result<Self, FieldError> {
+        let encoding = match v1::PayloadEncoding::try_from(record.encoding) {
+            Ok(v1::PayloadEncoding::Protobuf) => Encoding::Protobuf,
+            Ok(v1::PayloadEncoding::Json) => Encoding::Json,
+            _ => {
+                return Err(field_error(
+                    "encoding",
+                    format!("{} is not an encoding", record.encoding),
+                ));
+            }
+        };
+        Ok(Self {
+            encoding,
+            content_digest: hex_bytes("content_digest", &record.content_digest)?,
+            payload_digest: hex_bytes("payload_digest", &record.payload_digest)?,
+            prev_hash: hex_bytes("prev_hash", &record.prev_hash)?,
+            hash: hex_bytes("hash", &record.hash)?,
+        })
+    }
+
+    /// The record as the chain check takes it.
+    pub fn chained<'a>(&'a self, record: &'a v1::LogRecord) -> ChainedRecord<'a> {
+        ChainedRecord {
+            seq: record.seq,
+            stream_seq: record.stream_seq,
+            recorded_at: record.recorded_at_unix_nanos,
+            encoding: self.encoding.as_byte(),
+            key: &record.key,
+            content_digest: &self.content_digest,
+            payload_digest: &self.payload_digest,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+            bytes: &record.original,
+        }
+    }
 }
 
 /// Reads an ed25519 public key written as 64 hex digits.
