@@ -55,8 +55,10 @@ if running "$state/lineaged.pid"; then
 else
   "$bin/lineaged" >"$state/lineaged.log" 2>&1 &
   echo $! >"$state/lineaged.pid"
+  # Serving is not enough: emit needs the stream, which lineaged creates
+  # when it takes its consumer.
   for _ in $(seq 300); do
-    "$bin/lineage" status >/dev/null 2>&1 && break
+    "$bin/lineage" --format json status 2>/dev/null | grep -Eq '"ingest_connected": *true' && break
     running "$state/lineaged.pid" || { cat "$state/lineaged.log" >&2; echo "lineaged failed to start" >&2; exit 1; }
     sleep 0.1
   done
@@ -83,4 +85,9 @@ The stack is up. Try (the binaries are in $bin; stop with scripts/demo.sh stop):
   $bin/lineage -w agri-yield impact env:pytorch@2.4.0
   # One entity, as JSON
   $bin/lineage -w insurer-fraud --format json get model:fraud@12
+  # What is different about how credit-risk@7 was made, against @5?
+  $bin/lineage -w credit-lender diff credit-risk@5 credit-risk@7
+  # Evidence for auditors: the log checked here, and W3C PROV of a model's origins
+  $bin/lineage replay --verify > history.jsonl
+  $bin/lineage -w credit-lender export --prov model:credit-risk@7 --out credit-risk-7.prov.json
 TRY

@@ -318,7 +318,8 @@ struct ReplayArgs {
     /// for the hashes the chain reaches, and the replay must reach the
     /// newest checkpoint the service reports (a log cut short, or rewritten
     /// to its end with its hashes recomputed, fails here).
-    #[arg(long, env = "LINEAGE_PUBLIC_KEY", requires = "verify")]
+    /// Without --verify (as when only LINEAGE_PUBLIC_KEY sets it), unused.
+    #[arg(long, env = "LINEAGE_PUBLIC_KEY")]
     public_key: Option<String>,
 
     /// With --verify: check a replay saved earlier (JSON lines, as this
@@ -606,12 +607,12 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
         entity,
     };
     let mut verifier = match (&args.public_key, args.verify) {
-        (Some(raw), _) => Some(replay::ChainVerifier::with_key(
+        (Some(raw), true) => Some(replay::ChainVerifier::with_key(
             lineage_proto::validate::public_key("--public-key", raw)
                 .map_err(|error| UsageError(error.to_string()))?,
         )),
         (None, true) => Some(replay::ChainVerifier::default()),
-        (None, false) => None,
+        (_, false) => None,
     };
     let mut records = match &args.input {
         Some(path) => replay::Records::saved(path)?,
@@ -620,7 +621,9 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
             // The newest checkpoint before the replay starts: the replay,
             // which ends at the head it starts at, must reach it.
             if let Some(verifier) = &mut verifier
+                // A replay cut at a record or a time may end before it.
                 && args.to.is_none()
+                && args.until.is_none()
                 && let Some(checkpoint) = grpc
                     .get_status(v1::GetStatusRequest::default())
                     .await?
@@ -819,6 +822,7 @@ async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Re
         let answer = grpc.runs_using_dataset(request.clone()).await?.into_inner();
         combined.runs.extend(answer.runs);
         combined.next_page_token = answer.next_page_token;
+        combined.applied_seq = answer.applied_seq;
         if !args.all || combined.next_page_token.is_empty() {
             break;
         }

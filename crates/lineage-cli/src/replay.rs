@@ -55,7 +55,7 @@ impl Verified {
                 "; no signed checkpoint among them, so nothing proves the log was not cut short",
             ),
             Some((held, last)) => summary.push_str(&format!(
-                "; {held} signed checkpoints held, the last of record {last}"
+                "; signed checkpoints held: {held}, the last of record {last}"
             )),
         }
         summary
@@ -170,23 +170,24 @@ impl ChainVerifier {
             problem,
         };
         let link = ReplayedLink::parse(record).map_err(|error| broken(error.to_string()))?;
-        let chain = self.chain.get_or_insert_with(|| {
-            if record.seq <= 1 {
-                ChainCheck::from_genesis()
-            } else {
-                self.anchored_on = Some(record.seq - 1);
-                ChainCheck::anchored(record.seq - 1, link.prev_hash)
-            }
-        });
+        // Checked on a copy of the chain, kept only if the record holds in
+        // every way: the summary's head is the last record that did.
+        let (mut chain, anchored_on) = match self.chain {
+            Some(chain) => (chain, self.anchored_on),
+            None if record.seq <= 1 => (ChainCheck::from_genesis(), None),
+            None => (
+                ChainCheck::anchored(record.seq - 1, link.prev_hash),
+                Some(record.seq - 1),
+            ),
+        };
         chain
             .check(&link.chained(record))
             .map_err(|problem| broken(problem.to_string()))?;
-        let (encoding, content_digest, hash) = (link.encoding, link.content_digest, link.hash);
+        let event = validate::decode_event(&record.original, link.encoding)
+            .map_err(|rejection| broken(format!("original bytes do not decode: {rejection}")))?;
         // The chain commits to the content digest; the bytes must be the
         // event it names, and the decoded event sent beside them that event.
-        let event = validate::decode_event(&record.original, encoding)
-            .map_err(|rejection| broken(format!("original bytes do not decode: {rejection}")))?;
-        if validate::content_digest(&event) != content_digest {
+        if validate::content_digest(&event) != link.content_digest {
             return Err(broken(
                 "content digest does not match the original bytes".to_owned(),
             ));
@@ -197,16 +198,18 @@ impl ChainVerifier {
             ));
         }
         if let Some(checkpoint) = &record.checkpoint {
-            self.check_checkpoint(record.seq, &hash, checkpoint)?;
+            self.check_checkpoint(record.seq, &link.hash, checkpoint)?;
         }
         if let Some((seq, signed_hash)) = self.expected
             && seq == record.seq
-            && signed_hash != hash
+            && signed_hash != link.hash
         {
             return Err(broken(
                 "its hash is not the one the service's newest checkpoint signed".to_owned(),
             ));
         }
+        self.chain = Some(chain);
+        self.anchored_on = anchored_on;
         Ok(())
     }
 
@@ -456,7 +459,7 @@ mod tests {
             verifier
                 .finish()
                 .summary()
-                .ends_with("1 signed checkpoints held, the last of record 2")
+                .ends_with("signed checkpoints held: 1, the last of record 2")
         );
 
         // Cut short after record 3: the chain holds, the checkpoint does not.
@@ -555,6 +558,14 @@ mod tests {
             problem(&|r| r.hash = "zz".into()),
             at_2("hash: is not 64 hex digits")
         );
+        // The summary's head is the last record that held in every way.
+        let mut verifier = ChainVerifier::default();
+        verifier.check(&all[0]).expect("holds");
+        let mut lying = all[1].clone();
+        lying.event.as_mut().expect("event").actor = "mallory".into();
+        verifier.check(&lying).expect_err("the decoded event lies");
+        let verified = verifier.finish();
+        assert_eq!((verified.records, verified.head_seq), (1, 1));
         // A record left out is a gap where it was.
         let mut gap = all.clone();
         gap.remove(1);

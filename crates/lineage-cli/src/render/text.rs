@@ -911,6 +911,14 @@ pub fn verification(answer: &v1::VerifyLogResponse) -> String {
         field(out, "", "hash there", &answer.verified_hash)?;
         if answer.checkpoint_key.is_empty() {
             field(out, "", "checkpoints", "not checked (no key)")?;
+        } else if answer.checkpoints_checked == 0 {
+            field(
+                out,
+                "",
+                "checkpoints held",
+                "none (no checkpoint in the range)",
+            )?;
+            field(out, "", "checked with key", &answer.checkpoint_key)?;
         } else {
             field(
                 out,
