@@ -1,13 +1,15 @@
 //! The end-to-end harness: a real `nats-server` on a dynamic loopback port
 //! with a temporary store, a real `lineaged` (the same `run` function the
 //! binary calls) on a dynamic port with a temporary sled log, and helpers to
-//! publish events and ask questions over real gRPC.
+//! publish events and ask questions over real gRPC. [`store`] damages a
+//! stopped service's store, for the tests that prove the damage is found.
 //!
 //! Everything started here is stopped and cleaned up on drop, and every wait
 //! is bounded, so tests run in parallel and never hang.
 
 pub mod events;
 mod nats;
+pub mod store;
 
 pub use nats::{NatsServer, free_port};
 
@@ -27,6 +29,10 @@ use tonic::transport::Channel;
 
 /// How long any wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
+
+/// More records than any replay in these tests sends; reaching it means a
+/// stream did not end.
+const MAX_REPLAY_RECORDS: usize = 100_000;
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after [`WAIT`].
 pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
@@ -162,6 +168,45 @@ impl Lineaged {
         .await
     }
 
+    /// Asks VerifyLog to check the records `from_seq..=to_seq` (0 for either
+    /// end of the log), and the checkpoints among them against the
+    /// service's own key.
+    pub async fn verify_log(&self, from_seq: u64, to_seq: u64) -> v1::VerifyLogResponse {
+        self.verify_log_with_key(from_seq, to_seq, "").await
+    }
+
+    /// Like [`Lineaged::verify_log`], checking the checkpoints against
+    /// `public_key` (hex; empty for the service's own key).
+    pub async fn verify_log_with_key(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        public_key: &str,
+    ) -> v1::VerifyLogResponse {
+        self.client()
+            .await
+            .verify_log(v1::VerifyLogRequest {
+                from_seq,
+                to_seq,
+                public_key: public_key.to_owned(),
+            })
+            .await
+            .expect("VerifyLog answers")
+            .into_inner()
+    }
+
+    /// A whole replay: every record, or the status that refused or ended it.
+    pub async fn replay(
+        &self,
+        request: v1::ReplayRequest,
+    ) -> Result<Vec<v1::LogRecord>, tonic::Status> {
+        let mut stream = self.client().await.replay(request).await?.into_inner();
+        match read_replay_to_end(&mut stream).await {
+            (records, None) => Ok(records),
+            (_, Some(status)) => Err(status),
+        }
+    }
+
     pub async fn status_with_digest(&self) -> v1::StatusResponse {
         self.client()
             .await
@@ -203,6 +248,45 @@ impl Drop for Lineaged {
     }
 }
 
+/// Asserts that a check of the whole log (`VerifyLog` from its start) found
+/// `problem` at record `first_bad_seq`, and verified every record before it.
+#[track_caller]
+pub fn assert_log_broken_at(answer: &v1::VerifyLogResponse, first_bad_seq: u64, problem: &str) {
+    assert!(!answer.ok);
+    assert_eq!(answer.first_bad_seq, first_bad_seq);
+    assert_eq!(answer.problem, problem);
+    assert_eq!(answer.records_checked, first_bad_seq - 1);
+    assert_eq!(answer.verified_seq, first_bad_seq - 1);
+}
+
+/// Reads a replay's stream to its end: the records, and the status that
+/// ended it early, if one did.
+pub async fn read_replay_to_end(
+    stream: &mut tonic::Streaming<v1::LogRecord>,
+) -> (Vec<v1::LogRecord>, Option<tonic::Status>) {
+    let mut records = Vec::new();
+    while records.len() <= MAX_REPLAY_RECORDS {
+        let next = tokio::time::timeout(WAIT, stream.message())
+            .await
+            .expect("the replay sends its next record or its end within the wait bound");
+        match next {
+            Ok(Some(record)) => records.push(record),
+            Ok(None) => return (records, None),
+            Err(status) => return (records, Some(status)),
+        }
+    }
+    panic!("a replay sent more than {MAX_REPLAY_RECORDS} records");
+}
+
+/// Starts a nats-server and creates the events stream on it, so that a
+/// test can publish before lineaged has started.
+pub async fn nats_with_events_stream() -> (NatsServer, jetstream::Context) {
+    let nats = NatsServer::start();
+    let js = jetstream::new(nats.client().await);
+    ensure_events_stream(&js).await;
+    (nats, js)
+}
+
 /// Publishes an event as binary protobuf with `Nats-Msg-Id` = event id and
 /// waits for the stream's ack. Returns whether JetStream saw a duplicate.
 pub async fn publish(js: &jetstream::Context, event: &v1::Event) -> bool {
@@ -225,6 +309,13 @@ pub async fn publish_with_msg_id(js: &jetstream::Context, event: &v1::Event, msg
 
 /// Publishes an event in the proto3 JSON mapping.
 pub async fn publish_json(js: &jetstream::Context, event: &v1::Event) -> bool {
+    let json = serde_json::to_vec(event).expect("events serialize");
+    publish_json_bytes(js, event, json).await
+}
+
+/// Publishes `json`, the JSON form of `event`, as `lineage emit` does: the
+/// event's id as its message id, on its workspace's subject.
+async fn publish_json_bytes(js: &jetstream::Context, event: &v1::Event, json: Vec<u8>) -> bool {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", event.event_id.as_str());
     headers.insert("Content-Type", "application/json");
@@ -232,7 +323,7 @@ pub async fn publish_json(js: &jetstream::Context, event: &v1::Event) -> bool {
         js,
         &format!("lineage.events.{}", event.workspace),
         headers,
-        serde_json::to_vec(event).expect("events serialize"),
+        json,
     )
     .await
 }
@@ -257,16 +348,7 @@ pub async fn publish_demo_history(js: &jetstream::Context) -> u64 {
     let lines = demo_lines();
     for line in &lines {
         let event: v1::Event = serde_json::from_str(line).expect("each line is an Event");
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.event_id.as_str());
-        headers.insert("Content-Type", "application/json");
-        publish_raw(
-            js,
-            &format!("lineage.events.{}", event.workspace),
-            headers,
-            line.as_bytes().to_vec(),
-        )
-        .await;
+        publish_json_bytes(js, &event, line.as_bytes().to_vec()).await;
     }
     lines.len() as u64
 }
@@ -388,6 +470,14 @@ pub async fn read_dead_letters(js: &jetstream::Context, count: usize) -> Vec<Dea
         }
     }
     letters
+}
+
+/// A timestamp at `nanos` after the Unix epoch.
+pub fn timestamp(nanos: i64) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
+        seconds: nanos.div_euclid(1_000_000_000),
+        nanos: i32::try_from(nanos.rem_euclid(1_000_000_000)).expect("below a second"),
+    }
 }
 
 /// A reference to an entity in a request.

@@ -10,18 +10,18 @@
 //! rewritten from some record to its end with every hash recomputed.
 //!
 //! The damage is done to the stopped service's store, as in tampering.rs,
-//! with a minimal copy of its segment reader and writer.
+//! with the harness's [`lineage_e2e::store`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use async_nats::jetstream;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, NatsServer, WAIT, ensure_events_stream, publish};
-use lineage_log::Record;
+use lineage_e2e::store::{Store, forge_actor};
+use lineage_e2e::{
+    Lineaged, NatsServer, assert_log_broken_at, nats_with_events_stream, publish, timestamp,
+};
 use lineage_proto::v1;
-use lineage_proto::validate::{self, Encoding, digests};
-use prost::Message as _;
+use lineage_proto::validate;
 
 /// The seed of the service's signing key in every test.
 const SEED: [u8; 32] = [7; 32];
@@ -33,189 +33,12 @@ const OTHER_SEED: [u8; 32] = [8; 32];
 /// `SignedCheckpoint`).
 const CHECKPOINT_TAG: &[u8; 24] = b"lineage-checkpoint-v1\0\0\0";
 
-/// More records than any replay here may send: the replay loop's bound.
-const MAX_RECORDS: usize = 1_000;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 fn verifying_key(seed: &[u8; 32]) -> VerifyingKey {
     SigningKey::from_bytes(seed).verifying_key()
 }
 
 fn public_key_hex(seed: &[u8; 32]) -> String {
-    hex(verifying_key(seed).as_bytes())
-}
-
-/// The segment format this file reads and writes (see lineage-log's
-/// `segment` module); a store of another format fails the tests loudly.
-const SEGMENT_FORMAT: u8 = 2;
-
-/// One stored segment, decoded. A record's `seq` and `prev_hash` are not
-/// stored but follow from its position, so [`Segment::encode`] ignores
-/// them.
-#[derive(Debug, Clone)]
-struct Segment {
-    first_seq: u64,
-    prev_hash: [u8; 32],
-    records: Vec<Record>,
-}
-
-/// Reads big-endian fields off the front of a stored value.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, len: usize) -> &'a [u8] {
-        assert!(self.0.len() >= len, "a field runs past the stored value");
-        let (field, rest) = self.0.split_at(len);
-        self.0 = rest;
-        field
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        self.take(N).try_into().expect("N bytes")
-    }
-}
-
-impl Segment {
-    fn parse(first_seq: u64, raw: &[u8]) -> Self {
-        let mut cursor = Cursor(raw);
-        let [format] = cursor.array();
-        assert_eq!(
-            format, SEGMENT_FORMAT,
-            "segment {first_seq}: unknown format"
-        );
-        let count = u32::from_be_bytes(cursor.array());
-        let prev_hash = cursor.array();
-        let mut prev = prev_hash;
-        let records = (0..u64::from(count))
-            .map(|position| {
-                let stream_seq = u64::from_be_bytes(cursor.array());
-                let recorded_at = i64::from_be_bytes(cursor.array());
-                let [encoding] = cursor.array();
-                let content_digest = cursor.array();
-                let payload_digest = cursor.array();
-                let hash = cursor.array();
-                let key_len = usize::from(u16::from_be_bytes(cursor.array()));
-                let bytes_len = u32::from_be_bytes(cursor.array()) as usize;
-                let record = Record {
-                    seq: first_seq + position,
-                    stream_seq,
-                    recorded_at,
-                    encoding,
-                    key: cursor.take(key_len).to_vec(),
-                    content_digest,
-                    payload_digest,
-                    prev_hash: prev,
-                    hash,
-                    bytes: cursor.take(bytes_len).to_vec(),
-                };
-                prev = hash;
-                record
-            })
-            .collect();
-        assert!(
-            cursor.0.is_empty(),
-            "segment {first_seq}: bytes after its last record"
-        );
-        Self {
-            first_seq,
-            prev_hash,
-            records,
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = vec![SEGMENT_FORMAT];
-        let count = u32::try_from(self.records.len()).expect("a u32 count");
-        out.extend(count.to_be_bytes());
-        out.extend(self.prev_hash);
-        for record in &self.records {
-            out.extend(record.stream_seq.to_be_bytes());
-            out.extend(record.recorded_at.to_be_bytes());
-            out.push(record.encoding);
-            out.extend(record.content_digest);
-            out.extend(record.payload_digest);
-            out.extend(record.hash);
-            let key_len = u16::try_from(record.key.len()).expect("a u16 key length");
-            out.extend(key_len.to_be_bytes());
-            let bytes_len = u32::try_from(record.bytes.len()).expect("a u32 length");
-            out.extend(bytes_len.to_be_bytes());
-            out.extend(&record.key);
-            out.extend(&record.bytes);
-        }
-        out
-    }
-
-    /// The sequence of the first record of the segment after this one.
-    fn end_seq(&self) -> u64 {
-        self.first_seq + self.records.len() as u64
-    }
-}
-
-fn seq_of_key(key: &[u8]) -> u64 {
-    u64::from_be_bytes(key.try_into().expect("an 8-byte sequence key"))
-}
-
-/// The stopped service's store, opened directly as an intruder would.
-struct Store {
-    db: sled::Db,
-    segments: sled::Tree,
-    key_hashes: sled::Tree,
-    checkpoints: sled::Tree,
-}
-
-impl Store {
-    fn open(data_dir: &Path) -> Self {
-        let db = sled::open(data_dir).expect("the stopped service's store opens");
-        Self {
-            segments: db.open_tree("segments").expect("segments"),
-            key_hashes: db.open_tree("key_hashes").expect("key_hashes"),
-            checkpoints: db.open_tree("checkpoints").expect("checkpoints"),
-            db,
-        }
-    }
-
-    fn segments(&self) -> Vec<Segment> {
-        self.segments
-            .iter()
-            .map(|entry| {
-                let (key, raw) = entry.expect("read a segment");
-                Segment::parse(seq_of_key(&key), &raw)
-            })
-            .collect()
-    }
-
-    /// The records that have a stored checkpoint, in order.
-    fn checkpoint_seqs(&self) -> Vec<u64> {
-        self.checkpoints
-            .iter()
-            .keys()
-            .map(|key| seq_of_key(&key.expect("read a checkpoint")))
-            .collect()
-    }
-
-    /// Stores a rewritten segment; its records keep their keys, so its key
-    /// hashes stay right.
-    fn rewrite(&self, segment: &Segment) {
-        self.segments
-            .insert(segment.first_seq.to_be_bytes(), segment.encode())
-            .expect("write");
-    }
-
-    /// Removes a segment and its key hashes, as if it had never been
-    /// appended.
-    fn remove(&self, first_seq: u64) {
-        let key = first_seq.to_be_bytes();
-        self.segments.remove(key).expect("remove");
-        self.key_hashes.remove(key).expect("remove");
-    }
-
-    /// Makes the damage durable and releases the store for lineaged.
-    fn close(self) {
-        self.db.flush().expect("flush");
-    }
+    hex::encode(verifying_key(seed).as_bytes())
 }
 
 /// A lineaged that signed checkpoints while it stored the credit story in
@@ -236,13 +59,11 @@ struct SignedStory {
 
 impl SignedStory {
     async fn record() -> Self {
-        let nats = NatsServer::start();
+        let (nats, js) = nats_with_events_stream().await;
         let data = tempfile::tempdir().expect("data dir");
         let key_dir = tempfile::tempdir().expect("key dir");
         let key_path = key_dir.path().join("signing.key");
-        std::fs::write(&key_path, format!("{}\n", hex(&SEED))).expect("write the key file");
-        let js = jetstream::new(nats.client().await);
-        ensure_events_stream(&js).await;
+        std::fs::write(&key_path, format!("{}\n", hex::encode(SEED))).expect("write the key file");
         let story = credit_story();
         let total = story.len() as u64;
         let (first_part, second_part) = story.split_at(story.len() / 2);
@@ -296,51 +117,11 @@ impl SignedStory {
     }
 }
 
-async fn verify(
-    lineaged: &Lineaged,
-    from_seq: u64,
-    to_seq: u64,
-    public_key: &str,
-) -> v1::VerifyLogResponse {
-    lineaged
-        .client()
-        .await
-        .verify_log(v1::VerifyLogRequest {
-            from_seq,
-            to_seq,
-            public_key: public_key.to_owned(),
-        })
-        .await
-        .expect("VerifyLog answers")
-        .into_inner()
-}
-
-/// Every record of the log, in order, as a whole Replay sends them.
-async fn replay_all(lineaged: &Lineaged) -> Vec<v1::LogRecord> {
-    let mut stream = lineaged
-        .client()
-        .await
-        .replay(v1::ReplayRequest::default())
-        .await
-        .expect("Replay answers")
-        .into_inner();
-    let mut records = Vec::new();
-    while let Some(record) = tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("the replay goes on")
-        .expect("the replay streams")
-    {
-        records.push(record);
-        assert!(records.len() <= MAX_RECORDS, "the replay does not end");
-    }
-    records
-}
-
 /// Checks a checkpoint as whoever holds only the public key would: ed25519
 /// over the bytes service.proto documents, and again through the code a
 /// client uses.
 fn assert_signed_by(checkpoint: &v1::SignedCheckpoint, key: &VerifyingKey) {
-    assert_eq!(checkpoint.public_key, hex(key.as_bytes()));
+    assert_eq!(checkpoint.public_key, hex::encode(key.as_bytes()));
     let head_hash: [u8; 32] =
         validate::hex_bytes("head_hash", &checkpoint.head_hash).expect("a hex head hash");
     let signature: [u8; 64] =
@@ -364,13 +145,9 @@ fn assert_signed_by(checkpoint: &v1::SignedCheckpoint, key: &VerifyingKey) {
         .expect("a well-formed checkpoint")
         .verify(key)
         .expect("verifies through lineage-core");
-    let nanos = checkpoint.signed_at_unix_nanos;
     assert_eq!(
         checkpoint.signed_at,
-        Some(pbjson_types::Timestamp {
-            seconds: nanos.div_euclid(1_000_000_000),
-            nanos: i32::try_from(nanos.rem_euclid(1_000_000_000)).expect("below a second"),
-        })
+        Some(timestamp(checkpoint.signed_at_unix_nanos))
     );
 }
 
@@ -392,7 +169,7 @@ async fn the_checkpoints_of_an_intact_log_hold_and_verify_under_the_public_key()
     let lineaged = story.start(true).await;
     let status = lineaged.wait_applied(total).await;
     assert_eq!(status.head_hash, story.head_hash);
-    let verified = verify(&lineaged, 0, 0, "").await;
+    let verified = lineaged.verify_log(0, 0).await;
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.records_checked, total);
     assert_eq!(
@@ -404,7 +181,9 @@ async fn the_checkpoints_of_an_intact_log_hold_and_verify_under_the_public_key()
     assert_eq!(verified.checkpoint_key, public_key_hex(&SEED));
     // The service's own key, given explicitly, is the same check.
     assert_eq!(
-        verify(&lineaged, 0, 0, &public_key_hex(&SEED)).await,
+        lineaged
+            .verify_log_with_key(0, 0, &public_key_hex(&SEED))
+            .await,
         verified
     );
 
@@ -417,7 +196,10 @@ async fn the_checkpoints_of_an_intact_log_hold_and_verify_under_the_public_key()
     assert_signed_by(&newest, &key);
 
     // Each record carries its own checkpoint, vouching for its hash.
-    let records = replay_all(&lineaged).await;
+    let records = lineaged
+        .replay(v1::ReplayRequest::default())
+        .await
+        .expect("Replay answers");
     assert_eq!(records.len() as u64, total);
     let mut carried = Vec::new();
     for record in &records {
@@ -436,7 +218,9 @@ async fn the_checkpoints_of_an_intact_log_hold_and_verify_under_the_public_key()
     // Against a key that signed none of them, the first is not evidence,
     // though the chain itself holds.
     let first = checkpoints[0];
-    let other = verify(&lineaged, 0, 0, &public_key_hex(&OTHER_SEED)).await;
+    let other = lineaged
+        .verify_log_with_key(0, 0, &public_key_hex(&OTHER_SEED))
+        .await;
     assert!(!other.ok);
     assert_eq!(other.first_bad_seq, first);
     assert_eq!(
@@ -505,25 +289,22 @@ async fn a_log_cut_short_at_its_end_is_found_by_the_checkpoint_past_it() {
         Some(total)
     );
 
-    let found = verify(&lineaged, 0, 0, "").await;
-    assert!(!found.ok);
-    // The chain alone holds to the new end.
-    assert_eq!(found.records_checked, new_end);
-    assert_eq!(found.verified_seq, new_end);
-    assert_eq!(found.first_bad_seq, new_end + 1);
-    assert_eq!(
-        found.problem,
-        format!(
+    let found = lineaged.verify_log(0, 0).await;
+    // The chain alone holds to the new end; the record after it is missing.
+    assert_log_broken_at(
+        &found,
+        new_end + 1,
+        &format!(
             "the log ends at record {new_end}, but a signed checkpoint vouches for record \
              {first_lost}: records after {new_end} were lost"
-        )
+        ),
     );
     assert_eq!(found.checkpoints_checked, held.len() as u64);
     assert_eq!(Some(&found.last_checkpoint_seq), held.last());
     assert_eq!(found.checkpoint_key, public_key_hex(&SEED));
 
     // A range that ends at the new end has only checkpoints that hold.
-    let up_to_the_cut = verify(&lineaged, 1, new_end, "").await;
+    let up_to_the_cut = lineaged.verify_log(1, new_end).await;
     assert!(up_to_the_cut.ok, "{up_to_the_cut:?}");
     assert_eq!(up_to_the_cut.checkpoints_checked, held.len() as u64);
     lineaged.stop().await;
@@ -555,13 +336,7 @@ async fn a_log_rewritten_to_its_end_holds_as_a_chain_but_not_against_its_checkpo
         segment.prev_hash = prev_hash;
         for record in &mut segment.records {
             if record.seq == forged_seq {
-                assert_eq!(record.encoding, Encoding::Protobuf.as_byte());
-                let mut event = v1::Event::decode(record.bytes.as_slice()).expect("a stored event");
-                event.actor = "mallory@lender.example".into();
-                record.bytes = event.encode_to_vec();
-                let forged = digests(&event, &record.bytes, Encoding::Protobuf);
-                record.content_digest = forged.content;
-                record.payload_digest = forged.payload;
+                forge_actor(record, "mallory@lender.example");
             }
             if record.seq >= forged_seq {
                 record.prev_hash = prev_hash;
@@ -574,13 +349,13 @@ async fn a_log_rewritten_to_its_end_holds_as_a_chain_but_not_against_its_checkpo
         }
     }
     store.close();
-    let forged_head = hex(&prev_hash);
+    let forged_head = hex::encode(prev_hash);
     assert_ne!(forged_head, story.head_hash);
 
     let lineaged = story.start(true).await;
     let status = lineaged.wait_applied(total).await;
     assert_eq!(status.head_hash, forged_head);
-    let found = verify(&lineaged, 0, 0, "").await;
+    let found = lineaged.verify_log(0, 0).await;
     assert!(!found.ok);
     // No chain problem: every record holds, to the forged head.
     assert_eq!(found.records_checked, total);
@@ -604,7 +379,7 @@ async fn a_log_rewritten_to_its_end_holds_as_a_chain_but_not_against_its_checkpo
     // the public key still can.
     let keyless = story.start(false).await;
     keyless.wait_applied(total).await;
-    let blind = verify(&keyless, 0, 0, "").await;
+    let blind = keyless.verify_log(0, 0).await;
     assert!(blind.ok, "{blind:?}");
     assert_eq!(blind.records_checked, total);
     assert_eq!(blind.verified_hash, forged_head);
@@ -613,7 +388,9 @@ async fn a_log_rewritten_to_its_end_holds_as_a_chain_but_not_against_its_checkpo
         (0, 0)
     );
     assert_eq!(blind.checkpoint_key, "");
-    let with_key = verify(&keyless, 0, 0, &public_key_hex(&SEED)).await;
+    let with_key = keyless
+        .verify_log_with_key(0, 0, &public_key_hex(&SEED))
+        .await;
     assert_eq!(with_key, found);
     keyless.stop().await;
 }

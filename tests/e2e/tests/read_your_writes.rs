@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
 use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, NatsServer, entity, publish};
+use lineage_e2e::{Lineaged, entity, nats_with_events_stream, publish};
 use lineage_proto::v1;
 
 fn model_version(version: &str) -> v1::GetEntityRequest {
@@ -25,10 +24,8 @@ fn model_version(version: &str) -> v1::GetEntityRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_waits_for_the_sequence_it_names_up_to_its_deadline() {
-    let nats = NatsServer::start();
+    let (nats, js) = nats_with_events_stream().await;
     let data = tempfile::tempdir().expect("data dir");
-    let js = jetstream::new(nats.client().await);
-    lineage_e2e::ensure_events_stream(&js).await;
     let story = credit_story();
     let total = story.len() as u64;
     // The registration of credit-risk@7 comes late in the story.

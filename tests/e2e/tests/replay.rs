@@ -7,28 +7,25 @@
 //! followed by DEADLINE_EXCEEDED naming where to resume, and resuming there
 //! completes the history.
 //!
-//! The chain is recomputed with `lineage_log::record_hash`, the function
-//! the log and `lineage_core::chain::ChainCheck` hash with, and each step
-//! of `ChainCheck` (sequence, link, hash, payload digest) is checked here:
-//! this crate does not depend on lineage-core, so `ChainCheck` itself
-//! cannot be named.
+//! The chain is recomputed with `lineage_core::chain::ChainCheck`, the
+//! check the log's own verification and `lineage replay --verify` run
+//! (sequence, link, hash, payload digest); on top of it, each record's
+//! content digest is checked against the event its bytes hold.
 
 use std::time::Duration;
 
-use async_nats::jetstream;
+use hex::FromHex as _;
+use lineage_core::chain::{ChainCheck, ChainedRecord, GENESIS_HASH};
 use lineage_e2e::events::{self, credit_story, map};
-use lineage_e2e::{Lineaged, NatsServer, WAIT, ensure_events_stream, publish};
-use lineage_log::{GENESIS_HASH, record_hash};
+use lineage_e2e::{
+    Lineaged, NatsServer, WAIT, nats_with_events_stream, publish, read_replay_to_end, timestamp,
+};
 use lineage_proto::v1;
 use lineage_proto::v1::event::Payload;
 use lineage_proto::validate::{self, Encoding};
 use lineage_server::Config;
 use prost::Message as _;
 use tonic::{Code, Status};
-
-/// More records than any replay in these tests sends; reaching it means a
-/// stream did not end.
-const MAX_RECORDS: usize = 100_000;
 
 /// A lineaged that has applied a history, and what it runs on.
 struct Stack {
@@ -45,10 +42,8 @@ struct Stack {
 /// waits until the part is applied before publishing the next: parts are
 /// stored at distinct, increasing recorded times.
 async fn start_with_history(parts: &[&[v1::Event]], tweak: impl FnOnce(&mut Config)) -> Stack {
-    let nats = NatsServer::start();
+    let (nats, js) = nats_with_events_stream().await;
     let data = tempfile::tempdir().expect("data dir");
-    let js = jetstream::new(nats.client().await);
-    ensure_events_stream(&js).await;
     let lineaged = Lineaged::start(&nats.url(), data.path(), tweak).await;
     let mut published = 0;
     let mut status = None;
@@ -77,37 +72,6 @@ fn in_three_parts(story: &[v1::Event]) -> [&[v1::Event]; 3] {
     let (first, rest) = story.split_at(9);
     let (second, third) = rest.split_at(9);
     [first, second, third]
-}
-
-/// Reads a replay's stream to its end: the records, and the status that
-/// ended it early, if one did.
-async fn read_to_end(
-    stream: &mut tonic::Streaming<v1::LogRecord>,
-) -> (Vec<v1::LogRecord>, Option<Status>) {
-    let mut records = Vec::new();
-    while records.len() <= MAX_RECORDS {
-        let next = tokio::time::timeout(WAIT, stream.message())
-            .await
-            .expect("the replay sends its next record or its end within the wait bound");
-        match next {
-            Ok(Some(record)) => records.push(record),
-            Ok(None) => return (records, None),
-            Err(status) => return (records, Some(status)),
-        }
-    }
-    panic!("a replay sent more than {MAX_RECORDS} records");
-}
-
-/// A whole replay: every record, or the status that refused or ended it.
-async fn replay(
-    lineaged: &Lineaged,
-    request: v1::ReplayRequest,
-) -> Result<Vec<v1::LogRecord>, Status> {
-    let mut stream = lineaged.client().await.replay(request).await?.into_inner();
-    match read_to_end(&mut stream).await {
-        (records, None) => Ok(records),
-        (_, Some(status)) => Err(status),
-    }
 }
 
 fn seqs(records: &[v1::LogRecord]) -> Vec<u64> {
@@ -145,7 +109,8 @@ async fn filtered(
     whole: &[v1::LogRecord],
     request: v1::ReplayRequest,
 ) -> Vec<v1::LogRecord> {
-    let records = replay(lineaged, request.clone())
+    let records = lineaged
+        .replay(request.clone())
         .await
         .unwrap_or_else(|status| panic!("{request:?} answers: {status:?}"));
     for record in &records {
@@ -155,23 +120,10 @@ async fn filtered(
     records
 }
 
-/// A timestamp at `nanos` after the Unix epoch.
-fn timestamp(nanos: i64) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp {
-        seconds: nanos.div_euclid(1_000_000_000),
-        nanos: i32::try_from(nanos.rem_euclid(1_000_000_000)).expect("below a second"),
-    }
-}
-
 /// A 32-byte hash from its 64 hex digits.
 fn unhex(hex: &str) -> [u8; 32] {
-    assert_eq!(hex.len(), 64, "a hash is 64 hex digits: {hex:?}");
-    let mut hash = [0; 32];
-    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let digits = std::str::from_utf8(pair).expect("hex digits are ASCII");
-        *byte = u8::from_str_radix(digits, 16).expect("hex digits");
-    }
-    hash
+    <[u8; 32]>::from_hex(hex)
+        .unwrap_or_else(|error| panic!("a hash is 64 hex digits: {hex:?}: {error}"))
 }
 
 /// How the log stored a record's bytes (the byte the chain hashes).
@@ -185,48 +137,40 @@ fn stored_encoding(record: &v1::LogRecord) -> Encoding {
 
 /// Recomputes the chain over `records` as a client would, from the record
 /// `anchor_seq` whose hash is `anchor_hash` (0 and the genesis hash for
-/// the start of the log), the steps of `ChainCheck::check`: each record
-/// follows the one before, links to its hash, hashes to its stored hash
-/// and has the digests of its bytes as received. Returns the hash of the
-/// last record.
+/// the start of the log), with `ChainCheck`: each record follows the one
+/// before, links to its hash, hashes to its stored hash and has the payload
+/// digest of its bytes as received; and, which the chain cannot recompute,
+/// the content digest of the event those bytes hold. Returns the hash of
+/// the last record.
 fn check_chain(records: &[v1::LogRecord], anchor_seq: u64, anchor_hash: [u8; 32]) -> [u8; 32] {
-    let (mut head_seq, mut head_hash) = (anchor_seq, anchor_hash);
+    let mut chain = ChainCheck::anchored(anchor_seq, anchor_hash);
     for record in records {
         let seq = record.seq;
-        assert_eq!(seq, head_seq + 1, "record {seq} follows record {head_seq}");
-        let prev_hash = unhex(&record.prev_hash);
-        assert_eq!(
-            prev_hash, head_hash,
-            "record {seq} links to record {head_seq}"
-        );
         let encoding = stored_encoding(record);
+        let content_digest = unhex(&record.content_digest);
+        chain
+            .check(&ChainedRecord {
+                seq,
+                stream_seq: record.stream_seq,
+                recorded_at: record.recorded_at_unix_nanos,
+                encoding: encoding.as_byte(),
+                key: &record.key,
+                content_digest: &content_digest,
+                payload_digest: &unhex(&record.payload_digest),
+                prev_hash: &unhex(&record.prev_hash),
+                hash: &unhex(&record.hash),
+                bytes: &record.original,
+            })
+            .unwrap_or_else(|problem| panic!("record {seq} holds in the chain: {problem}"));
         let event = validate::decode_event(&record.original, encoding)
             .unwrap_or_else(|e| panic!("record {seq}'s bytes decode: {e:?}"));
         let digests = validate::digests(&event, &record.original, encoding);
-        let payload_digest = unhex(&record.payload_digest);
-        let content_digest = unhex(&record.content_digest);
-        assert_eq!(
-            payload_digest, digests.payload,
-            "record {seq}'s payload digest"
-        );
         assert_eq!(
             content_digest, digests.content,
             "record {seq}'s content digest"
         );
-        let hash = record_hash(
-            &prev_hash,
-            seq,
-            record.stream_seq,
-            record.recorded_at_unix_nanos,
-            encoding.as_byte(),
-            &record.key,
-            &content_digest,
-            &payload_digest,
-        );
-        assert_eq!(unhex(&record.hash), hash, "record {seq}'s hash");
-        (head_seq, head_hash) = (seq, hash);
     }
-    head_hash
+    chain.head().1
 }
 
 /// Whether an event names the dataset version, as its subject or in a
@@ -265,7 +209,8 @@ async fn a_replay_is_the_stored_history_and_its_chain_recomputes() {
     let stack = start_with_history(&in_three_parts(&story), |_| {}).await;
     let lineaged = &stack.lineaged;
 
-    let whole = replay(lineaged, v1::ReplayRequest::default())
+    let whole = lineaged
+        .replay(v1::ReplayRequest::default())
         .await
         .expect("a whole replay");
     assert_eq!(seqs(&whole), (1..=total).collect::<Vec<_>>());
@@ -318,26 +263,22 @@ async fn a_replay_is_the_stored_history_and_its_chain_recomputes() {
     assert_eq!(whole.last().expect("records").hash, stack.status.head_hash);
 
     // A range, then the rest from where it stopped.
-    let first_five = replay(
-        lineaged,
-        v1::ReplayRequest {
+    let first_five = lineaged
+        .replay(v1::ReplayRequest {
             to_seq: 5,
             ..Default::default()
-        },
-    )
-    .await
-    .expect("a replay to record 5");
+        })
+        .await
+        .expect("a replay to record 5");
     assert_eq!(seqs(&first_five), vec![1, 2, 3, 4, 5]);
     assert_eq!(first_five, whole[..5]);
-    let rest = replay(
-        lineaged,
-        v1::ReplayRequest {
+    let rest = lineaged
+        .replay(v1::ReplayRequest {
             from_seq: 6,
             ..Default::default()
-        },
-    )
-    .await
-    .expect("a replay from record 6");
+        })
+        .await
+        .expect("a replay from record 6");
     assert_eq!(seqs(&rest), (6..=total).collect::<Vec<_>>());
     assert_eq!(rest, whole[5..]);
     assert_eq!(rest[0].prev_hash, first_five[4].hash);
@@ -352,7 +293,8 @@ async fn filters_send_exactly_the_records_they_describe() {
     let story = credit_story();
     let stack = start_with_history(&in_three_parts(&story), |_| {}).await;
     let lineaged = &stack.lineaged;
-    let whole = replay(lineaged, v1::ReplayRequest::default())
+    let whole = lineaged
+        .replay(v1::ReplayRequest::default())
         .await
         .expect("a whole replay");
     assert_eq!(whole.len(), story.len());
@@ -582,7 +524,8 @@ async fn filters_send_exactly_the_records_they_describe() {
         ),
     ];
     for (request, field) in refused {
-        let status = replay(lineaged, request.clone())
+        let status = lineaged
+            .replay(request.clone())
             .await
             .expect_err(&format!("{request:?} is refused"));
         assert_eq!(
@@ -681,7 +624,7 @@ async fn a_stalled_replay_frees_its_slot_and_says_where_to_resume() {
             .await
         {
             Ok(response) => {
-                freed = Some(read_to_end(&mut response.into_inner()).await);
+                freed = Some(read_replay_to_end(&mut response.into_inner()).await);
                 break;
             }
             Err(status) if status.code() == Code::ResourceExhausted => {}
@@ -694,7 +637,7 @@ async fn a_stalled_replay_frees_its_slot_and_says_where_to_resume() {
 
     // The stalled stream still delivers what was buffered, then the error
     // (never a silent end that would look like the whole history).
-    let (rest_of_stalled, end) = read_to_end(&mut stalled).await;
+    let (rest_of_stalled, end) = read_replay_to_end(&mut stalled).await;
     let mut received = vec![first];
     received.extend(rest_of_stalled);
     let end = end.expect("the stalled replay ends with an error");
@@ -713,15 +656,13 @@ async fn a_stalled_replay_frees_its_slot_and_says_where_to_resume() {
     assert_eq!(resume, last + 1, "{end:?}");
 
     // Resuming there completes the history, and the chain holds across.
-    let resumed = replay(
-        lineaged,
-        v1::ReplayRequest {
+    let resumed = lineaged
+        .replay(v1::ReplayRequest {
             from_seq: resume,
             ..Default::default()
-        },
-    )
-    .await
-    .expect("the resumed replay");
+        })
+        .await
+        .expect("the resumed replay");
     assert_eq!(seqs(&resumed), (resume..=total).collect::<Vec<_>>());
     assert_eq!(received.len() + resumed.len(), history.len());
     assert_eq!(resumed[0].prev_hash, received[received.len() - 1].hash);

@@ -12,195 +12,9 @@
 //! snapshot of the intact log) and the ranges around the damage can be
 //! shown to verify.
 
-use std::path::Path;
-
-use async_nats::jetstream;
 use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, NatsServer, ensure_events_stream, publish};
-use lineage_log::Record;
-use lineage_proto::v1;
-use lineage_proto::validate::{Encoding, digests};
-use prost::Message as _;
-
-/// The segment format this file reads and writes (see lineage-log's
-/// `segment` module); a store of another format fails the tests loudly.
-const SEGMENT_FORMAT: u8 = 2;
-
-/// The idempotency key hash stored beside each segment, per record.
-type KeyHash = [u8; 16];
-
-/// One stored segment, decoded.
-///
-/// Records are [`Record`]s for readability, but their `seq` and `prev_hash`
-/// are not stored: both follow from the record's position (and the
-/// header's `prev_hash`), so [`Segment::encode`] ignores them. That is why
-/// moving a record cannot go unnoticed.
-#[derive(Debug, Clone)]
-struct Segment {
-    first_seq: u64,
-    prev_hash: [u8; 32],
-    records: Vec<Record>,
-}
-
-/// Reads big-endian fields off the front of a stored value.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, len: usize) -> &'a [u8] {
-        assert!(self.0.len() >= len, "a field runs past the stored value");
-        let (field, rest) = self.0.split_at(len);
-        self.0 = rest;
-        field
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        self.take(N).try_into().expect("N bytes")
-    }
-}
-
-impl Segment {
-    fn parse(first_seq: u64, raw: &[u8]) -> Self {
-        let mut cursor = Cursor(raw);
-        let [format] = cursor.array();
-        assert_eq!(
-            format, SEGMENT_FORMAT,
-            "segment {first_seq}: unknown format"
-        );
-        let count = u32::from_be_bytes(cursor.array());
-        let prev_hash = cursor.array();
-        let mut prev = prev_hash;
-        let records = (0..u64::from(count))
-            .map(|position| {
-                let stream_seq = u64::from_be_bytes(cursor.array());
-                let recorded_at = i64::from_be_bytes(cursor.array());
-                let [encoding] = cursor.array();
-                let content_digest = cursor.array();
-                let payload_digest = cursor.array();
-                let hash = cursor.array();
-                let key_len = usize::from(u16::from_be_bytes(cursor.array()));
-                let bytes_len = u32::from_be_bytes(cursor.array()) as usize;
-                let key = cursor.take(key_len).to_vec();
-                let bytes = cursor.take(bytes_len).to_vec();
-                let record = Record {
-                    seq: first_seq + position,
-                    stream_seq,
-                    recorded_at,
-                    encoding,
-                    key,
-                    content_digest,
-                    payload_digest,
-                    prev_hash: prev,
-                    hash,
-                    bytes,
-                };
-                prev = hash;
-                record
-            })
-            .collect();
-        assert!(
-            cursor.0.is_empty(),
-            "segment {first_seq}: bytes after its last record"
-        );
-        Self {
-            first_seq,
-            prev_hash,
-            records,
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut out = vec![SEGMENT_FORMAT];
-        let count = u32::try_from(self.records.len()).expect("a u32 count");
-        out.extend(count.to_be_bytes());
-        out.extend(self.prev_hash);
-        for record in &self.records {
-            out.extend(record.stream_seq.to_be_bytes());
-            out.extend(record.recorded_at.to_be_bytes());
-            out.push(record.encoding);
-            out.extend(record.content_digest);
-            out.extend(record.payload_digest);
-            out.extend(record.hash);
-            let key_len = u16::try_from(record.key.len()).expect("a u16 key length");
-            out.extend(key_len.to_be_bytes());
-            let bytes_len = u32::try_from(record.bytes.len()).expect("a u32 length");
-            out.extend(bytes_len.to_be_bytes());
-            out.extend(&record.key);
-            out.extend(&record.bytes);
-        }
-        out
-    }
-
-    /// The sequence of the first record of the segment after this one.
-    fn end_seq(&self) -> u64 {
-        self.first_seq + self.records.len() as u64
-    }
-}
-
-/// The stopped service's store, opened directly as an intruder would.
-struct Store {
-    db: sled::Db,
-    segments: sled::Tree,
-    key_hashes: sled::Tree,
-}
-
-impl Store {
-    fn open(data_dir: &Path) -> Self {
-        let db = sled::open(data_dir).expect("the stopped service's store opens");
-        Self {
-            segments: db.open_tree("segments").expect("segments"),
-            key_hashes: db.open_tree("key_hashes").expect("key_hashes"),
-            db,
-        }
-    }
-
-    fn segments(&self) -> Vec<Segment> {
-        self.segments
-            .iter()
-            .map(|entry| {
-                let (key, raw) = entry.expect("read a segment");
-                let first_seq = u64::from_be_bytes(key.as_ref().try_into().expect("8-byte key"));
-                Segment::parse(first_seq, &raw)
-            })
-            .collect()
-    }
-
-    fn key_hashes(&self, first_seq: u64) -> Vec<KeyHash> {
-        let raw = self
-            .key_hashes
-            .get(first_seq.to_be_bytes())
-            .expect("read key hashes")
-            .expect("every segment has its key hashes");
-        raw.chunks_exact(16)
-            .map(|hash| hash.try_into().expect("16 bytes"))
-            .collect()
-    }
-
-    /// Stores `segment` and its key hashes together, so the index stays
-    /// consistent with the segment and only the chain can tell.
-    fn write(&self, segment: &Segment, key_hashes: &[KeyHash]) {
-        assert_eq!(
-            segment.records.len(),
-            key_hashes.len(),
-            "one hash per record"
-        );
-        let key = segment.first_seq.to_be_bytes();
-        self.segments.insert(key, segment.encode()).expect("write");
-        self.key_hashes
-            .insert(key, key_hashes.concat())
-            .expect("write");
-    }
-
-    fn remove(&self, first_seq: u64) {
-        let key = first_seq.to_be_bytes();
-        self.segments.remove(key).expect("remove");
-        self.key_hashes.remove(key).expect("remove");
-    }
-
-    /// Makes the damage durable and releases the store for lineaged.
-    fn close(self) {
-        self.db.flush().expect("flush");
-    }
-}
+use lineage_e2e::store::{Segment, Store, forge_actor};
+use lineage_e2e::{Lineaged, NatsServer, assert_log_broken_at, nats_with_events_stream, publish};
 
 /// The position of the first segment, other than the last, that holds at
 /// least `records` records: damage there has intact records on both sides.
@@ -215,10 +29,6 @@ fn a_middle_segment(segments: &[Segment], records: usize) -> usize {
                  one; records per segment: {counts:?}"
             )
         })
-}
-
-fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// How many appends the story is stored in.
@@ -236,10 +46,8 @@ struct StoppedWithStory {
 
 impl StoppedWithStory {
     async fn record() -> Self {
-        let nats = NatsServer::start();
+        let (nats, js) = nats_with_events_stream().await;
         let data = tempfile::tempdir().expect("data dir");
-        let js = jetstream::new(nats.client().await);
-        ensure_events_stream(&js).await;
         let story = credit_story();
         let total = story.len() as u64;
         // Each part is published while lineaged is stopped, so it is pulled
@@ -255,7 +63,7 @@ impl StoppedWithStory {
             stored += part.len() as u64;
             let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
             head_hash = lineaged.wait_applied(stored).await.head_hash;
-            let intact = verify(&lineaged, 0, 0).await;
+            let intact = lineaged.verify_log(0, 0).await;
             assert!(intact.ok, "{intact:?}");
             assert_eq!(intact.records_checked, stored);
             lineaged.stop().await;
@@ -272,6 +80,34 @@ impl StoppedWithStory {
         Store::open(self.data.path())
     }
 
+    /// Asserts that a check from record `from_seq` to the head holds, with
+    /// every record of the range checked, and ends at the head hash
+    /// lineaged reported while the log was intact.
+    async fn assert_holds_from(&self, lineaged: &Lineaged, from_seq: u64) {
+        let after = lineaged.verify_log(from_seq, 0).await;
+        assert!(after.ok, "{after:?}");
+        assert_eq!(
+            after.records_checked,
+            self.total - from_seq + 1,
+            "from record {from_seq}"
+        );
+        assert_eq!(
+            after.verified_hash, self.head_hash,
+            "from record {from_seq}"
+        );
+    }
+
+    /// Asserts what follows records lost just before `next_segment`, the
+    /// first record of an intact segment: a check from it has no record to
+    /// anchor the chain on, and a check from the record after it holds.
+    async fn assert_holds_one_record_into(&self, lineaged: &Lineaged, next_segment: u64) {
+        let at_next = lineaged.verify_log(next_segment, 0).await;
+        assert!(!at_next.ok);
+        assert_eq!(at_next.first_bad_seq, next_segment - 1);
+        assert_eq!(at_next.problem, "no record to anchor the chain on");
+        self.assert_holds_from(lineaged, next_segment + 1).await;
+    }
+
     /// Starts lineaged again on the damaged store. It restores the graph
     /// from the snapshot it wrote at stop, which belongs to the log (the
     /// last segment is intact), so it starts and serves despite the damage.
@@ -280,20 +116,6 @@ impl StoppedWithStory {
         lineaged.wait_applied(self.total).await;
         lineaged
     }
-}
-
-async fn verify(lineaged: &Lineaged, from_seq: u64, to_seq: u64) -> v1::VerifyLogResponse {
-    lineaged
-        .client()
-        .await
-        .verify_log(v1::VerifyLogRequest {
-            from_seq,
-            to_seq,
-            ..Default::default()
-        })
-        .await
-        .expect("VerifyLog answers")
-        .into_inner()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,30 +134,21 @@ async fn a_record_deleted_from_a_segment_is_found_where_it_was() {
     store.close();
 
     let lineaged = story.restart().await;
-    let found = verify(&lineaged, 0, 0).await;
+    let found = lineaged.verify_log(0, 0).await;
     // The record after the deleted one now sits at its sequence, right
     // after its true predecessor; but its stored hash was computed for the
     // next sequence, so the recomputed one differs.
-    assert!(!found.ok);
-    assert_eq!(found.first_bad_seq, deleted);
-    assert_eq!(found.problem, "hash does not match the record");
-    assert_eq!(found.records_checked, deleted - 1);
-    assert_eq!(found.verified_seq, deleted - 1);
+    assert_log_broken_at(&found, deleted, "hash does not match the record");
 
-    let before = verify(&lineaged, 1, deleted - 1).await;
+    let before = lineaged.verify_log(1, deleted - 1).await;
     assert!(before.ok, "{before:?}");
     assert_eq!(before.records_checked, deleted - 1);
     // The next segment is intact, but the record its range would be
     // anchored on is gone (the damaged segment now ends one short), so a
     // range must start one record into it.
-    let at_next = verify(&lineaged, next_segment, 0).await;
-    assert!(!at_next.ok);
-    assert_eq!(at_next.first_bad_seq, next_segment - 1);
-    assert_eq!(at_next.problem, "no record to anchor the chain on");
-    let after = verify(&lineaged, next_segment + 1, 0).await;
-    assert!(after.ok, "{after:?}");
-    assert_eq!(after.records_checked, story.total - next_segment);
-    assert_eq!(after.verified_hash, story.head_hash);
+    story
+        .assert_holds_one_record_into(&lineaged, next_segment)
+        .await;
     lineaged.stop().await;
 }
 
@@ -357,24 +170,17 @@ async fn two_swapped_records_are_found_at_the_first_of_them() {
     store.close();
 
     let lineaged = story.restart().await;
-    let found = verify(&lineaged, 0, 0).await;
+    let found = lineaged.verify_log(0, 0).await;
     // The link holds (the record before the pair is untouched), but the
     // later record's hash was computed for another sequence and another
     // predecessor.
-    assert!(!found.ok);
-    assert_eq!(found.first_bad_seq, first_swapped);
-    assert_eq!(found.problem, "hash does not match the record");
-    assert_eq!(found.records_checked, first_swapped - 1);
-    assert_eq!(found.verified_seq, first_swapped - 1);
+    assert_log_broken_at(&found, first_swapped, "hash does not match the record");
 
-    let before = verify(&lineaged, 1, first_swapped - 1).await;
+    let before = lineaged.verify_log(1, first_swapped - 1).await;
     assert!(before.ok, "{before:?}");
     assert_eq!(before.records_checked, first_swapped - 1);
     // Anchored on the damaged segment's last record, which is untouched.
-    let after = verify(&lineaged, next_segment, 0).await;
-    assert!(after.ok, "{after:?}");
-    assert_eq!(after.records_checked, story.total - next_segment + 1);
-    assert_eq!(after.verified_hash, story.head_hash);
+    story.assert_holds_from(&lineaged, next_segment).await;
     lineaged.stop().await;
 }
 
@@ -396,25 +202,16 @@ async fn a_deleted_segment_is_a_sequence_gap_at_its_first_record() {
     store.close();
 
     let lineaged = story.restart().await;
-    let found = verify(&lineaged, 0, 0).await;
-    assert!(!found.ok);
-    assert_eq!(found.first_bad_seq, deleted.first_seq);
-    assert_eq!(found.problem, "sequence gap");
-    assert_eq!(found.records_checked, deleted.first_seq - 1);
-    assert_eq!(found.verified_seq, deleted.first_seq - 1);
+    let found = lineaged.verify_log(0, 0).await;
+    assert_log_broken_at(&found, deleted.first_seq, "sequence gap");
 
-    let before = verify(&lineaged, 1, deleted.first_seq - 1).await;
+    let before = lineaged.verify_log(1, deleted.first_seq - 1).await;
     assert!(before.ok, "{before:?}");
     // As with a deleted record: the range from the next segment has no
     // record to anchor on, the range one record into it verifies.
-    let at_next = verify(&lineaged, next_segment, 0).await;
-    assert!(!at_next.ok);
-    assert_eq!(at_next.first_bad_seq, next_segment - 1);
-    assert_eq!(at_next.problem, "no record to anchor the chain on");
-    let after = verify(&lineaged, next_segment + 1, 0).await;
-    assert!(after.ok, "{after:?}");
-    assert_eq!(after.records_checked, story.total - next_segment);
-    assert_eq!(after.verified_hash, story.head_hash);
+    story
+        .assert_holds_one_record_into(&lineaged, next_segment)
+        .await;
     lineaged.stop().await;
 }
 
@@ -430,37 +227,24 @@ async fn a_forged_record_is_found_at_the_record_after_it() {
     // someone else acted, with both digests and its own hash recomputed,
     // so the record is consistent in itself.
     let forged = &mut segment.records[1];
-    assert_eq!(forged.encoding, Encoding::Protobuf.as_byte());
-    let mut event = v1::Event::decode(forged.bytes.as_slice()).expect("a stored event");
-    event.actor = "mallory@lender.example".into();
-    forged.bytes = event.encode_to_vec();
-    let forged_digests = digests(&event, &forged.bytes, Encoding::Protobuf);
-    forged.content_digest = forged_digests.content;
-    forged.payload_digest = forged_digests.payload;
+    forge_actor(forged, "mallory@lender.example");
     forged.hash = forged.computed_hash();
     let (forged_seq, forged_hash) = (forged.seq, forged.hash);
     store.write(segment, &key_hashes);
     store.close();
 
     let lineaged = story.restart().await;
-    let found = verify(&lineaged, 0, 0).await;
+    let found = lineaged.verify_log(0, 0).await;
     // The forgery itself verifies. The next record's previous hash is
     // taken from the forgery (it is not stored), so the link holds too;
     // but its own stored hash was chained on the original.
-    assert!(!found.ok);
-    assert_eq!(found.first_bad_seq, forged_seq + 1);
-    assert_eq!(found.problem, "hash does not match the record");
-    assert_eq!(found.records_checked, forged_seq);
-    assert_eq!(found.verified_seq, forged_seq);
-    assert_eq!(found.verified_hash, hex(&forged_hash));
+    assert_log_broken_at(&found, forged_seq + 1, "hash does not match the record");
+    assert_eq!(found.verified_hash, hex::encode(forged_hash));
 
     // So a range that ends at the forgery holds: only a check that goes
     // past it, or a hash of it known from elsewhere, exposes it.
-    let up_to_forgery = verify(&lineaged, 1, forged_seq).await;
+    let up_to_forgery = lineaged.verify_log(1, forged_seq).await;
     assert!(up_to_forgery.ok, "{up_to_forgery:?}");
-    let after = verify(&lineaged, forged_seq + 2, 0).await;
-    assert!(after.ok, "{after:?}");
-    assert_eq!(after.records_checked, story.total - forged_seq - 1);
-    assert_eq!(after.verified_hash, story.head_hash);
+    story.assert_holds_from(&lineaged, forged_seq + 2).await;
     lineaged.stop().await;
 }

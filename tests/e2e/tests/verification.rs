@@ -2,51 +2,36 @@
 //! was stopped: the damage is found and located, and ranges around it
 //! still verify.
 
-use async_nats::jetstream;
 use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, NatsServer, publish};
+use lineage_e2e::store::Store;
+use lineage_e2e::{Lineaged, assert_log_broken_at, nats_with_events_stream, publish};
 use lineage_proto::v1;
-
-async fn verify(lineaged: &Lineaged, from_seq: u64, to_seq: u64) -> v1::VerifyLogResponse {
-    lineaged
-        .client()
-        .await
-        .verify_log(v1::VerifyLogRequest {
-            from_seq,
-            to_seq,
-            ..Default::default()
-        })
-        .await
-        .expect("VerifyLog answers")
-        .into_inner()
-}
 
 /// Flips the last byte of the log's first segment (the end of its last
 /// record's payload) and returns that record's sequence.
 fn flip_a_payload_byte(data_dir: &std::path::Path) -> u64 {
-    let db = sled::open(data_dir).expect("the stopped service's store opens");
-    let segments = db.open_tree("segments").expect("segments");
-    let first = 1u64.to_be_bytes();
-    let mut segment = segments
-        .get(first)
-        .expect("read")
-        .expect("a first segment")
-        .to_vec();
-    // Layout: format u8, record count u32 (big-endian), ...
-    let count = u32::from_be_bytes(segment[1..5].try_into().expect("4 bytes"));
-    let last = segment.len() - 1;
-    segment[last] ^= 0x01;
-    segments.insert(first, segment).expect("write");
-    db.flush().expect("flush");
-    u64::from(count)
+    let store = Store::open(data_dir);
+    let mut first = store
+        .segments()
+        .into_iter()
+        .next()
+        .expect("a first segment");
+    assert_eq!(first.first_seq, 1, "the first segment starts the log");
+    let last = first
+        .records
+        .last_mut()
+        .expect("a record in the first segment");
+    *last.bytes.last_mut().expect("a payload") ^= 0x01;
+    let damaged = last.seq;
+    store.rewrite(&first);
+    store.close();
+    damaged
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_byte_in_the_store_is_found_and_located() {
-    let nats = NatsServer::start();
+    let (nats, js) = nats_with_events_stream().await;
     let data = tempfile::tempdir().expect("data dir");
-    let js = jetstream::new(nats.client().await);
-    lineage_e2e::ensure_events_stream(&js).await;
     let story = credit_story();
     let total = story.len() as u64;
 
@@ -55,7 +40,7 @@ async fn a_changed_byte_in_the_store_is_found_and_located() {
         publish(&js, event).await;
     }
     let status = lineaged.wait_applied(total).await;
-    let intact = verify(&lineaged, 0, 0).await;
+    let intact = lineaged.verify_log(0, 0).await;
     assert!(intact.ok, "{intact:?}");
     assert_eq!(intact.records_checked, total);
     assert_eq!(
@@ -75,17 +60,13 @@ async fn a_changed_byte_in_the_store_is_found_and_located() {
     // It starts (from its snapshot) and serves; the damage is an answer.
     let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
     lineaged.wait_applied(total).await;
-    let found = verify(&lineaged, 0, 0).await;
-    assert!(!found.ok);
-    assert_eq!(found.first_bad_seq, damaged);
-    assert_eq!(found.problem, "payload does not match its digest");
-    assert_eq!(found.records_checked, damaged - 1);
-    assert_eq!(found.verified_seq, damaged - 1);
+    let found = lineaged.verify_log(0, 0).await;
+    assert_log_broken_at(&found, damaged, "payload does not match its digest");
     // Ranges that leave it out hold; the one after it is anchored on the
     // damaged record's stored hash, which the damage did not change.
-    let before = verify(&lineaged, 1, damaged - 1).await;
+    let before = lineaged.verify_log(1, damaged - 1).await;
     assert!(before.ok, "{before:?}");
-    let after = verify(&lineaged, damaged + 1, 0).await;
+    let after = lineaged.verify_log(damaged + 1, 0).await;
     assert!(after.ok, "{after:?}");
     assert_eq!(after.records_checked, total - damaged);
     assert_eq!(after.verified_hash, status.head_hash);
