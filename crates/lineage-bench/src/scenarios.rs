@@ -993,7 +993,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         let build = || {
             graph
                 .find(&key)
-                .map(|node| convert::entity(graph, node))
+                .map(|node| convert::entity_answer(graph, node))
                 .unwrap_or_default()
         };
         let answer = answer_samples(budget, 1_000, 200_000, write, Some(&build));

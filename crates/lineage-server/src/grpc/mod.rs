@@ -399,10 +399,12 @@ fn checked(
 
 const PAGE_TOKEN_PREFIX: &str = "after:";
 
-/// The event id in a log record's idempotency key (workspace, NUL, id).
-fn event_id_of(key: &[u8]) -> Option<String> {
-    let at = key.iter().position(|&byte| byte == 0)?;
-    String::from_utf8(key[at + 1..].to_vec()).ok()
+/// The id of the event stored at `seq`, from its idempotency key
+/// (workspace, NUL, id).
+fn event_id_at(log: &LogReader, seq: u64) -> Option<String> {
+    let record = log.record(seq).ok()??;
+    let at = record.key.iter().position(|&byte| byte == 0)?;
+    String::from_utf8(record.key[at + 1..].to_vec()).ok()
 }
 
 /// The deadline a client set (the `grpc-timeout` header: up to eight
@@ -798,16 +800,37 @@ impl LineageService for LineageApi {
             };
             let (root, spec) = self.traversal_spec(walk, &traversal)?;
             self.caught_up(request.min_seq, deadline).await?;
+            // The events behind the subgraph are read from the log with the
+            // graph's lock released (a large export reads thousands of
+            // records): the walk is done once to learn their sequences, and
+            // again to write the document, looking up any sequence the
+            // graph gained in between.
+            let (walk_root, walk_spec) = (root.clone(), spec);
+            let seqs = self
+                .query(Cost::Large, move |graph| {
+                    let answer = graph.traverse(find(graph, &walk_root)?, &walk_spec);
+                    let nodes = answer.nodes.iter().map(|&node| graph.node(node).first_seq);
+                    let edges = answer
+                        .edges
+                        .iter()
+                        .map(|&edge| graph.edge(edge).2.first_seq);
+                    Ok(nodes.chain(edges).collect::<Vec<u64>>())
+                })
+                .await?;
+            let log = self.log.clone();
+            let known = tokio::task::spawn_blocking(move || {
+                seqs.into_iter()
+                    .filter_map(|seq| Some((seq, event_id_at(&log, seq)?)))
+                    .collect::<std::collections::HashMap<u64, String>>()
+            })
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))?;
             let log = self.log.clone();
             let (document, truncated, applied_seq) = self
                 .query(Cost::Large, move |graph| {
                     let answer = graph.traverse(find(graph, &root)?, &spec);
-                    let event_id = |seq| {
-                        log.record(seq)
-                            .ok()
-                            .flatten()
-                            .and_then(|record| event_id_of(&record.key))
-                    };
+                    let event_id =
+                        |seq| known.get(&seq).cloned().or_else(|| event_id_at(&log, seq));
                     let document = lineage_proto::prov::document(graph, &answer, &event_id);
                     Ok((document, answer.truncated, graph.applied_seq()))
                 })
