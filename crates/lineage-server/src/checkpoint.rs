@@ -60,12 +60,14 @@ impl Checkpointer {
     /// Signs the head if it moved since the last checkpoint; returns the
     /// record signed.
     pub async fn sign_head(&mut self) -> Result<Option<u64>, LogError> {
-        // What the status reports was appended; after this flush it is durable.
-        self.sync.flush().await?;
+        // The status is read first: the head it reports was appended
+        // before this flush began, so the flush makes it durable (a head
+        // read after the flush might not be).
         let status = self.shared.status();
         if status.head_seq <= self.last_seq {
             return Ok(None);
         }
+        self.sync.flush().await?;
         // The hash is read back from the log, not taken on trust.
         let Some(record) = self.reader.record(status.head_seq)? else {
             return Ok(None);
