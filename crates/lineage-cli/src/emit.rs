@@ -113,6 +113,9 @@ pub struct EmitReport {
     pub abandoned: bool,
     /// With `--wait`: how much `applied_seq` grew while waiting.
     pub applied: Option<u64>,
+    /// With `--wait`: the `applied_seq` the wait ended at, which a later
+    /// query's `--min-seq` can name to read what was published here.
+    pub applied_seq: Option<u64>,
 }
 
 impl EmitReport {
@@ -145,6 +148,11 @@ impl EmitReport {
         if let Some(applied) = self.applied {
             text.push_str(&format!("; the service applied {applied} new records"));
         }
+        if let Some(seq) = self.applied_seq {
+            text.push_str(&format!(
+                ", through log seq {seq} (--min-seq {seq} reads them)"
+            ));
+        }
         text
     }
 
@@ -159,6 +167,7 @@ impl EmitReport {
             "failed": self.failed,
             "abandoned": self.abandoned,
             "applied": self.applied,
+            "applied_seq": self.applied_seq,
         })
     }
 }
@@ -286,8 +295,9 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
     }
 
     if let (Some((grpc, baseline)), Some(wait)) = (waiter.as_mut(), &options.wait) {
-        report.applied =
-            Some(wait_for_applied(grpc, baseline, report.new_events(), wait.timeout).await?);
+        let status = wait_for_applied(grpc, baseline, report.new_events(), wait.timeout).await?;
+        report.applied = Some(status.applied_seq - baseline.applied_seq);
+        report.applied_seq = Some(status.applied_seq);
     }
     Ok(report)
 }
@@ -341,14 +351,14 @@ async fn settle(in_flight: InFlight, subject_prefix: &str, report: &mut EmitRepo
 }
 
 /// Polls the service until it has handled `expected` more messages than at
-/// `baseline`, and returns how much `applied_seq` grew meanwhile. Transient errors are retried
+/// `baseline`, and returns its status then. Transient errors are retried
 /// until the deadline.
 async fn wait_for_applied(
     grpc: &mut client::Client,
     baseline: &v1::StatusResponse,
     expected: u64,
     timeout: Duration,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<v1::StatusResponse> {
     // Each message the service consumes moves exactly one of these.
     let handled = |status: &v1::StatusResponse| {
         status
@@ -367,7 +377,7 @@ async fn wait_for_applied(
             Ok(Ok(response)) => {
                 let status = response.into_inner();
                 if handled(&status) >= target {
-                    return Ok(status.applied_seq - baseline.applied_seq);
+                    return Ok(status);
                 }
                 last_status = Some(status);
             }
@@ -557,5 +567,19 @@ mod tests {
             report.summary(),
             "read 5 events: 4 published (3 new, 1 duplicate), 1 invalid, 0 failed"
         );
+        // After --wait, the sequence to read them at.
+        let waited = EmitReport {
+            applied: Some(3),
+            applied_seq: Some(42),
+            ..report
+        };
+        assert!(
+            waited.summary().ends_with(
+                "; the service applied 3 new records, through log seq 42 (--min-seq 42 reads them)"
+            ),
+            "{}",
+            waited.summary()
+        );
+        assert_eq!(waited.to_json()["applied_seq"], 42);
     }
 }

@@ -62,6 +62,14 @@ async fn emit_then_ask_the_three_questions() {
         .count();
     let status = lineaged.wait_applied(lines as u64).await;
     assert_eq!(status.dead_lettered, 0);
+    // It says which log sequence reads what it published.
+    assert!(
+        stdout(&emitted).contains(&format!(
+            "through log seq {lines} (--min-seq {lines} reads them)"
+        )),
+        "{}",
+        stdout(&emitted)
+    );
 
     // Question 1, as a table.
     let runs = shell
