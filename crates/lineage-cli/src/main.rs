@@ -327,6 +327,14 @@ struct ReplayArgs {
     /// written to standard output.
     #[arg(long, requires = "verify")]
     input: Option<std::path::PathBuf>,
+
+    /// With --verify and --public-key: a signed checkpoint kept from
+    /// earlier (the proto3 JSON of a SignedCheckpoint, as `lineage --format
+    /// json status` prints `last_checkpoint`), which the replay must reach
+    /// and match, in place of the newest one the service reports. This is
+    /// how a saved replay is checked for having been cut short.
+    #[arg(long, requires_all = ["verify", "public_key"])]
+    expect_checkpoint: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -614,6 +622,20 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
         (None, true) => Some(replay::ChainVerifier::default()),
         (_, false) => None,
     };
+    if let (Some(verifier), Some(path)) = (&mut verifier, &args.expect_checkpoint) {
+        let kept = std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()))?;
+        let kept: v1::SignedCheckpoint = serde_json::from_str(&kept).map_err(|error| {
+            UsageError(format!(
+                "{} is not the JSON of a lineage.v1.SignedCheckpoint: {error}",
+                path.display()
+            ))
+        })?;
+        if let Err(broken) = verifier.expect_checkpoint(&kept) {
+            eprintln!("replay --verify: {broken}");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+    }
     let mut records = match &args.input {
         Some(path) => replay::Records::saved(path)?,
         None => {
@@ -621,6 +643,7 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
             // The newest checkpoint before the replay starts: the replay,
             // which ends at the head it starts at, must reach it.
             if let Some(verifier) = &mut verifier
+                && args.expect_checkpoint.is_none()
                 // A replay cut at a record or a time may end before it.
                 && args.to.is_none()
                 && args.until.is_none()

@@ -338,3 +338,111 @@ async fn replay_and_check_the_history(shell: &Shell, records: u64, head_hash: &s
         assert_eq!(refused.status.code(), Some(64), "{args:?}: {refused:?}");
     }
 }
+
+/// With a signing key: a replay saved to a file and cut short still holds
+/// as a chain, and is caught against a checkpoint kept from earlier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_replay_cut_short_is_caught_against_a_kept_checkpoint() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let files = tempfile::tempdir().expect("files");
+    let key_file = files.path().join("signing.key");
+    let path = |name: &str| files.path().join(name).to_string_lossy().into_owned();
+
+    // The key, made by the CLI as an operator would.
+    let keygen = std::process::Command::new(env!("CARGO_BIN_EXE_lineage"))
+        .args(["keygen", "--out", &key_file.to_string_lossy()])
+        .output()
+        .expect("run lineage keygen");
+    assert!(keygen.status.success(), "{keygen:?}");
+    let public_key = stdout(&keygen).trim().to_owned();
+    assert_eq!(public_key.len(), 64, "{public_key}");
+
+    let lineaged = Lineaged::start(&nats.url(), data.path(), |config| {
+        config.signing_key = Some(key_file.clone());
+        config.checkpoint_every_secs = 1;
+    })
+    .await;
+    lineaged
+        .wait_status("ready", |s| s.ready && s.ingest_connected)
+        .await;
+    let shell = Shell {
+        grpc_addr: lineaged.addr.to_string(),
+        nats_url: nats.url(),
+    };
+    let emitted = shell.lineage(&["emit", DEMO, "--wait"]).await;
+    assert!(emitted.status.success(), "{emitted:?}");
+    let records = std::fs::read_to_string(DEMO)
+        .expect("demo history")
+        .lines()
+        .count();
+
+    // A checkpoint of the head, kept as the status prints it.
+    let mut kept = serde_json::Value::Null;
+    for _ in 0..100 {
+        let status = shell.lineage(&["--format", "json", "status"]).await;
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+        if uint64(&status["last_checkpoint"]["seq"]) == Some(records as u64) {
+            kept = status["last_checkpoint"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        kept.is_object(),
+        "no checkpoint of record {records} was signed"
+    );
+    std::fs::write(path("kept.json"), kept.to_string()).expect("keep the checkpoint");
+
+    let saved = shell.lineage(&["replay"]).await;
+    assert!(saved.status.success(), "{saved:?}");
+    let lines: Vec<&str> = std::str::from_utf8(&saved.stdout)
+        .expect("UTF-8")
+        .lines()
+        .collect();
+    assert_eq!(lines.len(), records);
+    std::fs::write(path("whole.jsonl"), lines.join("\n")).expect("save");
+    // Cut before the checkpointed record: what is left is a sound chain.
+    std::fs::write(path("cut.jsonl"), lines[..records - 10].join("\n")).expect("save");
+
+    let check = |input: String, expect: bool| {
+        let mut args = vec![
+            "replay".to_owned(),
+            "--verify".to_owned(),
+            "--public-key".to_owned(),
+            public_key.clone(),
+            "--input".to_owned(),
+            input,
+        ];
+        if expect {
+            args.extend(["--expect-checkpoint".to_owned(), path("kept.json")]);
+        }
+        let shell = &shell;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            shell.lineage(&args).await
+        }
+    };
+    let whole = check(path("whole.jsonl"), true).await;
+    assert!(whole.status.success(), "{whole:?}");
+    let cut_alone = check(path("cut.jsonl"), false).await;
+    assert!(
+        cut_alone.status.success(),
+        "a chain cut short holds without outside evidence: {cut_alone:?}"
+    );
+    let cut = check(path("cut.jsonl"), true).await;
+    assert_eq!(cut.status.code(), Some(1), "{cut:?}");
+    assert!(
+        String::from_utf8_lossy(&cut.stderr).contains(&format!(
+            "the service signed a checkpoint of record {records}, but the replay ended at record {}",
+            records - 10
+        )),
+        "{cut:?}"
+    );
+    // Without --verify and --public-key, a kept checkpoint is a usage error.
+    let lonely = shell
+        .lineage(&["replay", "--expect-checkpoint", &path("kept.json")])
+        .await;
+    assert_eq!(lonely.status.code(), Some(64), "{lonely:?}");
+    lineaged.stop().await;
+}
