@@ -41,11 +41,14 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emit_then_ask_the_three_questions() {
-    let nats = NatsServer::start();
-    let data = tempfile::tempdir().expect("data dir");
-    let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
+/// A real lineaged (configured by `tweak`) holding its consumer, and a
+/// shell for the CLI against it.
+async fn stack(
+    nats: &NatsServer,
+    data_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut lineage_e2e::Config),
+) -> (Lineaged, Shell) {
+    let lineaged = Lineaged::start(&nats.url(), data_dir, tweak).await;
     lineaged
         .wait_status("ready", |s| s.ready && s.ingest_connected)
         .await;
@@ -53,13 +56,28 @@ async fn emit_then_ask_the_three_questions() {
         grpc_addr: lineaged.addr.to_string(),
         nats_url: nats.url(),
     };
+    (lineaged, shell)
+}
 
+/// `lineage emit --wait` of the demo history: its output, and how many
+/// events the history holds.
+async fn emit_demo(shell: &Shell) -> (Output, usize) {
     let emitted = shell.lineage(&["emit", DEMO, "--wait"]).await;
     assert!(emitted.status.success(), "{emitted:?}");
-    let lines = std::fs::read_to_string(DEMO)
+    let events = std::fs::read_to_string(DEMO)
         .expect("demo history")
         .lines()
         .count();
+    (emitted, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_then_ask_the_three_questions() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let (lineaged, shell) = stack(&nats, data.path(), |_| {}).await;
+
+    let (emitted, lines) = emit_demo(&shell).await;
     let status = lineaged.wait_applied(lines as u64).await;
     assert_eq!(status.dead_lettered, 0);
     // It says which log sequence reads what it published.
@@ -358,24 +376,12 @@ async fn a_saved_replay_cut_short_is_caught_against_a_kept_checkpoint() {
     let public_key = stdout(&keygen).trim().to_owned();
     assert_eq!(public_key.len(), 64, "{public_key}");
 
-    let lineaged = Lineaged::start(&nats.url(), data.path(), |config| {
+    let (lineaged, shell) = stack(&nats, data.path(), |config| {
         config.signing_key = Some(key_file.clone());
         config.checkpoint_every_secs = 1;
     })
     .await;
-    lineaged
-        .wait_status("ready", |s| s.ready && s.ingest_connected)
-        .await;
-    let shell = Shell {
-        grpc_addr: lineaged.addr.to_string(),
-        nats_url: nats.url(),
-    };
-    let emitted = shell.lineage(&["emit", DEMO, "--wait"]).await;
-    assert!(emitted.status.success(), "{emitted:?}");
-    let records = std::fs::read_to_string(DEMO)
-        .expect("demo history")
-        .lines()
-        .count();
+    let (_, records) = emit_demo(&shell).await;
 
     // A checkpoint of the head, kept as the status prints it.
     let mut kept = serde_json::Value::Null;

@@ -21,7 +21,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
-use lineage_server::Config;
+pub use lineage_server::Config;
 use prost::Message as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
