@@ -479,26 +479,22 @@ impl Ingest {
         mut batch: AppendedBatch,
         flushed: Result<(), lineage_log::LogError>,
     ) -> Result<(), IngestError> {
+        // The log's head is reported before the graph's applied sequence
+        // moves, so whoever sees a sequence applied also sees a head at or
+        // past it, never the hash of an older head beside it.
+        self.shared.update_status(|status| {
+            status.head_seq = batch.head.seq;
+            status.head_hash = batch.head.hash;
+            status.duplicates = batch.duplicates;
+            status.dead_lettered = sync.rejected();
+        });
         // Apply what the log holds even if the flush failed: sled keeps it
         // and persists it with a later flush, while redeliveries of these
         // messages will be recognised as duplicates and not applied again.
         let (stored, duplicates) = self.apply(&mut batch);
         let AppendedBatch {
-            messages,
-            rejected,
-            head,
-            duplicates: duplicates_ever,
-            ..
+            messages, rejected, ..
         } = batch;
-        let publish_status = || {
-            self.shared.update_status(|status| {
-                status.head_seq = head.seq;
-                status.head_hash = head.hash;
-                status.duplicates = duplicates_ever;
-                status.dead_lettered = sync.rejected();
-            })
-        };
-        publish_status();
         if let Err(error) = flushed {
             nak_all(&messages).await;
             return Err(error.into());
@@ -522,7 +518,9 @@ impl Ingest {
         }
         if !rejected.is_empty() {
             sync.flush().await?;
-            publish_status();
+            let dead_lettered = sync.rejected();
+            self.shared
+                .update_status(|status| status.dead_lettered = dead_lettered);
         }
 
         for (message, keep) in messages.iter().zip(unacked) {

@@ -196,8 +196,9 @@ pub async fn run(
         None => None,
     };
 
-    let ingest_runtime =
-        ingest_runtime(config.ingest_priority).map_err(|e| ServerError::Replay(e.to_string()))?;
+    let ingest_runtime = IngestRuntime(Some(
+        ingest_runtime(config.ingest_priority).map_err(|e| ServerError::Replay(e.to_string()))?,
+    ));
     // The client's connection task runs on the runtime it is created on:
     // NATS traffic is ingest work, so it is scheduled like the rest of it.
     let connecting = async_nats::ConnectOptions::new()
@@ -240,8 +241,7 @@ pub async fn run(
     health_reporter
         .set_not_serving::<LineageServiceServer<LineageApi>>()
         .await;
-    // Its tasks are done; dropping a runtime may not block here.
-    ingest_runtime.shutdown_background();
+    drop(ingest_runtime);
     let served = grpc.await;
     signal.abort();
     drop(client);
@@ -249,6 +249,28 @@ pub async fn run(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServerError::Grpc(e.to_string())),
         Err(e) => Err(ServerError::Grpc(e.to_string())),
+    }
+}
+
+/// The ingest runtime, shut down without blocking when dropped: `run`
+/// holds it inside another runtime, where a `Runtime`'s blocking drop
+/// panics, and `run` may be dropped early (cancelled by whoever awaits it)
+/// as well as finish.
+struct IngestRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for IngestRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for IngestRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
