@@ -169,6 +169,7 @@ fn payload_name(event: &v1::Event) -> &'static str {
         Some(Payload::ModelStageChanged(_)) => "model_stage_changed",
         Some(Payload::ModelDeployed(_)) => "model_deployed",
         Some(Payload::EntityFlagged(_)) => "entity_flagged",
+        Some(Payload::RedactionRequested(_)) => "redaction_requested",
         None => "none",
     }
 }

@@ -16,10 +16,14 @@
 //! dead-lettered (`dead_lettered`), so the sum of the three grows by one per
 //! message. The counters are service-wide, so with other producers active
 //! this waits for "at least N handled messages", not for these exact ones.
+//!
+//! `lineage redact` builds one `RedactionRequested` event
+//! ([`redaction_event`]) and publishes it through the same path, as a line
+//! held in memory.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
@@ -52,6 +56,9 @@ pub enum Input {
     Stdin,
     /// A file of JSON lines.
     File(PathBuf),
+    /// JSON lines built by the CLI itself (`lineage redact`), and what to
+    /// call them in messages.
+    Memory { lines: Vec<u8>, what: String },
 }
 
 impl Input {
@@ -68,6 +75,7 @@ impl Input {
         match self {
             Input::Stdin => "standard input".to_owned(),
             Input::File(path) => path.display().to_string(),
+            Input::Memory { what, .. } => what.clone(),
         }
     }
 }
@@ -189,6 +197,7 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
                 .await
                 .with_context(|| format!("opening {}", path.display()))?,
         )),
+        Input::Memory { lines, .. } => Box::new(std::io::Cursor::new(lines.clone())),
     };
 
     // Ask for the baseline before publishing, so the growth counted later
@@ -300,6 +309,52 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
         report.applied_seq = Some(status.applied_seq);
     }
     Ok(report)
+}
+
+/// What `lineage redact` asks for.
+#[derive(Debug, Clone)]
+pub struct RedactionRequest {
+    pub workspace: Workspace,
+    /// The entity whose events are redacted.
+    pub entity: v1::EntityRef,
+    /// Field paths, as `PersonalField::parse` reads them.
+    pub fields: Vec<String>,
+    pub reason: String,
+    /// Who asks (the event's actor, recorded with the redaction).
+    pub actor: String,
+    /// The event id; a fresh one when `None`. Passing the id of an earlier
+    /// attempt makes a retry a duplicate rather than a second redaction.
+    pub event_id: Option<String>,
+}
+
+/// The `RedactionRequested` event of a request, stamped `now`. A fresh
+/// event id is `redact-<unix nanos>-<process id>`: unique enough for a
+/// person at a shell, and printed so that a retry can reuse it.
+pub fn redaction_event(request: &RedactionRequest, now: SystemTime) -> v1::Event {
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let event_id = request
+        .event_id
+        .clone()
+        .unwrap_or_else(|| format!("redact-{}-{}", since_epoch.as_nanos(), std::process::id()));
+    v1::Event {
+        event_id,
+        workspace: request.workspace.as_str().to_owned(),
+        occurred_at: Some(pbjson_types::Timestamp {
+            seconds: since_epoch.as_secs() as i64,
+            nanos: since_epoch.subsec_nanos() as i32,
+        }),
+        producer: concat!("lineage-cli/", env!("CARGO_PKG_VERSION")).to_owned(),
+        actor: request.actor.clone(),
+        payload: Some(v1::event::Payload::RedactionRequested(
+            v1::RedactionRequested {
+                entity: Some(request.entity.clone()),
+                fields: request.fields.clone(),
+                reason: request.reason.clone(),
+            },
+        )),
+    }
 }
 
 /// Decodes and validates one line; the rejection says why not.
@@ -505,6 +560,46 @@ mod tests {
             out.push((line, String::from_utf8_lossy(&buffer).into_owned()));
         }
         out
+    }
+
+    #[test]
+    fn a_redaction_event_is_valid_and_names_what_it_erases() {
+        let workspace = Workspace::parse("credit-lender").expect("valid");
+        let request = RedactionRequest {
+            entity: v1::EntityRef {
+                workspace: workspace.as_str().to_owned(),
+                kind: v1::EntityKind::Run as i32,
+                name: "r-123".to_owned(),
+                version: String::new(),
+            },
+            workspace,
+            fields: vec!["actor".to_owned(), "tags.owner".to_owned()],
+            reason: "DSR-42".to_owned(),
+            actor: "dpo@credit-lender.example".to_owned(),
+            event_id: None,
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::new(1_780_000_000, 5);
+        let event = redaction_event(&request, now);
+        assert!(event.event_id.starts_with("redact-1780000000000000005-"));
+        // Through the JSON line `emit` reads, to the domain event.
+        let line = serde_json::to_vec(&event).expect("serializes");
+        let checked = check_line(&line, Some(&request.workspace)).expect("a valid line");
+        let domain = validate::validate_event(&checked).expect("valid");
+        let lineage_core::Payload::RedactionRequested(requested) = &domain.payload else {
+            panic!("a redaction: {:?}", domain.payload);
+        };
+        assert_eq!(requested.fields.len(), 2);
+        assert_eq!(domain.actor, "dpo@credit-lender.example");
+        assert_eq!(domain.occurred_at.to_unix(), (1_780_000_000, 5));
+
+        let retry = redaction_event(
+            &RedactionRequest {
+                event_id: Some("redact-1".to_owned()),
+                ..request
+            },
+            now,
+        );
+        assert_eq!(retry.event_id, "redact-1");
     }
 
     #[tokio::test]

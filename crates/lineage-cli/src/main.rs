@@ -4,7 +4,8 @@
 //! request and a renderer. The pieces live in:
 //! - [`entity`]: `kind:name[@version]` and the other things people type;
 //! - [`client`]: the gRPC connection, exit codes and error messages;
-//! - [`emit`]: publishing JSON lines of events to JetStream;
+//! - [`emit`]: publishing JSON lines of events to JetStream (and the one
+//!   event `redact` builds);
 //! - [`render`]: text, JSON and Graphviz output;
 //! - [`replay`]: the log as JSON lines, and the chain checked client-side.
 
@@ -163,6 +164,17 @@ enum Command {
     /// reported as `line N: <reason>` and not published; the exit code is
     /// then 1.
     Emit(EmitArgs),
+    /// Erase personal data from an entity's events, keeping its lineage:
+    /// publishes a RedactionRequested event (as `emit` does) for the
+    /// entity, in --workspace.
+    ///
+    /// Fields: actor, approved_by, approval_notes, reason, error,
+    /// description, or tags.<key> for one tag's value. Every event whose
+    /// subject is the entity (a run's start and finish, a model version's
+    /// registration and stage changes, a flag or tags on it...) loses
+    /// those values in queries, replays and exports; the entity then lists
+    /// the redaction (`lineage get`).
+    Redact(RedactArgs),
     /// Show one entity with its facts.
     Get {
         /// kind:name[@version]
@@ -355,6 +367,44 @@ struct EmitArgs {
 }
 
 #[derive(Debug, Args)]
+struct RedactArgs {
+    /// The entity: kind:name[@version], e.g. run:r-123 or model:credit-risk@7.
+    entity: String,
+
+    /// A field to erase (repeat for more): actor, approved_by,
+    /// approval_notes, reason, error, description, tags.<key>.
+    #[arg(long = "field", required = true, value_parser = parse_field_arg)]
+    fields: Vec<String>,
+
+    /// Why (a ticket, a legal basis): recorded with the redaction.
+    #[arg(long)]
+    reason: String,
+
+    /// Who asks, recorded with the redaction (the event's actor).
+    #[arg(long, env = "LINEAGE_ACTOR", default_value = "")]
+    actor: String,
+
+    /// The event id, to retry an earlier attempt without redacting twice
+    /// (a fresh one is made and printed when omitted).
+    #[arg(long)]
+    event_id: Option<String>,
+
+    /// After publishing, wait until the service has handled it (as `emit
+    /// --wait`); then `--min-seq` with the printed sequence reads the
+    /// redacted entity.
+    #[arg(long)]
+    wait: bool,
+
+    /// Seconds `--wait` waits before failing.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    wait_timeout: u64,
+}
+
+fn parse_field_arg(raw: &str) -> Result<String, String> {
+    lineage_core::redaction::PersonalField::parse(raw).map(|field| field.path())
+}
+
+#[derive(Debug, Args)]
 struct TraversalArgs {
     /// The root: kind:name[@version].
     entity: String,
@@ -453,6 +503,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match &cli.command {
         Command::Emit(args) => run_emit(global, args).await,
+        Command::Redact(args) => run_redact(global, args).await,
         Command::Get { entity: raw } => {
             let workspace = entity::workspace(global.workspace.as_deref())?;
             let key = entity::parse_entity(&workspace, raw)?;
@@ -780,6 +831,54 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
     match global.format {
         Format::Json => write_stdout(&render::json(&report.to_json())?)?,
         _ => write_stdout(&format!("{}\n", report.summary()))?,
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    })
+}
+
+async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<ExitCode> {
+    let workspace = entity::workspace(global.workspace.as_deref())?;
+    let key = entity::parse_entity(&workspace, &args.entity)?;
+    let request = emit::RedactionRequest {
+        workspace: workspace.clone(),
+        entity: entity::to_wire(&key),
+        fields: args.fields.clone(),
+        reason: args.reason.clone(),
+        actor: args.actor.clone(),
+        event_id: args.event_id.clone(),
+    };
+    let event = emit::redaction_event(&request, std::time::SystemTime::now());
+    let what = format!("the redaction of {}", entity::display_ref(&request.entity));
+    let options = emit::EmitOptions {
+        input: emit::Input::Memory {
+            lines: serde_json::to_vec(&event)?,
+            what,
+        },
+        nats_url: global.nats_url.clone(),
+        subject_prefix: global.subject_prefix.clone(),
+        workspace: Some(workspace),
+        wait: args.wait.then(|| emit::WaitOptions {
+            grpc_addr: global.grpc_addr.clone(),
+            timeout: Duration::from_secs(args.wait_timeout),
+        }),
+    };
+    let report = emit::emit(options).await?;
+    match global.format {
+        Format::Json => {
+            let mut json = report.to_json();
+            json["event_id"] = serde_json::Value::String(event.event_id.clone());
+            write_stdout(&render::json(&json)?)?
+        }
+        _ => write_stdout(&format!(
+            "redaction {} of {} ({}): {}\n",
+            event.event_id,
+            entity::display_ref(&request.entity),
+            request.fields.join(", "),
+            report.summary()
+        ))?,
     }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS

@@ -9,6 +9,13 @@
 //! record only as far as the hash it starts from is trusted, and the
 //! summary says so.
 //!
+//! A redacted record has no original bytes (they held what was erased):
+//! its payload digest cannot be checked, but the event left, with the
+//! digests of the erased values and the salts of the kept ones, must still
+//! commit to its content digest, which the chain covers; and when the
+//! redaction it names is in the replay too, that must be a
+//! `RedactionRequested` of the record's entity.
+//!
 //! With the service's public key, the signed checkpoints carried by the
 //! records are checked too (signed by that key, vouching for the hash the
 //! chain reached there), and so is the newest checkpoint the service
@@ -17,9 +24,13 @@
 
 use std::io::Write as _;
 
+use std::collections::BTreeMap;
+
+use lineage_core::EntityKey;
 use lineage_core::chain::ChainCheck;
-use lineage_proto::v1;
+use lineage_core::event::Payload;
 use lineage_proto::validate::{self, ReplayedLink};
+use lineage_proto::{fields, v1};
 
 /// What `--verify` found after the whole stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +92,10 @@ pub struct ChainVerifier {
     checkpoints: (u64, u64),
     /// The newest checkpoint the service reported: its record and hash.
     expected: Option<(u64, [u8; 32])>,
+    /// Redactions named by redacted records and not yet seen: the record
+    /// of each, and the entity it must be about (with the record that
+    /// named it).
+    redactions_due: BTreeMap<u64, (EntityKey, u64)>,
 }
 
 impl ChainVerifier {
@@ -180,22 +195,52 @@ impl ChainVerifier {
                 Some(record.seq - 1),
             ),
         };
-        chain
-            .check(&link.chained(record))
-            .map_err(|problem| broken(problem.to_string()))?;
-        let event = validate::decode_event(&record.original, link.encoding)
-            .map_err(|rejection| broken(format!("original bytes do not decode: {rejection}")))?;
-        // The chain commits to the content digest; the bytes must be the
-        // event it names, and the decoded event sent beside them that event.
-        if validate::content_digest(&event) != link.content_digest {
-            return Err(broken(
-                "content digest does not match the original bytes".to_owned(),
-            ));
-        }
-        if record.event.as_ref() != Some(&event) {
-            return Err(broken(
-                "the decoded event sent is not the one the original bytes hold".to_owned(),
-            ));
+        let event = match &record.redaction {
+            None => {
+                chain
+                    .check(&link.chained(record))
+                    .map_err(|problem| broken(problem.to_string()))?;
+                let event = validate::decode_event(&record.original, link.encoding).map_err(
+                    |rejection| broken(format!("original bytes do not decode: {rejection}")),
+                )?;
+                // The chain commits to the content digest; the bytes must be
+                // the event it names, and the decoded event sent beside them
+                // that event.
+                let field_key: [u8; 32] = validate::hex_bytes("field_key", &record.field_key)
+                    .map_err(|error| broken(error.to_string()))?;
+                if fields::commitment(&event, &field_key) != link.content_digest {
+                    return Err(broken(
+                        "content digest does not match the original bytes".to_owned(),
+                    ));
+                }
+                if record.event.as_ref() != Some(&event) {
+                    return Err(broken(
+                        "the decoded event sent is not the one the original bytes hold".to_owned(),
+                    ));
+                }
+                event
+            }
+            Some(redaction) => {
+                chain
+                    .check_erased(&link.chained(record))
+                    .map_err(|problem| broken(problem.to_string()))?;
+                self.check_redacted(record, redaction, &link.content_digest)
+                    .map_err(broken)?
+            }
+        };
+        if let Some((entity, named_by)) = self.redactions_due.get(&record.seq) {
+            let about =
+                validate::validate_event(&event)
+                    .ok()
+                    .and_then(|event| match event.payload {
+                        Payload::RedactionRequested(asked) => Some(asked.entity),
+                        _ => None,
+                    });
+            if about.as_ref() != Some(entity) {
+                return Err(broken(format!(
+                    "record {named_by} was redacted by this record, which is not a redaction of {entity}"
+                )));
+            }
         }
         if let Some(checkpoint) = &record.checkpoint {
             self.check_checkpoint(record.seq, &link.hash, checkpoint)?;
@@ -210,7 +255,54 @@ impl ChainVerifier {
         }
         self.chain = Some(chain);
         self.anchored_on = anchored_on;
+        self.redactions_due.remove(&record.seq);
         Ok(())
+    }
+
+    /// Checks what a redaction left of a record, and notes the redaction
+    /// it names; returns the event left.
+    fn check_redacted(
+        &mut self,
+        record: &v1::LogRecord,
+        redaction: &v1::RecordRedaction,
+        content_digest: &[u8; 32],
+    ) -> Result<v1::Event, String> {
+        if !record.original.is_empty() {
+            return Err("a redacted record still carries bytes as received".to_owned());
+        }
+        let event = record
+            .event
+            .clone()
+            .ok_or("a redacted record without the event it left")?;
+        let hex_map = |field: &str, map: &BTreeMap<String, String>| {
+            map.iter()
+                .map(|(path, hex)| {
+                    validate::hex_bytes::<32>(&format!("{field}[{path}]"), hex)
+                        .map(|bytes| (path.clone(), bytes))
+                        .map_err(|error| error.to_string())
+                })
+                .collect::<Result<BTreeMap<String, [u8; 32]>, String>>()
+        };
+        let erased = hex_map("erased_digests", &redaction.erased_digests)?;
+        let kept_salts = hex_map("kept_salts", &redaction.kept_salts)?;
+        let committed =
+            fields::redacted_commitment(&event, &erased, |path| kept_salts.get(path).copied())?;
+        if committed != *content_digest {
+            return Err("what the redaction left does not commit to the content digest".to_owned());
+        }
+        if redaction.redaction_seq <= record.seq {
+            return Err(format!(
+                "it names record {} as its redaction, which is not after it",
+                redaction.redaction_seq
+            ));
+        }
+        let subject = validate::validate_event(&event)
+            .map_err(|rejection| format!("the event left does not validate: {rejection}"))?
+            .subject();
+        self.redactions_due
+            .entry(redaction.redaction_seq)
+            .or_insert((subject, record.seq));
+        Ok(event)
     }
 
     /// The outcome once the stream has ended.
@@ -368,6 +460,8 @@ mod tests {
     use lineage_core::chain::{GENESIS_HASH, record_hash};
     use prost::Message as _;
 
+    const FIELD_KEY: [u8; 32] = [9; 32];
+
     /// Records as a server would send them, chained from `prev`.
     fn records(first_seq: u64, count: u64, mut prev: [u8; 32]) -> Vec<v1::LogRecord> {
         (first_seq..first_seq + count)
@@ -378,17 +472,19 @@ mod tests {
                     ..Default::default()
                 };
                 let original = event.encode_to_vec();
-                let digest = *blake3::hash(&original).as_bytes();
+                let payload = *blake3::hash(&original).as_bytes();
+                let content = fields::commitment(&event, &FIELD_KEY);
                 let key = format!("credit\0e{seq}").into_bytes();
-                let hash = record_hash(&prev, seq, seq + 10, 1_000, 0, &key, &digest, &digest);
+                let hash = record_hash(&prev, seq, seq + 10, 1_000, 0, &key, &content, &payload);
                 let record = v1::LogRecord {
                     seq,
                     stream_seq: seq + 10,
                     recorded_at_unix_nanos: 1_000,
                     encoding: v1::PayloadEncoding::Protobuf as i32,
                     key,
-                    content_digest: hex::encode(digest),
-                    payload_digest: hex::encode(digest),
+                    content_digest: hex::encode(content),
+                    payload_digest: hex::encode(payload),
+                    field_key: hex::encode(FIELD_KEY),
                     prev_hash: hex::encode(prev),
                     hash: hex::encode(hash),
                     event: Some(event),

@@ -7,8 +7,8 @@
 //! the same code the service's own verification runs.
 //!
 //! A record's hash covers the previous hash and digests of the record's
-//! content (not the raw bytes), so a later redaction can replace a payload
-//! without breaking the chain.
+//! content (not the raw bytes), so a redaction can replace a payload
+//! without breaking the chain (see [`crate::redaction`]).
 
 /// The hash before the first record.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -127,6 +127,23 @@ impl ChainCheck {
     /// Checks the next record and, if it holds, moves the head to it. A
     /// record that does not hold leaves the head where it was.
     pub fn check(&mut self, record: &ChainedRecord<'_>) -> Result<(), ChainBreak> {
+        self.check_with(record, true)
+    }
+
+    /// [`ChainCheck::check`] of a record whose payload a redaction erased:
+    /// the bytes as received are gone, so the payload digest cannot be
+    /// checked against them. The caller checks instead that what replaced
+    /// them still commits to the record's content digest (see
+    /// [`crate::redaction`]), which the hash covers.
+    pub fn check_erased(&mut self, record: &ChainedRecord<'_>) -> Result<(), ChainBreak> {
+        self.check_with(record, false)
+    }
+
+    fn check_with(
+        &mut self,
+        record: &ChainedRecord<'_>,
+        payload_present: bool,
+    ) -> Result<(), ChainBreak> {
         if record.seq != self.seq + 1 {
             return Err(ChainBreak::SequenceGap);
         }
@@ -136,7 +153,7 @@ impl ChainCheck {
         if record.computed_hash() != *record.hash {
             return Err(ChainBreak::Hash);
         }
-        if blake3::hash(record.bytes).as_bytes() != record.payload_digest {
+        if payload_present && blake3::hash(record.bytes).as_bytes() != record.payload_digest {
             return Err(ChainBreak::Payload);
         }
         self.seq = record.seq;

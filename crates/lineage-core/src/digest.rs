@@ -2,8 +2,9 @@
 //! the arrival order and however often events arrived.
 //!
 //! It covers every node's identity and facts (with the stamps that decided
-//! them) and every active edge, in sorted order. It leaves out what depends
-//! on arrival by nature: log sequence numbers and retired edges.
+//! them), the redactions recorded on each node, and every active edge, in
+//! sorted order. It leaves out what depends on arrival by nature: log
+//! sequence numbers (a redaction's included) and retired edges.
 
 use crate::event::{EventTime, Stamp};
 use crate::graph::{Facts, LineageGraph, Lww, Name, Node, StampRef, StampTable};
@@ -98,6 +99,17 @@ impl Canonical {
             self.tag(flag.severity as u8);
             self.time(flag.flagged_at);
             self.str(&flag.flagged_by);
+        }
+        self.u64(node.redactions().len() as u64);
+        for redaction in node.redactions() {
+            self.u64(redaction.fields.len() as u64);
+            for field in &redaction.fields {
+                self.str(field);
+            }
+            self.str(&redaction.reason);
+            self.str(&redaction.requested_by);
+            self.time(redaction.requested_at);
+            self.str(redaction.event_id.as_str());
         }
         match &node.facts {
             Facts::Experiment(created) => {
@@ -196,7 +208,7 @@ impl LineageGraph {
     /// module docs for what it covers). A full pass: O(n log n).
     pub fn state_digest(&self) -> [u8; 32] {
         let mut canonical = Canonical(blake3::Hasher::new());
-        canonical.0.update(b"lineage-state-v1");
+        canonical.0.update(b"lineage-state-v2");
 
         let mut nodes: Vec<&Node> = self.nodes().map(|(_, node)| node).collect();
         nodes.sort_unstable_by(|a, b| a.key.cmp(&b.key));

@@ -3,11 +3,16 @@
 //! Values of these types only exist after validation (in `lineage-proto`,
 //! where wire input becomes domain input), so applying one cannot fail.
 //! References inside a payload name entities of the event's own workspace.
+//!
+//! Each event has one subject ([`Event::subject`]): the entity whose
+//! personal fields (`crate::redaction::PersonalField`) it states, which a
+//! `RedactionRequested` about that entity erases ([`Event::erased`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::id::{EntityKey, Workspace};
+use crate::redaction::PersonalField;
 
 /// Event time: nanoseconds since the Unix epoch, as the producer stated it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -116,6 +121,7 @@ pub enum Payload {
     ModelStageChanged(ModelStageChanged),
     ModelDeployed(ModelDeployed),
     EntityFlagged(EntityFlagged),
+    RedactionRequested(RedactionRequested),
 }
 
 impl Event {
@@ -158,7 +164,10 @@ impl Event {
             | Payload::ParamsLogged(ParamsLogged { run_id, .. })
             | Payload::MetricsLogged(MetricsLogged { run_id, .. }) => vec![run(run_id)],
             Payload::TagsSet(TagsSet { entity, .. })
-            | Payload::EntityFlagged(EntityFlagged { entity, .. }) => vec![entity.clone()],
+            | Payload::EntityFlagged(EntityFlagged { entity, .. })
+            | Payload::RedactionRequested(RedactionRequested { entity, .. }) => {
+                vec![entity.clone()]
+            }
             Payload::DatasetVersionRegistered(registered) => {
                 let mut keys = vec![EntityKey::dataset_version(
                     ws,
@@ -214,6 +223,81 @@ impl Event {
             ],
         }
     }
+
+    /// The one entity the event is about: the node whose facts hold the
+    /// event's personal fields, and so the entity a redaction must name to
+    /// erase them. For `ModelDeployed` it is the endpoint: the deployment is
+    /// a fact of the endpoint (the graph keeps it there), the model version
+    /// only a reference.
+    pub fn subject(&self) -> EntityKey {
+        let ws = &self.workspace;
+        match &self.payload {
+            Payload::ExperimentCreated(created) => EntityKey::experiment(ws, &created.experiment),
+            Payload::RunStarted(RunStarted { run_id, .. })
+            | Payload::RunFinished(RunFinished { run_id, .. })
+            | Payload::ParamsLogged(ParamsLogged { run_id, .. })
+            | Payload::MetricsLogged(MetricsLogged { run_id, .. })
+            | Payload::RunInputsDeclared(RunInputsDeclared { run_id, .. }) => {
+                EntityKey::run(ws, run_id)
+            }
+            Payload::TagsSet(TagsSet { entity, .. })
+            | Payload::EntityFlagged(EntityFlagged { entity, .. })
+            | Payload::RedactionRequested(RedactionRequested { entity, .. }) => entity.clone(),
+            Payload::DatasetVersionRegistered(registered) => {
+                EntityKey::dataset_version(ws, &registered.dataset, &registered.version)
+            }
+            Payload::ArtifactLogged(logged) => {
+                EntityKey::artifact(ws, &logged.run_id, &logged.name)
+            }
+            Payload::ModelRegistered(ModelRegistered { model, version, .. })
+            | Payload::ModelStageChanged(ModelStageChanged { model, version, .. }) => {
+                EntityKey::model_version(ws, model, version)
+            }
+            Payload::ModelDeployed(deployed) => EntityKey::endpoint(ws, &deployed.endpoint),
+        }
+    }
+
+    /// A copy with the value of each of `fields` the event has set to "":
+    /// what the log keeps of the event once a redaction of its subject
+    /// erased them. A tag keeps its key. Fields the event's type does not
+    /// have are ignored; so is everything that is not a personal field.
+    pub fn erased(&self, fields: &BTreeSet<PersonalField>) -> Event {
+        let mut event = self.clone();
+        for field in fields {
+            match (field, &mut event.payload) {
+                (PersonalField::Actor, _) => event.actor.clear(),
+                (PersonalField::ApprovedBy, Payload::ModelRegistered(registered)) => {
+                    registered.approved_by.clear()
+                }
+                (PersonalField::ApprovedBy, Payload::ModelStageChanged(changed)) => {
+                    changed.approved_by.clear()
+                }
+                (PersonalField::ApprovalNotes, Payload::ModelRegistered(registered)) => {
+                    registered.approval_notes.clear()
+                }
+                (PersonalField::Reason, Payload::ModelStageChanged(changed)) => {
+                    changed.reason.clear()
+                }
+                (PersonalField::Reason, Payload::EntityFlagged(flagged)) => flagged.reason.clear(),
+                (PersonalField::Error, Payload::RunFinished(finished)) => finished.error.clear(),
+                (PersonalField::Description, Payload::ExperimentCreated(created)) => {
+                    created.description.clear()
+                }
+                (
+                    PersonalField::Tag(key),
+                    Payload::ExperimentCreated(ExperimentCreated { tags, .. }),
+                )
+                | (PersonalField::Tag(key), Payload::RunStarted(RunStarted { tags, .. }))
+                | (PersonalField::Tag(key), Payload::TagsSet(TagsSet { tags, .. })) => {
+                    if let Some(value) = tags.get_mut(key) {
+                        value.clear();
+                    }
+                }
+                _ => {}
+            }
+        }
+        event
+    }
 }
 
 /// The kind of fact an event states, without the fact: what replays filter by.
@@ -232,6 +316,7 @@ pub enum PayloadKind {
     ModelStageChanged,
     ModelDeployed,
     EntityFlagged,
+    RedactionRequested,
 }
 
 impl Payload {
@@ -250,6 +335,7 @@ impl Payload {
             Payload::ModelStageChanged(_) => PayloadKind::ModelStageChanged,
             Payload::ModelDeployed(_) => PayloadKind::ModelDeployed,
             Payload::EntityFlagged(_) => PayloadKind::EntityFlagged,
+            Payload::RedactionRequested(_) => PayloadKind::RedactionRequested,
         }
     }
 }
@@ -423,9 +509,124 @@ pub struct EntityFlagged {
     pub severity: Severity,
 }
 
+/// Personal data to erase from every earlier event whose subject is
+/// `entity`, keeping the lineage those events state.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RedactionRequested {
+    pub entity: EntityKey,
+    /// At least one; validation folds duplicates.
+    pub fields: BTreeSet<PersonalField>,
+    /// Why, for the audit trail; never empty.
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event_of(payload: Payload) -> Event {
+        Event {
+            id: EventId::new_unchecked("e1"),
+            workspace: Workspace::parse("w").expect("valid"),
+            occurred_at: EventTime::from_unix(1, 0).expect("in range"),
+            producer: "tests".to_owned(),
+            actor: "alice@example.com".to_owned(),
+            payload,
+        }
+    }
+
+    fn fields(names: &[&str]) -> BTreeSet<PersonalField> {
+        names
+            .iter()
+            .map(|name| PersonalField::parse(name).expect("a field"))
+            .collect()
+    }
+
+    #[test]
+    fn the_subject_is_the_entity_holding_the_facts() {
+        let ws = Workspace::parse("w").expect("valid");
+        let deployed = event_of(Payload::ModelDeployed(ModelDeployed {
+            model: "m".into(),
+            version: "1".into(),
+            endpoint: "scoring".into(),
+            deployment: "d".into(),
+        }));
+        assert_eq!(deployed.subject(), EntityKey::endpoint(&ws, "scoring"));
+        let logged = event_of(Payload::ArtifactLogged(ArtifactLogged {
+            run_id: "r1".into(),
+            name: "model.pkl".into(),
+            uri: String::new(),
+            digest: String::new(),
+            kind: String::new(),
+            size_bytes: 0,
+        }));
+        assert_eq!(
+            logged.subject(),
+            EntityKey::artifact(&ws, "r1", "model.pkl")
+        );
+        let inputs = event_of(Payload::RunInputsDeclared(RunInputsDeclared {
+            run_id: "r1".into(),
+            datasets: vec![DatasetVersionRef {
+                dataset: "d".into(),
+                version: "1".into(),
+            }],
+            artifacts: Vec::new(),
+            models: Vec::new(),
+        }));
+        assert_eq!(inputs.subject(), EntityKey::run(&ws, "r1"));
+        // The subject is always among what the event mentions.
+        for event in [&deployed, &logged, &inputs] {
+            assert!(event.mentions().contains(&event.subject()));
+        }
+    }
+
+    #[test]
+    fn erased_empties_the_named_fields_the_event_has_and_nothing_else() {
+        let changed = event_of(Payload::ModelStageChanged(ModelStageChanged {
+            model: "m".into(),
+            version: "1".into(),
+            stage: ModelStage::Production,
+            reason: "alice says go".into(),
+            approved_by: "alice".into(),
+        }));
+        let erased = changed.erased(&fields(&["actor", "reason", "error", "tags.owner"]));
+        assert_eq!(erased.actor, "");
+        let Payload::ModelStageChanged(after) = &erased.payload else {
+            panic!("the payload's kind stays");
+        };
+        assert_eq!(
+            (after.reason.as_str(), after.approved_by.as_str()),
+            ("", "alice")
+        );
+        assert_eq!(
+            (erased.id.clone(), erased.occurred_at),
+            (changed.id.clone(), changed.occurred_at)
+        );
+
+        let started = event_of(Payload::RunStarted(RunStarted {
+            run_id: "r1".into(),
+            experiment: None,
+            name: "r1".into(),
+            parent_run_id: None,
+            code_version: "abc".into(),
+            environment: None,
+            compute_target: None,
+            params: BTreeMap::from([("owner".into(), "alice".into())]),
+            tags: BTreeMap::from([
+                ("owner".into(), "alice".into()),
+                ("team".into(), "risk".into()),
+            ]),
+        }));
+        let erased = started.erased(&fields(&["tags.owner", "tags.absent"]));
+        let Payload::RunStarted(after) = &erased.payload else {
+            panic!("the payload's kind stays");
+        };
+        assert_eq!(after.tags["owner"], "");
+        assert_eq!(after.tags["team"], "risk");
+        assert_eq!(after.tags.len(), 2, "no key is added");
+        assert_eq!(after.params["owner"], "alice", "parameters are not tags");
+        assert_eq!(erased.actor, "alice@example.com");
+    }
 
     #[test]
     fn event_time_bounds() {

@@ -10,6 +10,12 @@
 //! the log sequence at which it appeared (for "as of" answers later).
 //!
 //! Nothing here can fail: events were validated before they were logged.
+//!
+//! A `RedactionRequested` is the one fact that is not order-independent: it
+//! erases the personal fields of the facts its entity holds when it is
+//! applied (at its log sequence), exactly what replaying the log after the
+//! log erased those fields in the redaction's earlier records gives. Facts
+//! applied after it keep their values.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -25,9 +31,11 @@ use petgraph::visit::EdgeRef;
 use crate::event::{
     ArtifactLogged, DatasetVersionRef, DatasetVersionRegistered, EnvironmentRef, Event, EventId,
     EventTime, ExperimentCreated, ModelDeployed, ModelRegistered, ModelStage, ModelStageChanged,
-    Payload, RunFinished, RunInputsDeclared, RunStarted, RunStatus, Severity, Stamp, StringMap,
+    Payload, RedactionRequested, RunFinished, RunInputsDeclared, RunStarted, RunStatus, Severity,
+    Stamp, StringMap,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
+use crate::redaction::PersonalField;
 pub use crate::series::{MetricPointFacts, MetricSeries};
 
 /// How one entity relates to another; edges point from cause to effect.
@@ -159,6 +167,13 @@ impl Interner {
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// Drops every string nothing but the interner holds any more, so that
+    /// an erased value is not kept (nor written to a snapshot) for nobody.
+    /// A full pass, which only redactions (rare) pay for.
+    pub(crate) fn forget_unreferenced(&mut self) {
+        self.0.retain(|shared| Arc::strong_count(shared) > 1);
+    }
 }
 
 /// String registers by key (tags, parameters), sorted by key.
@@ -223,6 +238,13 @@ impl Registers {
                     );
                 }
             }
+        }
+    }
+
+    /// Replaces the value of `key`'s register, if any, keeping its stamp.
+    fn erase(&mut self, key: &str, empty: &Name) {
+        if let Ok(at) = self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            self.entries[at].1.value = empty.clone();
         }
     }
 
@@ -510,6 +532,25 @@ pub struct FlagFacts {
     pub flagged_by: String,
 }
 
+/// One `RedactionRequested` applied to an entity: what it erased, why and
+/// at whose request. The record of the erasure, kept with the entity.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Redaction {
+    /// The paths of the erased fields (`actor`, `tags.<key>`...), sorted.
+    pub fields: Vec<String>,
+    pub reason: String,
+    /// The request's actor.
+    pub requested_by: String,
+    pub requested_at: EventTime,
+    /// The request's log sequence.
+    pub seq: u64,
+    pub event_id: EventId,
+}
+
+/// A node's redactions, behind one pointer.
+#[allow(clippy::box_collection)] // 8 bytes in every node, where a Vec would take 24.
+pub(crate) type Redactions = Box<Vec<Redaction>>;
+
 /// One entity in the graph.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Node {
@@ -520,9 +561,76 @@ pub struct Node {
     pub tags: Registers,
     /// Flags by the id of the event that raised them.
     pub flags: BTreeMap<EventId, FlagFacts>,
+    /// The redactions applied to the entity, oldest first; boxed because
+    /// almost no entity has any (a pointer per node rather than a vector).
+    pub(crate) redactions: Option<Redactions>,
 }
 
 impl Node {
+    /// The redactions applied to the entity, in log order (oldest first).
+    pub fn redactions(&self) -> &[Redaction] {
+        self.redactions.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Sets every value of `field` the node holds to "", keeping stamps.
+    fn erase(&mut self, field: &PersonalField, empty: &Name) {
+        match field {
+            PersonalField::Actor => {
+                if let Facts::Run(run) = &mut self.facts
+                    && let Some(started) = &mut run.started
+                {
+                    started.value.owner = String::new();
+                }
+                for flag in self.flags.values_mut() {
+                    flag.flagged_by = String::new();
+                }
+                for redaction in self.redactions.iter_mut().flat_map(|r| r.iter_mut()) {
+                    redaction.requested_by = String::new();
+                }
+            }
+            PersonalField::ApprovedBy => {
+                if let Facts::ModelVersion(model) = &mut self.facts {
+                    if let Some(registered) = &mut model.registered {
+                        registered.value.approved_by = String::new();
+                    }
+                    for change in model.stage_changes.values_mut() {
+                        change.approved_by = String::new();
+                    }
+                }
+            }
+            PersonalField::ApprovalNotes => {
+                if let Facts::ModelVersion(model) = &mut self.facts
+                    && let Some(registered) = &mut model.registered
+                {
+                    registered.value.approval_notes = String::new();
+                }
+            }
+            PersonalField::Reason => {
+                if let Facts::ModelVersion(model) = &mut self.facts {
+                    for change in model.stage_changes.values_mut() {
+                        change.reason = String::new();
+                    }
+                }
+                for flag in self.flags.values_mut() {
+                    flag.reason = String::new();
+                }
+            }
+            PersonalField::Error => {
+                if let Facts::Run(run) = &mut self.facts
+                    && let Some(finished) = &mut run.finished
+                {
+                    finished.value.error = String::new();
+                }
+            }
+            PersonalField::Description => {
+                if let Facts::Experiment(Some(created)) = &mut self.facts {
+                    created.value.description = String::new();
+                }
+            }
+            PersonalField::Tag(key) => self.tags.erase(key, empty),
+        }
+    }
+
     /// True while the entity is only referenced and its own registering event
     /// has not arrived. Environments, compute targets and endpoints have no
     /// registering event, so they are never placeholders.
@@ -853,8 +961,44 @@ impl LineageGraph {
                     },
                 );
             }
+            Payload::RedactionRequested(requested) => self.apply_redaction(seq, event, requested),
         }
         self.applied_seq = self.applied_seq.max(seq);
+    }
+
+    /// Erases the fields' current values on the entity (as if each earlier
+    /// event about it had stated them empty) and records the redaction.
+    /// The same redaction again (a repeat of its event) changes nothing:
+    /// the log never applies an event twice, and a repeat must not erase
+    /// who asked for the first.
+    fn apply_redaction(&mut self, seq: u64, event: &Event, requested: &RedactionRequested) {
+        let index = self.ensure_node(seq, requested.entity.clone());
+        if self.graph[index]
+            .redactions()
+            .iter()
+            .any(|r| r.event_id == event.id)
+        {
+            return;
+        }
+        let empty = self.interner.name("");
+        let node = &mut self.graph[index];
+        for field in &requested.fields {
+            node.erase(field, &empty);
+        }
+        let mut fields: Vec<String> = requested.fields.iter().map(PersonalField::path).collect();
+        fields.sort_unstable();
+        node.redactions
+            .get_or_insert_with(Box::default)
+            .push(Redaction {
+                fields,
+                reason: requested.reason.clone(),
+                requested_by: event.actor.clone(),
+                requested_at: event.occurred_at,
+                seq,
+                event_id: event.id.clone(),
+            });
+        drop(empty);
+        self.interner.forget_unreferenced();
     }
 
     fn apply_experiment_created(
@@ -1199,6 +1343,7 @@ impl LineageGraph {
             facts: Facts::empty(kind),
             tags: Registers::default(),
             flags: BTreeMap::new(),
+            redactions: None,
         });
         self.index_node(index);
         if kind == EntityKind::DatasetVersion {

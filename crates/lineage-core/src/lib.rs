@@ -12,6 +12,7 @@ pub mod event;
 pub mod graph;
 pub mod id;
 pub mod query;
+pub mod redaction;
 pub mod series;
 pub mod snapshot;
 

@@ -5,7 +5,7 @@
 //! belongs to, is the caller's business. The graph's applied sequence is
 //! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
 //!
-//! The format (version 3), little endian, lengths and indexes as LEB128
+//! The format (version 4), little endian, lengths and indexes as LEB128
 //! varints:
 //!
 //! ```text
@@ -13,7 +13,7 @@
 //! body: applied_seq
 //!       names       (count, each a string)        interned strings
 //!       point stamps (count, each a stamp)        metric points refer to these
-//!       nodes       (count, each: key, first_seq, tags, flags, facts)
+//!       nodes       (count, each: key, first_seq, tags, flags, redactions, facts)
 //!       edges       (count, each: from, to, kind, first_seq, retired_seq)
 //!       event ids   (count, each a string)        stamps refer to these
 //!       the offset of the event ids from the magic (u64)
@@ -27,7 +27,8 @@
 //! encoding as the graph holds it (`crate::series`, newest first), checked
 //! point by point when read. Older versions are still read, so that the
 //! first restart after an upgrade loads the old snapshot instead of
-//! replaying: version 2 differs only in its series, encoded oldest first;
+//! replaying: version 3 differs only in its nodes, which have no
+//! redactions; version 2 also in its series, encoded oldest first;
 //! version 1 also wrote the event ids between applied_seq and the names,
 //! and each metric point in full (step, timestamp and value as 8 bytes
 //! each, then the stamp index).
@@ -58,15 +59,17 @@ use crate::event::{
 use crate::graph::{
     ArtifactFacts, DatasetFacts, DeploymentFacts, Edge, EdgeKind, ExperimentFacts, Facts,
     FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
-    Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts, StageChangeFacts,
-    StampRef,
+    Redaction, Redactions, Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts,
+    StageChangeFacts, StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
 use crate::series::{self, PointOrder};
 
 const MAGIC: &[u8; 6] = b"LGSNAP";
-/// The format version this build writes (it reads this one, 2 and 1).
-pub const SNAPSHOT_VERSION: u8 = 3;
+/// The format version this build writes (it reads this one, 3, 2 and 1).
+pub const SNAPSHOT_VERSION: u8 = 4;
+/// The format whose nodes have no redactions.
+const SNAPSHOT_VERSION_NO_REDACTIONS: u8 = 3;
 /// The format with metric series encoded oldest first.
 const SNAPSHOT_VERSION_OLDEST_FIRST: u8 = 2;
 /// The format with each metric point written in full.
@@ -111,8 +114,8 @@ impl LineageGraph {
         self.write_snapshot_version(SNAPSHOT_VERSION, sink);
     }
 
-    /// A snapshot in `version`, 2 or later (2 for the tests that such
-    /// snapshots still load).
+    /// A snapshot in `version`, 2 or later (2 and 3 for the tests that
+    /// such snapshots still load; redactions are left out of them).
     fn write_snapshot_version(&self, version: u8, sink: &mut dyn FnMut(&[u8])) {
         let (mut encoder, names) = self.encoder(version);
         let mut out = Output {
@@ -202,6 +205,7 @@ impl LineageGraph {
         let version = bytes[MAGIC.len()];
         if ![
             SNAPSHOT_VERSION,
+            SNAPSHOT_VERSION_NO_REDACTIONS,
             SNAPSHOT_VERSION_OLDEST_FIRST,
             SNAPSHOT_VERSION_FULL_POINTS,
         ]
@@ -293,7 +297,7 @@ impl LineageGraph {
             version,
             // Only series newest first, as the graph holds them, are taken
             // unchecked; older formats' are re-encoded as they are read.
-            series_checks: series_checks.filter(|_| version == SNAPSHOT_VERSION),
+            series_checks: series_checks.filter(|_| version >= SNAPSHOT_VERSION_NO_REDACTIONS),
         };
         let graph = reader.graph(event_ids)?;
         if reader.at != body.len() {
@@ -495,6 +499,25 @@ impl Encoder {
             string(out, &flag.reason);
             out.push(flag.severity as u8);
             string(out, &flag.flagged_by);
+        }
+        if self.version >= SNAPSHOT_VERSION {
+            varint(out, node.redactions().len() as u64);
+            for redaction in node.redactions() {
+                varint(out, redaction.fields.len() as u64);
+                for field in &redaction.fields {
+                    string(out, field);
+                }
+                string(out, &redaction.reason);
+                string(out, &redaction.requested_by);
+                self.stamp(
+                    out,
+                    &Stamp {
+                        occurred_at: redaction.requested_at,
+                        event_id: redaction.event_id.clone(),
+                    },
+                );
+                varint(out, redaction.seq);
+            }
         }
         match &node.facts {
             Facts::Experiment(created) => self.register(out, created.as_deref(), |_, out, f| {
@@ -1051,6 +1074,11 @@ impl Reader<'_> {
                 },
             );
         }
+        let redactions = if self.version >= SNAPSHOT_VERSION {
+            self.redactions(tables)?
+        } else {
+            None
+        };
         let facts = match kind {
             EntityKind::Experiment => Facts::Experiment(
                 self.register(tables, |r| {
@@ -1145,7 +1173,39 @@ impl Reader<'_> {
             facts,
             tags,
             flags,
+            redactions,
         })
+    }
+
+    /// A node's redactions, `None` when it has none (as the graph holds it).
+    fn redactions(&mut self, tables: &Tables) -> Result<Option<Redactions>, SnapshotError> {
+        let count = self.count()?;
+        if count == 0 {
+            return Ok(None);
+        }
+        let mut redactions = Vec::with_capacity(count);
+        for _ in 0..count {
+            let fields_count = self.count()?;
+            let mut fields = Vec::with_capacity(fields_count);
+            for _ in 0..fields_count {
+                fields.push(self.string()?);
+            }
+            if !fields.is_sorted() {
+                return Err(self.invalid("redacted fields out of order"));
+            }
+            let reason = self.string()?;
+            let requested_by = self.string()?;
+            let stamp = self.stamp(tables)?;
+            redactions.push(Redaction {
+                fields,
+                reason,
+                requested_by,
+                requested_at: stamp.occurred_at,
+                seq: self.varint()?,
+                event_id: stamp.event_id,
+            });
+        }
+        Ok(Some(Box::new(redactions)))
     }
 
     fn run(&mut self, tables: &Tables, point_stamps: usize) -> Result<RunFacts, SnapshotError> {
@@ -1364,6 +1424,75 @@ mod tests {
             rewritten, fixture,
             "format 2 is written as that build wrote it"
         );
+    }
+
+    /// The snapshot of [`metrics_out_of_order`], as the last build that
+    /// wrote format 3 (before redactions) wrote it.
+    const FORMAT_3_FIXTURE: &str = "4c47534e4150030303036175630d6372656469742d6c656e646572046c6f73730300e87648170000000000b864d9450000000100d0ed902e0000000201010102723100010000000000020003310600b864d9450000009a9999999999e93f0101ff9fb787e9059ab3e6cc99b3660201ff9fb787e905e6cc99b3e6cc9907030202220400d0ed902e000000000000000000e03f0201ff9fb787e905cd99b3e6cc99b306030003026531026533026532a4000000000000005c615dec87a9fb9159acc1fc46f65ab3d06561f37fe5e69044999e8236ca70fa";
+
+    #[test]
+    fn a_snapshot_written_by_a_format_3_build_loads() {
+        let graph = metrics_out_of_order();
+        let fixture: Vec<u8> = (0..FORMAT_3_FIXTURE.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&FORMAT_3_FIXTURE[at..at + 2], 16).expect("hex"))
+            .collect();
+        assert_eq!(fixture[MAGIC.len()], SNAPSHOT_VERSION_NO_REDACTIONS);
+        let restored = LineageGraph::decode_snapshot(&fixture).expect("a format 3 snapshot loads");
+        assert_eq!(restored.state_digest(), graph.state_digest());
+        assert!(
+            restored
+                .nodes()
+                .all(|(_, node)| node.redactions().is_empty())
+        );
+        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
+        let mut rewritten = Vec::new();
+        graph.write_snapshot_version(SNAPSHOT_VERSION_NO_REDACTIONS, &mut |chunk| {
+            rewritten.extend_from_slice(chunk)
+        });
+        assert_eq!(
+            rewritten, fixture,
+            "format 3 is written as that build wrote it"
+        );
+    }
+
+    #[test]
+    fn redactions_round_trip() {
+        use crate::event::RedactionRequested;
+        use crate::redaction::PersonalField;
+        let mut graph = metrics_out_of_order();
+        let entity = EntityKey::run(&Workspace::parse("credit-lender").expect("valid"), "r1");
+        for (seq, id, fields) in [
+            (4, "red-1", &["error", "tags.owner"][..]),
+            (5, "red-2", &["actor"][..]),
+        ] {
+            graph.apply(
+                seq,
+                &Event {
+                    id: EventId::new_unchecked(id),
+                    workspace: entity.workspace.clone(),
+                    occurred_at: EventTime::from_unix(400 + seq as i64, 7).expect("in range"),
+                    producer: "tests".to_owned(),
+                    actor: "dpo".to_owned(),
+                    payload: Payload::RedactionRequested(RedactionRequested {
+                        entity: entity.clone(),
+                        fields: fields
+                            .iter()
+                            .map(|f| PersonalField::parse(f).expect("a field"))
+                            .collect(),
+                        reason: format!("ticket {id}"),
+                    }),
+                },
+            );
+        }
+        let snapshot = graph.encode_snapshot();
+        assert_eq!(snapshot[MAGIC.len()], SNAPSHOT_VERSION);
+        let restored = LineageGraph::decode_snapshot(&snapshot).expect("decodes");
+        let index = restored.find(&entity).expect("the run");
+        assert_eq!(restored.node(index), graph.node(index));
+        assert_eq!(restored.node(index).redactions().len(), 2);
+        assert_eq!(restored.state_digest(), graph.state_digest());
+        assert_eq!(restored.encode_snapshot(), snapshot);
     }
 
     #[test]

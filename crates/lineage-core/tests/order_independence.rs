@@ -12,9 +12,10 @@ use common::*;
 use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
-    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
-    RunStarted, RunStatus, Severity, TagsSet,
+    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RedactionRequested, RunFinished,
+    RunInputsDeclared, RunStarted, RunStatus, Severity, TagsSet,
 };
+use lineage_core::redaction::PersonalField;
 use lineage_core::{EntityKey, Event, EventId, LineageGraph, Payload};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -279,16 +280,57 @@ fn payload() -> impl Strategy<Value = Payload> {
 /// A history of up to `max_len` events with unique ids, small times and
 /// one of two actors.
 fn history(max_len: usize) -> impl Strategy<Value = Vec<Event>> {
-    prop::collection::vec((payload(), 0..TIMES, name(ACTORS)), 1..=max_len).prop_map(|drawn| {
-        drawn
-            .into_iter()
-            .enumerate()
-            .map(|(index, (payload, at_secs, actor))| {
-                let mut event = event(WS, &format!("e{index:03}"), at_secs, payload);
-                event.actor = actor;
-                event
-            })
-            .collect()
+    history_of(payload(), "e", 1, max_len)
+}
+
+/// A history of `min_len` to `max_len` events of `payloads`, with ids
+/// `<prefix>000`, `<prefix>001`...
+fn history_of(
+    payloads: impl Strategy<Value = Payload>,
+    prefix: &'static str,
+    min_len: usize,
+    max_len: usize,
+) -> impl Strategy<Value = Vec<Event>> {
+    prop::collection::vec((payloads, 0..TIMES, name(ACTORS)), min_len..=max_len).prop_map(
+        move |drawn| {
+            drawn
+                .into_iter()
+                .enumerate()
+                .map(|(index, (payload, at_secs, actor))| {
+                    let mut event = event(WS, &format!("{prefix}{index:03}"), at_secs, payload);
+                    event.actor = actor;
+                    event
+                })
+                .collect()
+        },
+    )
+}
+
+/// Personal fields, among them tags the pools use and one they never do.
+fn personal_fields() -> impl Strategy<Value = std::collections::BTreeSet<PersonalField>> {
+    let fields = [
+        "actor",
+        "approved_by",
+        "approval_notes",
+        "reason",
+        "error",
+        "description",
+        "tags.lr",
+        "tags.depth",
+        "tags.region",
+        "tags.absent",
+    ]
+    .map(|name| PersonalField::parse(name).expect("a personal field"));
+    prop::collection::btree_set(select(fields.to_vec()), 1..=4)
+}
+
+fn redaction() -> impl Strategy<Value = Payload> {
+    (any_key(), personal_fields(), name(VALUES)).prop_map(|(entity, fields, reason)| {
+        Payload::RedactionRequested(RedactionRequested {
+            entity,
+            fields,
+            reason,
+        })
     })
 }
 
@@ -553,7 +595,27 @@ fn corrupt_or_truncated_snapshots_are_errors_not_panics() {
     let mut graph = LineageGraph::new();
     let mut events = base_history();
     events.extend(touch_every_entity());
+    events.push(flagged(WS, "flag-r1", "run:r1", 3));
+    events.push(event(
+        WS,
+        "redact-r1",
+        4,
+        Payload::RedactionRequested(RedactionRequested {
+            entity: key(WS, "run:r1"),
+            fields: ["actor", "reason"]
+                .map(|name| PersonalField::parse(name).expect("a personal field"))
+                .into(),
+            reason: "GDPR art. 17".to_owned(),
+        }),
+    ));
     apply_from(&mut graph, 1, &events);
+    assert_eq!(
+        graph
+            .node(graph.find(&key(WS, "run:r1")).expect("r1"))
+            .redactions()
+            .len(),
+        1
+    );
     let snapshot = graph.encode_snapshot();
 
     for len in 0..snapshot.len() {
@@ -592,5 +654,73 @@ fn corrupt_or_truncated_snapshots_are_errors_not_panics() {
         }
         let cut = LineageGraph::decode_snapshot(&resealed(&snapshot[..at]));
         assert!(cut.is_err(), "a body cut at {at} bytes must not load");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Redactions: erasing in place is replaying the erased log
+// ---------------------------------------------------------------------------
+
+/// `events` with the fields of `redaction` erased from those about its
+/// entity: what the log holds once it applied the redaction to its records.
+fn erased_by(events: &[Event], redaction: &Event) -> Vec<Event> {
+    let Payload::RedactionRequested(requested) = &redaction.payload else {
+        panic!("needs a RedactionRequested, not {:?}", redaction.payload);
+    };
+    events
+        .iter()
+        .map(|event| {
+            if event.subject() == requested.entity {
+                event.erased(&requested.fields)
+            } else {
+                event.clone()
+            }
+        })
+        .collect()
+}
+
+/// Same digest, same nodes (every fact, stamp, sequence and redaction),
+/// same edges and the same snapshot bytes, which holds the interned names.
+fn assert_same_graph(erased: &LineageGraph, replayed: &LineageGraph) -> Result<(), TestCaseError> {
+    prop_assert_eq!(erased.state_digest(), replayed.state_digest());
+    prop_assert_eq!(erased.node_count(), replayed.node_count());
+    for (_, node) in erased.nodes() {
+        let other = replayed.find(&node.key).map(|index| replayed.node(index));
+        prop_assert_eq!(Some(node), other);
+    }
+    prop_assert_eq!(erased.active_edge_count(), replayed.active_edge_count());
+    prop_assert_eq!(erased.encode_snapshot(), replayed.encode_snapshot());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Applying e1..eN then a redaction R erases exactly what replaying
+    /// e1'..eN' then R gives, where ei' is ei with R's fields erased if R's
+    /// entity is its subject: a restart after the log erased its records
+    /// sees the graph the running service had. Earlier redactions may be
+    /// in the history; events after R keep their values in both.
+    #[test]
+    fn a_redaction_gives_the_graph_of_the_erased_log(
+        (before, redaction, after) in (
+            history_of(prop_oneof![9 => payload(), 1 => redaction()], "e", 1, 50),
+            history_of(redaction(), "redact", 1, 1),
+            history_of(payload(), "late", 0, 10),
+        )
+    ) {
+        let redaction = &redaction[0];
+        let n = before.len() as u64;
+        let mut erased = LineageGraph::new();
+        apply_from(&mut erased, 1, &before);
+        erased.apply(n + 1, redaction);
+        let mut replayed = LineageGraph::new();
+        apply_from(&mut replayed, 1, &erased_by(&before, redaction));
+        replayed.apply(n + 1, redaction);
+        assert_same_graph(&erased, &replayed)?;
+
+        apply_from(&mut erased, n + 2, &after);
+        apply_from(&mut replayed, n + 2, &after);
+        assert_same_graph(&erased, &replayed)?;
     }
 }

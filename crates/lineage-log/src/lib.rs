@@ -14,7 +14,14 @@
 //! - `checkpoints`: sequence -> the caller's signed statement of the hash
 //!   at that record (opaque here), kept apart from the chain so that a log
 //!   cut short or rewritten to its end is still caught.
-//! - `meta`: the store format and counters.
+//! - `erased`: sequence -> what the caller keeps of a record whose payload
+//!   it erased (opaque here: for lineaged, the digests of the erased fields
+//!   and the redaction that erased them). The record's bytes were replaced
+//!   in its segment; its hash, which covers digests and not bytes, holds.
+//! - `pending_redactions`: sequence of a redaction whose erasures are not
+//!   all done yet, so that a restart finishes them.
+//! - `meta`: the store format, counters and the field secret (the key the
+//!   caller derives each record's field salts from).
 //!
 //! Idempotency is forever, not only within JetStream's duplicate window, and
 //! tells a retry (same key, same content digest) from a conflicting reuse.
@@ -47,6 +54,7 @@ pub use lineage_core::chain::{GENESIS_HASH, record_hash};
 const FORMAT_KEY: &[u8] = b"format";
 const STORE_FORMAT: u8 = segment::SEGMENT_FORMAT;
 const DUPLICATES_KEY: &[u8] = b"duplicates";
+const FIELD_SECRET_KEY: &[u8] = b"field_secret";
 /// An append is cut into segments of about this size: big enough that a
 /// segment costs one sled insert for several typical events, small enough
 /// that a sled leaf (up to 17 values before it splits) stays under sled's
@@ -216,6 +224,9 @@ struct Staged<'a> {
 /// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
 pub struct Log {
     checkpoints: sled::Tree,
+    erased: sled::Tree,
+    pending_redactions: sled::Tree,
+    field_secret: [u8; 32],
     segments: sled::Tree,
     key_hashes: sled::Tree,
     collisions: sled::Tree,
@@ -280,6 +291,24 @@ impl Log {
         let collisions = db.open_tree("collisions")?;
         let rejections = db.open_tree("rejections")?;
         let checkpoints = db.open_tree("checkpoints")?;
+        let erased = db.open_tree("erased")?;
+        let pending_redactions = db.open_tree("pending_redactions")?;
+        let field_secret = match meta.get(FIELD_SECRET_KEY)? {
+            Some(secret) => secret.as_ref().try_into().map_err(|_| LogError::Corrupt {
+                seq: 0,
+                problem: "the field secret is not 32 bytes",
+            })?,
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::getrandom(&mut secret).map_err(|error| {
+                    LogError::Storage(sled::Error::Io(std::io::Error::other(format!(
+                        "no randomness for the field secret: {error}"
+                    ))))
+                })?;
+                meta.insert(FIELD_SECRET_KEY, &secret)?;
+                secret
+            }
+        };
         let (head, last_recorded_at) = match segments.last()? {
             None => (
                 Head {
@@ -329,9 +358,15 @@ impl Log {
             db,
             rejections,
             checkpoints: checkpoints.clone(),
+            segments: segments.clone(),
+            erased: erased.clone(),
+            pending_redactions: pending_redactions.clone(),
         };
         Ok(Self {
             checkpoints,
+            erased,
+            pending_redactions,
+            field_secret,
             segments,
             key_hashes,
             collisions,
@@ -347,6 +382,21 @@ impl Log {
 
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The secret the caller derives each record's field salts from,
+    /// created with the store and never changed (see
+    /// `lineage_core::redaction`).
+    pub fn field_secret(&self) -> [u8; 32] {
+        self.field_secret
+    }
+
+    /// Notes that the record `seq` asks for erasures still to be done;
+    /// durable with the next flush, so a crash before they are done leaves
+    /// them to the next start ([`LogReader::pending_redactions`]).
+    pub fn mark_redaction_pending(&self, seq: u64) -> Result<(), LogError> {
+        self.pending_redactions.insert(seq.to_be_bytes(), &[])?;
+        Ok(())
     }
 
     pub fn duplicates(&self) -> u64 {
@@ -513,6 +563,9 @@ impl Log {
             segments: self.segments.clone(),
             key_hashes: self.key_hashes.clone(),
             checkpoints: self.checkpoints.clone(),
+            erased: self.erased.clone(),
+            pending_redactions: self.pending_redactions.clone(),
+            field_secret: self.field_secret,
         }
     }
 }
@@ -524,6 +577,9 @@ pub struct LogSync {
     db: sled::Db,
     rejections: sled::Tree,
     checkpoints: sled::Tree,
+    segments: sled::Tree,
+    erased: sled::Tree,
+    pending_redactions: sled::Tree,
     /// Messages dead-lettered, ever (one per stream sequence).
     rejected: Arc<AtomicU64>,
 }
@@ -560,6 +616,47 @@ impl LogSync {
     /// Not durable until the next flush.
     pub fn store_checkpoint(&self, seq: u64, checkpoint: &[u8]) -> Result<(), LogError> {
         self.checkpoints.insert(seq.to_be_bytes(), checkpoint)?;
+        Ok(())
+    }
+
+    /// Replaces the payload of record `seq` with `bytes` and keeps `kept`
+    /// beside it (what the caller needs to show the replacement still
+    /// commits to the record's content digest), in one transaction. Every
+    /// other field of the record, its hash included, stays. Not durable
+    /// until the next flush. Appends never rewrite a stored segment, so
+    /// this may run beside the writer.
+    pub fn erase_payload(&self, seq: u64, bytes: &[u8], kept: &[u8]) -> Result<(), LogError> {
+        if bytes.len() > u32::MAX as usize {
+            return Err(LogError::PayloadTooLong(bytes.len()));
+        }
+        let missing = LogError::Corrupt {
+            seq,
+            problem: "no stored segment holds the record to erase",
+        };
+        let (key, _) = self
+            .segments
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .ok_or_else(|| missing.clone())??;
+        let first_seq = seq_from_key(&key)?;
+        (&self.segments, &self.erased)
+            .transaction(|(segments, erased)| {
+                let raw = segments.get(&key)?.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(missing.clone())
+                })?;
+                let rewritten = segment::with_bytes_replaced(first_seq, &raw, seq, bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                segments.insert(&key, rewritten)?;
+                erased.insert(&seq.to_be_bytes(), kept)?;
+                Ok::<_, ConflictableTransactionError<LogError>>(())
+            })?;
+        Ok(())
+    }
+
+    /// Notes that every erasure the redaction at `seq` asked for is done.
+    /// Not durable until the next flush.
+    pub fn redaction_done(&self, seq: u64) -> Result<(), LogError> {
+        self.pending_redactions.remove(seq.to_be_bytes())?;
         Ok(())
     }
 }
@@ -643,6 +740,9 @@ pub struct LogReader {
     segments: sled::Tree,
     key_hashes: sled::Tree,
     checkpoints: sled::Tree,
+    erased: sled::Tree,
+    pending_redactions: sled::Tree,
+    field_secret: [u8; 32],
 }
 
 impl LogReader {
@@ -734,6 +834,41 @@ impl LogReader {
             })
     }
 
+    /// See [`Log::field_secret`].
+    pub fn field_secret(&self) -> [u8; 32] {
+        self.field_secret
+    }
+
+    /// What was kept beside record `seq` when its payload was erased, if it
+    /// was ([`LogSync::erase_payload`]).
+    pub fn erased(&self, seq: u64) -> Result<Option<sled::IVec>, LogError> {
+        Ok(self.erased.get(seq.to_be_bytes())?)
+    }
+
+    /// The records of `from_seq..=to_seq` whose payloads were erased, with
+    /// what was kept beside each, in order.
+    pub fn erased_in(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), LogError>> + use<> {
+        self.erased
+            .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((seq_from_key(&key)?, value))
+            })
+    }
+
+    /// Redactions whose erasures are not all done, oldest first.
+    pub fn pending_redactions(&self) -> Result<Vec<u64>, LogError> {
+        self.pending_redactions
+            .iter()
+            .keys()
+            .map(|key| seq_from_key(&key?))
+            .collect()
+    }
+
     /// The last record's sequence (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, LogError> {
         let Some((key, raw)) = self.segments.last()? else {
@@ -804,6 +939,11 @@ impl LogReader {
             },
         };
         let mut check = ChainCheck::anchored(head.seq, head.hash);
+        // Erased payloads are rare: their sequences fit in memory.
+        let erased = self
+            .erased_in(from_seq, to_seq)
+            .map(|entry| entry.map(|(seq, _)| seq))
+            .collect::<Result<std::collections::BTreeSet<u64>, LogError>>()?;
         let problem_at = |check: &ChainCheck, seq, problem| {
             let (seq_held, hash) = check.head();
             Verification {
@@ -858,7 +998,12 @@ impl LogReader {
                 let stored_key_hash =
                     &hashes[position * KEY_HASH_LEN..(position + 1) * KEY_HASH_LEN];
                 let before = check;
-                if let Err(problem) = check.check(&record.chained()) {
+                let checked = if erased.contains(&record.seq) {
+                    check.check_erased(&record.chained())
+                } else {
+                    check.check(&record.chained())
+                };
+                if let Err(problem) = checked {
                     return Ok(problem_at(&check, record.seq, problem.as_str()));
                 }
                 if KeyHash::of(record.key).to_bytes() != stored_key_hash {

@@ -261,3 +261,33 @@ impl<'a> Iterator for SegmentRecords<'a> {
         Some(Ok(record))
     }
 }
+
+/// The segment `raw` (first record `first_seq`) with the bytes of record
+/// `seq` replaced by `bytes`, every other field of every record as stored:
+/// how a redaction erases a payload. The chain does not move, since hashes
+/// cover digests, not bytes.
+pub(crate) fn with_bytes_replaced(
+    first_seq: u64,
+    raw: &[u8],
+    seq: u64,
+    bytes: &[u8],
+) -> Result<Vec<u8>, LogError> {
+    let records = SegmentRecords::parse(first_seq, raw)?;
+    let mut writer = SegmentWriter::new(records.prev_hash, raw.len());
+    let mut found = false;
+    for record in records {
+        let mut record = record?;
+        if record.seq == seq {
+            record.bytes = bytes;
+            found = true;
+        }
+        writer.push(&record);
+    }
+    if !found {
+        return Err(LogError::Corrupt {
+            seq,
+            problem: "the record to erase is not in the segment that should hold it",
+        });
+    }
+    Ok(writer.finish())
+}

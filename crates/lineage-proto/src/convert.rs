@@ -319,6 +319,7 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
         flags: flags(node),
         details,
         applied_seq: 0,
+        redactions: redactions(node),
     }
 }
 
@@ -391,6 +392,7 @@ fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
         flags: flags(node),
         details,
         applied_seq: 0,
+        redactions: redactions(node),
     }
 }
 
@@ -404,6 +406,23 @@ pub(crate) fn flags(node: &Node) -> Vec<v1::Flag> {
             flagged_at: Some(timestamp(flag.flagged_at)),
             flagged_by: flag.flagged_by.clone(),
             event_id: event_id.as_str().to_owned(),
+        })
+        .collect()
+}
+
+/// The redactions applied to a node, oldest first: the newest
+/// [`MAX_ENTITY_LIST`] of them, in both views (there are rarely any).
+pub(crate) fn redactions(node: &Node) -> Vec<v1::Redaction> {
+    let all = node.redactions();
+    all[all.len().saturating_sub(MAX_ENTITY_LIST)..]
+        .iter()
+        .map(|redaction| v1::Redaction {
+            fields: redaction.fields.clone(),
+            reason: redaction.reason.clone(),
+            requested_by: redaction.requested_by.clone(),
+            requested_at: Some(timestamp(redaction.requested_at)),
+            seq: redaction.seq,
+            event_id: redaction.event_id.as_str().to_owned(),
         })
         .collect()
 }

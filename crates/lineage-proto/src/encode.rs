@@ -15,9 +15,9 @@
 //! the tests decode every kind of entity, edge, subgraph, page and trace
 //! written here and compare it with [`crate::convert`]'s message, and the
 //! bytes with prost's. [`crate::convert`] stays the reference, and still
-//! builds what is rare and small in an answer (flags, deployments, an
-//! endpoint's details), which this module encodes with prost inside the
-//! hand-written bytes.
+//! builds what is rare and small in an answer (flags, redactions,
+//! deployments, an endpoint's details), which this module encodes with
+//! prost inside the hand-written bytes.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -247,18 +247,33 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> EncodedEntity {
     let mut w = Writer::with_capacity(1024);
     full_entity_fields(&mut w, graph, index);
     w.uint64(16, graph.applied_seq());
+    redactions(&mut w, graph, index);
     Encoded::from_bytes(w.buf)
 }
 
 /// One entity as field `field` of the enclosing message.
 fn entity_field(w: &mut Writer, field: u32, graph: &LineageGraph, node: NodeIndex, view: View) {
+    // Field 16 (applied_seq) is 0 inside other answers, so not written.
     match view {
-        View::Basic => w.message(field, |w| basic_entity_fields(w, graph, node)),
-        View::Full => w.message(field, |w| full_entity_fields(w, graph, node)),
+        View::Basic => w.message(field, |w| {
+            basic_entity_fields(w, graph, node);
+            redactions(w, graph, node);
+        }),
+        View::Full => w.message(field, |w| {
+            full_entity_fields(w, graph, node);
+            redactions(w, graph, node);
+        }),
     }
 }
 
-/// The fields of [`convert::entity`], in its field order.
+/// An entity's redactions (field 17, after applied_seq), in both views.
+fn redactions(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
+    for redaction in convert::redactions(graph.node(index)) {
+        w.prost(17, &redaction);
+    }
+}
+
+/// The fields of [`convert::entity`] up to its details, in its field order.
 fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
     let node = graph.node(index);
     w.message(1, |w| entity_ref_fields(w, &node.key));
@@ -429,7 +444,8 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
     w.bool(19, truncated);
 }
 
-/// The fields of `convert::basic_entity`, in its field order.
+/// The fields of `convert::basic_entity` up to its details, in its field
+/// order.
 fn basic_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
     let node = graph.node(index);
     w.message(1, |w| entity_ref_fields(w, &node.key));

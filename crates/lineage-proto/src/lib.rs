@@ -17,6 +17,7 @@
 
 pub mod convert;
 pub mod encode;
+pub mod fields;
 pub mod prov;
 pub mod validate;
 

@@ -3,7 +3,8 @@
 //!
 //! Runs are activities; dataset versions, artifacts, model versions,
 //! environments, compute targets, endpoints and experiments are entities;
-//! run owners, approvers and whoever flagged an entity are agents. Edges
+//! run owners, approvers and whoever flagged an entity are agents (a name
+//! a redaction erased is no agent, and nothing is attributed to it). Edges
 //! become PROV relations:
 //!
 //! | edge | relation |
@@ -87,6 +88,9 @@ impl Document {
             attributes.insert("lineage:placeholder".into(), json!(true));
         }
         for (flag_event, flag) in &node.flags {
+            if flag.flagged_by.is_empty() {
+                continue;
+            }
             let agent = self.agent(&flag.flagged_by);
             self.add_relation(
                 "wasAttributedTo",
@@ -399,5 +403,36 @@ mod tests {
         );
         assert_eq!(escape("a b:c"), "a%20b%3Ac");
         assert_eq!(escape("trial-1/model.pkl"), "trial-1/model.pkl");
+    }
+
+    #[test]
+    fn an_erased_name_is_no_agent() {
+        use crate::validate::{Encoding, decode_event, validate_event};
+        let lines = [
+            r#"{"event_id":"s1","workspace":"w","occurred_at":"2026-01-01T00:00:00Z","actor":"alice@example.com","run_started":{"run_id":"r1"}}"#,
+            r#"{"event_id":"m1","workspace":"w","occurred_at":"2026-01-01T00:01:00Z","actor":"alice@example.com","model_registered":{"model":"m","version":"1","source_run_id":"r1","approved_by":"alice@example.com"}}"#,
+            r#"{"event_id":"f1","workspace":"w","occurred_at":"2026-01-01T00:02:00Z","actor":"alice@example.com","entity_flagged":{"entity":{"kind":"RUN","name":"r1"},"reason":"bad","severity":"HIGH"}}"#,
+            r#"{"event_id":"x1","workspace":"w","occurred_at":"2026-01-02T00:00:00Z","actor":"dpo","redaction_requested":{"entity":{"kind":"RUN","name":"r1"},"fields":["actor"],"reason":"DSR-1"}}"#,
+            r#"{"event_id":"x2","workspace":"w","occurred_at":"2026-01-02T00:00:00Z","actor":"dpo","redaction_requested":{"entity":{"kind":"MODEL_VERSION","name":"m","version":"1"},"fields":["approved_by"],"reason":"DSR-1"}}"#,
+        ];
+        let mut graph = LineageGraph::new();
+        let mut documents = Vec::new();
+        for (seq, line) in (1u64..).zip(lines) {
+            let event = decode_event(line.as_bytes(), Encoding::Json).expect("decodes");
+            graph.apply(seq, &validate_event(&event).expect("valid"));
+            let answer = Subgraph {
+                nodes: graph.nodes().map(|(index, _)| index).collect(),
+                ..Default::default()
+            };
+            documents.push(document_value(&graph, &answer, &|_| None));
+        }
+        let agents = |doc: &Value| doc["agent"].as_object().map_or(0, Map::len);
+        assert_eq!(agents(&documents[2]), 1, "{}", documents[2]);
+        assert!(documents[2].to_string().contains("alice@example.com"));
+        let erased = &documents[4];
+        assert_eq!(agents(erased), 0, "{erased}");
+        assert!(!erased.to_string().contains("alice"), "{erased}");
+        assert!(erased.get("wasAttributedTo").is_none(), "{erased}");
+        assert!(erased.get("wasAssociatedWith").is_none(), "{erased}");
     }
 }

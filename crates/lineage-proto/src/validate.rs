@@ -6,16 +6,17 @@
 //! for the dead-letter headers and for producers' dashboards) and a detail
 //! that points at the field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lineage_core::chain::{ChainedRecord, Checkpoint, SignedCheckpoint};
 use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
-    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RunFinished, RunInputsDeclared,
-    RunStarted, RunStatus, Severity, TagsSet,
+    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RedactionRequested, RunFinished,
+    RunInputsDeclared, RunStarted, RunStatus, Severity, TagsSet,
 };
 use lineage_core::id::{self, IdError};
+use lineage_core::redaction::PersonalField;
 use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, PayloadKind, Workspace};
 use prost::Message;
 
@@ -31,6 +32,8 @@ pub const MAX_MAP_ENTRIES: usize = 1_000;
 pub const MAX_LIST_ITEMS: usize = 1_000;
 /// The most metric values in one event.
 pub const MAX_METRICS: usize = 10_000;
+/// The most fields one redaction names.
+pub const MAX_REDACTED_FIELDS: usize = 64;
 
 /// How the producer encoded an event, from the `Content-Type` header.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -519,6 +522,40 @@ fn validate_payload(
                 severity,
             })
         }
+        P::RedactionRequested(p) => {
+            let entity =
+                entity_in_event("redaction_requested.entity", workspace, p.entity.as_ref())?;
+            if p.fields.is_empty() {
+                return Err(missing("redaction_requested.fields"));
+            }
+            bounded_list(
+                "redaction_requested.fields",
+                p.fields.len(),
+                MAX_REDACTED_FIELDS,
+            )?;
+            // A field named twice is erased once.
+            let fields = p
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, field)| {
+                    PersonalField::parse(field).map_err(|why| {
+                        Rejection::new(
+                            RejectReason::InvalidValue,
+                            format!("redaction_requested.fields[{i}]: {why}"),
+                        )
+                    })
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?;
+            if p.reason.is_empty() {
+                return Err(missing("redaction_requested.reason"));
+            }
+            Payload::RedactionRequested(RedactionRequested {
+                entity,
+                fields,
+                reason: text("redaction_requested.reason", &p.reason, MAX_TEXT_LEN)?,
+            })
+        }
     })
 }
 
@@ -968,6 +1005,105 @@ mod tests {
             "{}",
             rejection.detail
         );
+    }
+
+    fn redaction(fields: &[&str], reason: &str) -> v1::Event {
+        v1::Event {
+            payload: Some(v1::event::Payload::RedactionRequested(
+                v1::RedactionRequested {
+                    entity: Some(v1::EntityRef {
+                        workspace: String::new(),
+                        kind: v1::EntityKind::Run as i32,
+                        name: "r1".into(),
+                        version: String::new(),
+                    }),
+                    fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                    reason: reason.into(),
+                },
+            )),
+            ..base()
+        }
+    }
+
+    #[test]
+    fn accepts_a_redaction_and_folds_repeated_fields() {
+        let event = validate_event(&redaction(
+            &["actor", "tags.owner", "actor", "approved_by"],
+            "DSR-42",
+        ))
+        .expect("valid");
+        let Payload::RedactionRequested(requested) = &event.payload else {
+            panic!("a redaction: {:?}", event.payload);
+        };
+        assert_eq!(
+            requested.entity,
+            EntityKey::run(&Workspace::parse("w").expect("valid"), "r1")
+        );
+        let paths: Vec<String> = requested.fields.iter().map(PersonalField::path).collect();
+        assert_eq!(paths, ["actor", "approved_by", "tags.owner"]);
+        assert_eq!(requested.reason, "DSR-42");
+        assert_eq!(event.subject(), requested.entity);
+    }
+
+    #[test]
+    fn rejects_a_bad_redaction_naming_the_field_and_why() {
+        let rejection = validate_event(&redaction(&["actor", "email"], "DSR-42"))
+            .expect_err("email is not a personal field");
+        assert_eq!(rejection.reason, RejectReason::InvalidValue);
+        assert!(
+            rejection.detail.contains("redaction_requested.fields[1]")
+                && rejection
+                    .detail
+                    .contains("\"email\" is not a personal field"),
+            "{}",
+            rejection.detail
+        );
+        let rejection =
+            validate_event(&redaction(&["tags."], "DSR-42")).expect_err("a tag without a key");
+        assert_eq!(rejection.reason, RejectReason::InvalidValue);
+        assert!(
+            rejection.detail.contains("tags.<key>"),
+            "{}",
+            rejection.detail
+        );
+
+        let rejection = validate_event(&redaction(&[], "DSR-42")).expect_err("no fields");
+        assert_eq!(rejection.reason, RejectReason::MissingField);
+        assert!(rejection.detail.contains("redaction_requested.fields"));
+
+        let rejection = validate_event(&redaction(&["actor"], "")).expect_err("no reason");
+        assert_eq!(rejection.reason, RejectReason::MissingField);
+        assert!(rejection.detail.contains("redaction_requested.reason"));
+
+        let long = "x".repeat(MAX_TEXT_LEN + 1);
+        assert_eq!(
+            reason_of(redaction(&["actor"], &long)),
+            RejectReason::InvalidValue
+        );
+        let many: Vec<String> = (0..=MAX_REDACTED_FIELDS)
+            .map(|i| format!("tags.k{i}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            reason_of(redaction(&many, "DSR-42")),
+            RejectReason::InvalidValue
+        );
+
+        let mut elsewhere = redaction(&["actor"], "DSR-42");
+        if let Some(v1::event::Payload::RedactionRequested(p)) = &mut elsewhere.payload {
+            p.entity.as_mut().expect("an entity").workspace = "other".into();
+        }
+        assert_eq!(reason_of(elsewhere), RejectReason::WorkspaceMismatch);
+        let mut nameless = redaction(&["actor"], "DSR-42");
+        if let Some(v1::event::Payload::RedactionRequested(p)) = &mut nameless.payload {
+            p.entity = None;
+        }
+        assert_eq!(reason_of(nameless), RejectReason::MissingField);
+        let mut unversioned = redaction(&["actor"], "DSR-42");
+        if let Some(v1::event::Payload::RedactionRequested(p)) = &mut unversioned.payload {
+            p.entity.as_mut().expect("an entity").kind = v1::EntityKind::ModelVersion as i32;
+        }
+        assert_eq!(reason_of(unversioned), RejectReason::MissingField);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!    (awaiting the dead-letter stream's publish ack) and only then
 //!    acknowledges, batch after batch in append order.
 //!
+//! A `RedactionRequested` is noted as pending when appended; after its
+//! batch is committed, the committer erases the fields it names from the
+//! log and the stream and deletes older snapshots ([`crate::redact`]).
+//!
 //! A crash at any point leaves messages unacknowledged, and their redelivery
 //! is recognised by the log's idempotency index, so nothing is lost or
 //! applied twice. Storage trouble stops acknowledgements (messages are NAKed
@@ -21,15 +25,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures_util::StreamExt;
+use lineage_core::event::Payload;
+use lineage_core::redaction::record_field_key;
 use lineage_core::{Event, LineageGraph};
 use lineage_log::{Appended, Log, LogReader, LogSync, NewRecord};
-use lineage_proto::validate::{
-    Digests, Encoding, RejectReason, Rejection, decode_event, digests, validate_event,
-};
+use lineage_proto::fields::{Digests, digests};
+use lineage_proto::validate::{Encoding, RejectReason, Rejection, decode_event, validate_event};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
 
 use crate::config::Config;
+use crate::redact;
 use crate::snapshot::SnapshotStore;
 use crate::state::Shared;
 
@@ -50,6 +56,10 @@ pub enum IngestError {
     /// The log could not store or flush. Nothing is acknowledged until it can.
     #[error("storage: {0}")]
     Storage(#[from] lineage_log::LogError),
+    /// A redaction could not be carried out; it stays pending and is
+    /// retried with the ingest.
+    #[error("redaction: {0}")]
+    Redaction(String),
 }
 
 fn jetstream_error(error: impl std::fmt::Display) -> IngestError {
@@ -98,19 +108,18 @@ pub fn replay_into(
     from_seq: u64,
 ) -> Result<u64, String> {
     let mut replayed = 0;
+    let erased = redact::erased_seqs(reader, from_seq, u64::MAX).map_err(|e| e.to_string())?;
     reader
         .for_each_from(from_seq, |record| {
-            let encoding = Encoding::from_byte(record.encoding).ok_or_else(|| {
-                format!(
-                    "record {} has unknown encoding {}",
-                    record.seq, record.encoding
-                )
+            let wire = redact::decode_stored(
+                record.seq,
+                record.encoding,
+                record.bytes,
+                erased.contains(&record.seq),
+            )?;
+            let event = validate_event(&wire).map_err(|rejection| {
+                format!("record {} no longer validates: {rejection}", record.seq)
             })?;
-            let event = decode_event(record.bytes, encoding)
-                .and_then(|wire| validate_event(&wire))
-                .map_err(|rejection| {
-                    format!("record {} no longer validates: {rejection}", record.seq)
-                })?;
             graph.apply(record.seq, &event);
             replayed += 1;
             Ok(())
@@ -266,10 +275,13 @@ impl Ingest {
 
         let (to_commit, pending) = mpsc::channel(COMMIT_QUEUE);
         let committer =
-            tokio::spawn(
-                self.clone()
-                    .commit_all(jetstream, log.sync_handle(), snapshots, pending),
-            );
+            tokio::spawn(self.clone().commit_all(
+                jetstream,
+                log.sync_handle(),
+                log.reader(),
+                snapshots,
+                pending,
+            ));
         let appended = loop {
             let next = tokio::select! {
                 biased;
@@ -348,8 +360,9 @@ impl Ingest {
     ) -> Result<AppendedBatch, (Vec<jetstream::Message>, lineage_log::LogError)> {
         let mut accepted: Vec<(usize, Accepted)> = Vec::with_capacity(batch.len());
         let mut rejected: Vec<(usize, Rejection)> = Vec::new();
+        let field_secret = log.field_secret();
         for (index, message) in batch.iter().enumerate() {
-            match classify(&self.config, message) {
+            match classify(&self.config, &field_secret, message) {
                 Ok(valid) => accepted.push((index, valid)),
                 Err(rejection) => rejected.push((index, rejection)),
             }
@@ -367,17 +380,34 @@ impl Ingest {
             .collect();
         let outcomes = log.append_batch(&new_records, now_unix_nanos());
         drop(new_records);
-        match outcomes {
-            Ok(outcomes) => Ok(AppendedBatch {
-                messages: batch,
-                accepted,
-                outcomes,
-                rejected,
-                head: log.head(),
-                duplicates: log.duplicates(),
-            }),
-            Err(error) => Err((batch, error)),
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(error) => return Err((batch, error)),
+        };
+        // Noted before the flush that makes the redaction durable, so no
+        // crash can leave a stored redaction without its erasures.
+        let mut redactions = false;
+        for ((_, valid), outcome) in accepted.iter().zip(&outcomes) {
+            if let (Payload::RedactionRequested(_), Appended::Stored { seq }) =
+                (&valid.event.payload, outcome)
+            {
+                if let Err(error) = log.mark_redaction_pending(*seq) {
+                    return Err((batch, error));
+                }
+                self.shared
+                    .update_status(|status| status.redactions_pending += 1);
+                redactions = true;
+            }
         }
+        Ok(AppendedBatch {
+            messages: batch,
+            accepted,
+            outcomes,
+            rejected,
+            head: log.head(),
+            duplicates: log.duplicates(),
+            redactions,
+        })
     }
 
     /// The second stage: makes each appended batch durable, applies it,
@@ -387,9 +417,17 @@ impl Ingest {
         self,
         jetstream: jetstream::Context,
         sync: LogSync,
+        reader: LogReader,
         mut snapshots: Snapshotter,
         mut pending: mpsc::Receiver<AppendedBatch>,
     ) -> (Snapshotter, Result<(), IngestError>) {
+        // Erasures a crash left undone come first.
+        if let Err(error) = self
+            .carry_out_redactions(&jetstream, &sync, &reader, &mut snapshots)
+            .await
+        {
+            return (snapshots, Err(error));
+        }
         let mut group = Vec::with_capacity(COMMIT_QUEUE + 1);
         while let Some(batch) = pending.recv().await {
             // Group commit: one flush for every batch already waiting.
@@ -402,6 +440,7 @@ impl Ingest {
             }
             let flushed = sync.flush().await;
             let head = group.last().map(|batch| batch.head);
+            let redactions = group.iter().any(|batch| batch.redactions);
             let mut failed = None;
             for batch in group.drain(..) {
                 if failed.is_some() {
@@ -419,11 +458,95 @@ impl Ingest {
                 }
                 return (snapshots, Err(error));
             }
+            if redactions
+                && let Err(error) = self
+                    .carry_out_redactions(&jetstream, &sync, &reader, &mut snapshots)
+                    .await
+            {
+                pending.close();
+                while let Some(batch) = pending.recv().await {
+                    self.apply_and_nak(batch).await;
+                }
+                return (snapshots, Err(error));
+            }
             if let Some(head) = head.filter(|head| snapshots.due(head.seq)) {
                 snapshots.take(&self.shared, head).await;
             }
         }
         (snapshots, Ok(()))
+    }
+
+    /// Carries out every pending redaction (the graph has applied them):
+    /// erases the fields from the log's records, makes that durable, erases
+    /// the messages from the stream, deletes the snapshots written before,
+    /// and only then marks the redaction done. A failure leaves it pending,
+    /// to be carried out again (which is harmless) after the retry.
+    async fn carry_out_redactions(
+        &self,
+        jetstream: &jetstream::Context,
+        sync: &LogSync,
+        reader: &LogReader,
+        snapshots: &mut Snapshotter,
+    ) -> Result<(), IngestError> {
+        let pending = reader.pending_redactions()?;
+        let left = pending.len() as u64;
+        self.shared
+            .update_status(|status| status.redactions_pending = left);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for redaction_seq in pending {
+            let (reader_now, sync_now) = (reader.clone(), sync.clone());
+            let erasure = tokio::task::spawn_blocking(move || {
+                redact::carry_out(&reader_now, &sync_now, redaction_seq)
+            })
+            .await
+            .map_err(|error| IngestError::Redaction(error.to_string()))?
+            .map_err(IngestError::Redaction)?;
+            sync.flush().await?;
+            let stream = jetstream
+                .get_stream(&self.config.stream)
+                .await
+                .map_err(jetstream_error)?;
+            let mut stream_erased = 0u64;
+            for stream_seq in &erasure.stream_seqs {
+                // A message already gone (the stream's limits removed it) is
+                // as erased as can be.
+                match stream.delete_message(*stream_seq).await {
+                    Ok(_) => stream_erased += 1,
+                    Err(error) => {
+                        debug!(%error, stream_seq, "message not erased from the stream")
+                    }
+                }
+            }
+            snapshots.discard_all().await;
+            sync.redaction_done(redaction_seq)?;
+            sync.flush().await?;
+            self.shared.update_status(|status| {
+                status.redactions_pending = status.redactions_pending.saturating_sub(1)
+            });
+            info!(
+                redaction_seq,
+                entity = %erasure.entity.map(|e| e.to_string()).unwrap_or_default(),
+                records = erasure.records,
+                stream_erased,
+                "redaction carried out"
+            );
+        }
+        // A snapshot now, so a restart does not replay the whole log.
+        let head = self.shared.status().head_seq;
+        if let Ok(Some(record)) = reader.record(head) {
+            snapshots
+                .take(
+                    &self.shared,
+                    lineage_log::Head {
+                        seq: head,
+                        hash: record.hash,
+                    },
+                )
+                .await;
+        }
+        Ok(())
     }
 
     /// For a batch behind a failed commit: its records are in the log, so
@@ -671,6 +794,16 @@ impl Snapshotter {
             let _ = writing.await;
         }
     }
+
+    /// Deletes every snapshot file (after a redaction: they hold what it
+    /// erased), once the one being written, if any, is done.
+    async fn discard_all(&mut self) {
+        self.finish().await;
+        if let Err(error) = self.store.remove_all() {
+            warn!(%error, "could not delete the snapshots written before a redaction");
+        }
+        self.last_seq = 0;
+    }
 }
 
 /// Snapshot chunks (about a MiB each) on their way to the file.
@@ -768,6 +901,8 @@ struct AppendedBatch {
     /// The log's head and duplicate count right after this batch.
     head: lineage_log::Head,
     duplicates: u64,
+    /// Whether it stored a `RedactionRequested`.
+    redactions: bool,
 }
 
 /// A message that passed validation.
@@ -779,7 +914,11 @@ struct Accepted {
     encoding: Encoding,
 }
 
-fn classify(config: &Config, message: &jetstream::Message) -> Result<Accepted, Rejection> {
+fn classify(
+    config: &Config,
+    field_secret: &[u8; 32],
+    message: &jetstream::Message,
+) -> Result<Accepted, Rejection> {
     if message.payload.len() > config.max_event_bytes {
         return Err(Rejection::new(
             RejectReason::Oversize,
@@ -819,9 +958,14 @@ fn classify(config: &Config, message: &jetstream::Message) -> Result<Accepted, R
     key.extend_from_slice(event.workspace.as_str().as_bytes());
     key.push(0);
     key.extend_from_slice(event.id.as_str().as_bytes());
+    let digests = digests(
+        &wire,
+        &message.payload,
+        &record_field_key(field_secret, &key),
+    );
     Ok(Accepted {
         key,
-        digests: digests(&wire, &message.payload, encoding),
+        digests,
         encoding,
         event,
     })

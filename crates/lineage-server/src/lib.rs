@@ -7,6 +7,8 @@
 //!   apply and ack) and the replay of log records into the graph.
 //! - [`snapshot`]: graph snapshots beside the log, and the restore at start.
 //! - [`checkpoint`]: signed checkpoints of the log's head.
+//! - [`redact`]: redactions carried out on the log, and the check of
+//!   erased records that `VerifyLog` runs.
 //! - [`grpc`]: the query service and the one error-to-status mapping.
 //! - [`state`]: what ingest and queries share.
 //!
@@ -17,6 +19,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod grpc;
 pub mod ingest;
+pub mod redact;
 pub mod snapshot;
 pub mod state;
 

@@ -156,6 +156,14 @@ impl SnapshotStore {
         Ok(path)
     }
 
+    /// Deletes every snapshot file.
+    pub fn remove_all(&self) -> io::Result<()> {
+        for (_, path) in self.files()? {
+            fs::remove_file(&path)?;
+        }
+        Ok(())
+    }
+
     /// Reads and checks one snapshot file.
     pub fn read(path: &Path) -> Result<StoredSnapshot, String> {
         let raw = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;

@@ -25,6 +25,8 @@ pub struct IngestStatus {
     pub connected: bool,
     /// The last ingest problem; empty when healthy.
     pub last_error: String,
+    /// Redactions stored whose erasures are not all done.
+    pub redactions_pending: u64,
 }
 
 /// State shared by the ingest loop and the query service.

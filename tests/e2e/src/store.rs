@@ -12,7 +12,9 @@ use std::path::Path;
 
 use lineage_log::Record;
 use lineage_proto::v1;
-use lineage_proto::validate::{Encoding, digests};
+use lineage_core::redaction::record_field_key;
+use lineage_proto::fields::digests;
+use lineage_proto::validate::Encoding;
 use prost::Message as _;
 
 /// The segment format this module reads and writes.
@@ -137,15 +139,20 @@ pub fn seq_of_key(key: &[u8]) -> u64 {
 }
 
 /// Rewrites a stored event to say that `actor` acted, as a careful intruder
-/// would: a valid event with both digests recomputed, so that the record is
-/// consistent in itself but for its hash, which the caller recomputes (for
-/// this record alone, or for every record after it too).
-pub fn forge_actor(record: &mut Record, actor: &str) {
+/// would: a valid event with both digests recomputed (its content digest
+/// with the store's own field secret, [`Store::field_secret`]), so that the
+/// record is consistent in itself but for its hash, which the caller
+/// recomputes (for this record alone, or for every record after it too).
+pub fn forge_actor(record: &mut Record, actor: &str, field_secret: &[u8; 32]) {
     assert_eq!(record.encoding, Encoding::Protobuf.as_byte());
     let mut event = v1::Event::decode(record.bytes.as_slice()).expect("a stored event");
     event.actor = actor.into();
     record.bytes = event.encode_to_vec();
-    let forged = digests(&event, &record.bytes, Encoding::Protobuf);
+    let forged = digests(
+        &event,
+        &record.bytes,
+        &record_field_key(field_secret, &record.key),
+    );
     record.content_digest = forged.content;
     record.payload_digest = forged.payload;
 }
@@ -165,6 +172,17 @@ pub struct Store {
 }
 
 impl Store {
+    /// The secret the store's content digests are salted with, read as an
+    /// intruder with the store in hand would.
+    pub fn field_secret(&self) -> [u8; 32] {
+        let meta = self.db.open_tree("meta").expect("meta");
+        let secret = meta
+            .get(b"field_secret")
+            .expect("meta reads")
+            .expect("the store has a field secret");
+        secret.as_ref().try_into().expect("32 bytes")
+    }
+
     pub fn open(data_dir: &Path) -> Self {
         let db = sled::open(data_dir).expect("the stopped service's store opens");
         Self {

@@ -330,13 +330,14 @@ async fn a_log_rewritten_to_its_end_holds_as_a_chain_but_not_against_its_checkpo
     // every later record too (segment headers included), so that the
     // chain holds to the end.
     let mut segments = store.segments();
+    let field_secret = store.field_secret();
     let mut prev_hash = segments[0].prev_hash;
     for segment in &mut segments {
         let rewritten = segment.end_seq() > forged_seq;
         segment.prev_hash = prev_hash;
         for record in &mut segment.records {
             if record.seq == forged_seq {
-                forge_actor(record, "mallory@lender.example");
+                forge_actor(record, "mallory@lender.example", &field_secret);
             }
             if record.seq >= forged_seq {
                 record.prev_hash = prev_hash;

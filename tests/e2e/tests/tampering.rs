@@ -227,7 +227,7 @@ async fn a_forged_record_is_found_at_the_record_after_it() {
     // someone else acted, with both digests and its own hash recomputed,
     // so the record is consistent in itself.
     let forged = &mut segment.records[1];
-    forge_actor(forged, "mallory@lender.example");
+    forge_actor(forged, "mallory@lender.example", &store.field_secret());
     forged.hash = forged.computed_hash();
     let (forged_seq, forged_hash) = (forged.seq, forged.hash);
     store.write(segment, &key_hashes);

@@ -235,14 +235,31 @@ fn write_entity(out: &mut String, entity: &v1::Entity, indent: &str) -> fmt::Res
         }
         None => {}
     }
+    // A tag value a redaction erased is empty: say so rather than show
+    // `key = ` as if it had been set empty.
+    let erased_tags: HashSet<&str> = entity
+        .redactions
+        .iter()
+        .flat_map(|r| &r.fields)
+        .filter_map(|field| field.strip_prefix("tags."))
+        .collect();
     list(
         out,
         &inner,
         "tags",
-        entity
-            .tags
-            .iter()
-            .map(|(key, value)| format!("{key} = {value}")),
+        entity.tags.iter().map(|(key, value)| {
+            if value.is_empty() && erased_tags.contains(key.as_str()) {
+                format!("{key} = (redacted)")
+            } else {
+                format!("{key} = {value}")
+            }
+        }),
+    )?;
+    list(
+        out,
+        &inner,
+        "redactions",
+        entity.redactions.iter().map(redaction_line),
     )?;
     if entity.first_seq > 0 {
         field(
@@ -253,6 +270,24 @@ fn write_entity(out: &mut String, entity: &v1::Entity, indent: &str) -> fmt::Res
         )?;
     }
     Ok(())
+}
+
+/// `actor, tags.owner: DSR-42 (by dpo) at <time>, log seq 12`.
+fn redaction_line(redaction: &v1::Redaction) -> String {
+    let mut line = redaction.fields.join(", ");
+    if !redaction.reason.is_empty() {
+        let _ = write!(line, ": {}", redaction.reason);
+    }
+    if !redaction.requested_by.is_empty() {
+        let _ = write!(line, " (by {})", redaction.requested_by);
+    }
+    if let Some(at) = time!(redaction.requested_at) {
+        let _ = write!(line, " at {at}");
+    }
+    if redaction.seq > 0 {
+        let _ = write!(line, ", log seq {}", redaction.seq);
+    }
+    line
 }
 
 fn write_flags(out: &mut String, indent: &str, entity: &v1::Entity) -> fmt::Result {
@@ -1128,6 +1163,43 @@ run:cr-sweep-0706-t08  [COMPLETED]
         assert_eq!(
             entity(&placeholder),
             "dataset:applications-clean@1  placeholder (referenced, not registered yet)\n  first seen:       log seq 1\n"
+        );
+    }
+
+    #[test]
+    fn a_redacted_run_lists_its_redactions_and_marks_erased_tags() {
+        let mut run = fixtures::completed_run();
+        run.tags = [
+            ("owner".to_owned(), String::new()),
+            ("note".to_owned(), String::new()),
+            ("team".to_owned(), "risk".to_owned()),
+        ]
+        .into();
+        run.redactions = vec![
+            v1::Redaction {
+                fields: vec!["actor".to_owned(), "tags.owner".to_owned()],
+                reason: "DSR-42".to_owned(),
+                requested_by: "dpo".to_owned(),
+                requested_at: Some(pbjson_types::Timestamp {
+                    seconds: 1_780_000_000,
+                    nanos: 0,
+                }),
+                seq: 12,
+                event_id: "redact-1".to_owned(),
+            },
+            v1::Redaction {
+                fields: vec!["error".to_owned()],
+                reason: "DSR-43".to_owned(),
+                seq: 13,
+                ..Default::default()
+            },
+        ];
+        let rendered = entity(&run);
+        assert!(
+            rendered.contains(
+                "  tags:\n    note = \n    owner = (redacted)\n    team = risk\n  redactions:\n    actor, tags.owner: DSR-42 (by dpo) at 2026-05-28T20:26:40Z, log seq 12\n    error: DSR-43, log seq 13\n  first seen:"
+            ),
+            "{rendered}"
         );
     }
 

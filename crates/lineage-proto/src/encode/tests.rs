@@ -1,6 +1,6 @@
 //! The bytes written from the graph against prost's encoding of
 //! [`convert`]'s messages, over the demo history (every kind of entity,
-//! edge, flag, stage and deployment it has).
+//! edge, flag, stage and deployment it has) and a few redactions.
 
 use lineage_core::graph::LineageGraph;
 use lineage_core::query::{EdgeKinds, NodeKinds, TraversalSpec, Walk};
@@ -11,9 +11,16 @@ use crate::validate::{Encoding, decode_event, validate_event};
 
 const DEMO_HISTORY: &str = include_str!("../../../../deploy/demo/history.jsonl");
 
+/// Redactions after the demo: a run (twice), a model version and a dataset
+/// version, so that entities of each view carry redaction records.
+const REDACTIONS: &str = r#"{"event_id":"redact-1","workspace":"credit-lender","occurred_at":"2026-12-01T09:00:00Z","producer":"lineage-cli/0.1","actor":"dpo@credit-lender.example","redaction_requested":{"entity":{"kind":"RUN","name":"cr-logreg-0112"},"fields":["actor","tags.owner"],"reason":"DSR-7"}}
+{"event_id":"redact-2","workspace":"credit-lender","occurred_at":"2026-12-01T09:01:00Z","producer":"lineage-cli/0.1","actor":"dpo@credit-lender.example","redaction_requested":{"entity":{"kind":"RUN","name":"cr-logreg-0112"},"fields":["error"],"reason":"DSR-8"}}
+{"event_id":"redact-3","workspace":"credit-lender","occurred_at":"2026-12-01T09:02:00Z","producer":"lineage-cli/0.1","actor":"dpo@credit-lender.example","redaction_requested":{"entity":{"kind":"MODEL_VERSION","name":"credit-risk","version":"1"},"fields":["approved_by","approval_notes","reason"],"reason":"DSR-9"}}
+{"event_id":"redact-4","workspace":"credit-lender","occurred_at":"2026-12-01T09:03:00Z","producer":"lineage-cli/0.1","actor":"dpo@credit-lender.example","redaction_requested":{"entity":{"kind":"DATASET_VERSION","name":"applications","version":"1"},"fields":["actor"],"reason":"DSR-10"}}"#;
+
 fn demo_graph() -> LineageGraph {
     let mut graph = LineageGraph::new();
-    for (seq, line) in DEMO_HISTORY.lines().enumerate() {
+    for (seq, line) in DEMO_HISTORY.lines().chain(REDACTIONS.lines()).enumerate() {
         let event = decode_event(line.as_bytes(), Encoding::Json).expect("a demo event decodes");
         let event = validate_event(&event).expect("a demo event is valid");
         graph.apply(seq as u64 + 1, &event);
@@ -78,6 +85,36 @@ fn every_entity_and_subgraph_of_the_demo_is_written_as_prost_encodes_it() {
         8,
         "the demo has every kind of entity: {kinds:?}"
     );
+    let redacted = graph
+        .nodes()
+        .filter(|(_, node)| !node.redactions().is_empty())
+        .count();
+    assert_eq!(redacted, 3, "the redactions landed on their entities");
+}
+
+#[test]
+fn redactions_are_in_both_views() {
+    let graph = demo_graph();
+    let (run, _) = graph
+        .nodes()
+        .find(|(_, node)| node.key.name == "cr-logreg-0112")
+        .expect("the redacted run");
+    for view in [View::Basic, View::Full] {
+        let entity = convert::entity_in_view(&graph, run, view);
+        let reasons: Vec<&str> = entity
+            .redactions
+            .iter()
+            .map(|r| r.reason.as_str())
+            .collect();
+        assert_eq!(reasons, ["DSR-7", "DSR-8"], "{view:?}");
+        assert_eq!(entity.redactions[0].fields, ["actor", "tags.owner"]);
+        assert_eq!(
+            entity.redactions[0].requested_by,
+            "dpo@credit-lender.example"
+        );
+        assert_eq!(entity.redactions[0].event_id, "redact-1");
+        assert!(entity.redactions[0].seq < entity.redactions[1].seq);
+    }
 }
 
 #[test]

@@ -43,6 +43,7 @@ use tracing::instrument;
 pub use error::ApiError;
 
 use crate::checkpoint;
+use crate::redact;
 use crate::config::Config;
 use crate::state::Shared;
 use lineage_log::LogReader;
@@ -648,6 +649,7 @@ impl LineageService for LineageApi {
             ingest_connected: ingest.connected,
             ingest_error: ingest.last_error,
             last_checkpoint: self.last_checkpoint()?,
+            redactions_pending: ingest.redactions_pending,
         }))
     }
 
@@ -685,14 +687,17 @@ impl LineageService for LineageApi {
         let reader = self.log.clone();
         // The permit goes with the work: a verification whose caller gave
         // up still holds the slot until it ends.
-        let (verification, checkpoints) = tokio::task::spawn_blocking(move || {
+        let (verification, checkpoints, erasure_problem) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let verification = reader.verify_range(from, to)?;
             let checkpoints = checkpoint_key
                 .map(|key| checkpoint::check_checkpoints(&reader, &key, from, to))
                 .transpose()?
                 .unwrap_or_default();
-            Ok::<_, lineage_log::LogError>((verification, checkpoints))
+            // The chain check took erased payloads on trust; each must still
+            // commit to its record's content digest.
+            let erasure_problem = redact::check_erased(&reader, from, to)?;
+            Ok::<_, lineage_log::LogError>((verification, checkpoints, erasure_problem))
         })
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?
@@ -710,10 +715,10 @@ impl LineageService for LineageApi {
             None => None,
         };
         // The problem nearest the start: past it, nothing is proven.
-        let problem = match (chain_problem, checkpoints.problem.clone()) {
-            (Some(chain), Some(signed)) => Some(if signed.0 < chain.0 { signed } else { chain }),
-            (chain, signed) => chain.or(signed),
-        };
+        let problem = [chain_problem, checkpoints.problem.clone(), erasure_problem]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(seq, _)| *seq);
         let (first_bad_seq, problem) = problem.unwrap_or_default();
         Ok(Response::new(v1::VerifyLogResponse {
             ok: problem.is_empty(),

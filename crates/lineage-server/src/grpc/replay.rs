@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tonic::Status;
 
 use super::{ApiError, MAX_FILTER_ITEMS};
+use crate::redact;
 
 /// Most records one chunk sends.
 const CHUNK_RECORDS: usize = 256;
@@ -163,6 +164,11 @@ impl From<LogError> for Stop {
 fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Result<Chunk, LogError> {
     let mut records = Vec::new();
     let mut scanned = 0;
+    let secret = reader.field_secret();
+    let erased: std::collections::BTreeMap<u64, Vec<u8>> = reader
+        .erased_in(from_seq, from_seq.saturating_add(CHUNK_SCAN))
+        .map(|entry| entry.map(|(seq, kept)| (seq, kept.to_vec())))
+        .collect::<Result<_, _>>()?;
     let outcome = reader.for_each_from(from_seq, |record: RecordRef<'_>| {
         if record.seq > filter.to_seq || filter.to_time.is_some_and(|to| record.recorded_at > to) {
             return Err(Stop::Past);
@@ -172,13 +178,29 @@ fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Resul
             .from_time
             .is_none_or(|from| record.recorded_at >= from)
         {
-            let event = decode(&record);
+            let kept = erased.get(&record.seq).map(Vec::as_slice);
+            let event = redact::decode_stored(
+                record.seq,
+                record.encoding,
+                record.bytes,
+                kept.is_some(),
+            )
+            .ok();
             let validated = match (&event, filter.needs_validation()) {
                 (Some(event), true) => validate::validate_event(event).ok(),
                 _ => None,
             };
             if filter.admits(validated.as_ref()) {
-                records.push(log_record(&record, event));
+                let (field_key, redaction) =
+                    redact::replayed_fields(&secret, &record, event.as_ref(), kept);
+                let mut sent = log_record(&record, event);
+                if redaction.is_some() {
+                    // The bytes as received held what was erased.
+                    sent.original.clear();
+                }
+                sent.field_key = field_key;
+                sent.redaction = redaction;
+                records.push(sent);
             }
         }
         if records.len() >= CHUNK_RECORDS || scanned >= CHUNK_SCAN {
@@ -221,13 +243,6 @@ fn attach_checkpoints(reader: &LogReader, records: &mut [v1::LogRecord]) -> Resu
     Ok(())
 }
 
-/// The event a record holds, if its bytes still decode (they did when the
-/// log stored them).
-fn decode(record: &RecordRef<'_>) -> Option<v1::Event> {
-    let encoding = Encoding::from_byte(record.encoding)?;
-    validate::decode_event(record.bytes, encoding).ok()
-}
-
 fn log_record(record: &RecordRef<'_>, event: Option<v1::Event>) -> v1::LogRecord {
     let encoding = match Encoding::from_byte(record.encoding) {
         Some(Encoding::Protobuf) => v1::PayloadEncoding::Protobuf,
@@ -250,6 +265,8 @@ fn log_record(record: &RecordRef<'_>, event: Option<v1::Event>) -> v1::LogRecord
         event,
         original: record.bytes.to_vec(),
         checkpoint: None,
+        field_key: String::new(),
+        redaction: None,
     }
 }
 
