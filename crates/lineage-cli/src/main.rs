@@ -308,7 +308,7 @@ struct ReplayArgs {
     /// run_started, run_finished, params_logged, metrics_logged, tags_set,
     /// dataset_version_registered, run_inputs_declared, artifact_logged,
     /// model_registered, model_stage_changed, model_deployed,
-    /// entity_flagged.
+    /// entity_flagged, redaction_requested.
     #[arg(long, value_delimiter = ',', value_parser = parse_payload_kind_arg)]
     kind: Vec<v1::PayloadKind>,
 
@@ -318,7 +318,8 @@ struct ReplayArgs {
     entity: Option<String>,
 
     /// Recompute the hash chain here from the records received (digests
-    /// from the original bytes, each hash, each link) and print the
+    /// from the original bytes, or from what a redaction left, each hash,
+    /// each link) and print the
     /// outcome to standard error; exit 1 at the first record that does not
     /// hold. Needs every record of the range: not with --kind, --entity or
     /// --workspace.
@@ -974,5 +975,54 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lineage").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn redact_takes_repeated_fields_and_refuses_unknown_ones() {
+        let cli = parse(&[
+            "-w",
+            "credit-lender",
+            "redact",
+            "model:credit-risk@7",
+            "--field",
+            "approved_by",
+            "--field",
+            "tags.owner",
+            "--reason",
+            "DSR-42",
+            "--wait",
+        ])
+        .expect("parses");
+        let Command::Redact(args) = cli.command else {
+            panic!("not redact: {:?}", cli.command);
+        };
+        assert_eq!(args.entity, "model:credit-risk@7");
+        assert_eq!(args.fields, ["approved_by", "tags.owner"]);
+        assert_eq!(args.reason, "DSR-42");
+        assert!(args.wait);
+
+        let unknown = parse(&["redact", "run:r1", "--field", "email", "--reason", "x"])
+            .expect_err("email is not a personal field");
+        assert!(
+            unknown.to_string().contains("not a personal field"),
+            "{unknown}"
+        );
+        assert!(
+            parse(&["redact", "run:r1", "--reason", "x"]).is_err(),
+            "a field is required"
+        );
+        assert!(
+            parse(&["redact", "run:r1", "--field", "actor"]).is_err(),
+            "a reason is required"
+        );
     }
 }

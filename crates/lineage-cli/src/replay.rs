@@ -229,13 +229,12 @@ impl ChainVerifier {
             }
         };
         if let Some((entity, named_by)) = self.redactions_due.get(&record.seq) {
-            let about =
-                validate::validate_event(&event)
-                    .ok()
-                    .and_then(|event| match event.payload {
-                        Payload::RedactionRequested(asked) => Some(asked.entity),
-                        _ => None,
-                    });
+            let about = validate::validate_logged_event(&event)
+                .ok()
+                .and_then(|event| match event.payload {
+                    Payload::RedactionRequested(asked) => Some(asked.entity),
+                    _ => None,
+                });
             if about.as_ref() != Some(entity) {
                 return Err(broken(format!(
                     "record {named_by} was redacted by this record, which is not a redaction of {entity}"
@@ -296,7 +295,7 @@ impl ChainVerifier {
                 redaction.redaction_seq
             ));
         }
-        let subject = validate::validate_event(&event)
+        let subject = validate::validate_logged_event(&event)
             .map_err(|rejection| format!("the event left does not validate: {rejection}"))?
             .subject();
         self.redactions_due
@@ -695,6 +694,139 @@ mod tests {
             Broken {
                 seq: 1,
                 problem: "content digest does not match the original bytes".into()
+            }
+        );
+    }
+
+    /// A run started by Alice, then a redaction of the run's actor: the
+    /// first record as the service replays it once redacted.
+    fn redacted_story(redaction_of: &str) -> Vec<v1::LogRecord> {
+        use lineage_core::redaction::{field_digest, field_salt};
+        use v1::event::Payload;
+        let at = |minute: i64| pbjson_types::Timestamp {
+            seconds: 1_772_323_200 + minute * 60,
+            nanos: 0,
+        };
+        let started = v1::Event {
+            event_id: "r1-start".into(),
+            workspace: "credit".into(),
+            occurred_at: Some(at(0)),
+            producer: "test".into(),
+            actor: "alice@lender.example".into(),
+            payload: Some(Payload::RunStarted(v1::RunStarted {
+                run_id: "r-1".into(),
+                tags: [("team".to_owned(), "risk".to_owned())].into(),
+                ..Default::default()
+            })),
+        };
+        let redaction = v1::Event {
+            event_id: "redact-1".into(),
+            workspace: "credit".into(),
+            occurred_at: Some(at(1)),
+            producer: "test".into(),
+            actor: "dpo@lender.example".into(),
+            payload: Some(Payload::RedactionRequested(v1::RedactionRequested {
+                entity: Some(v1::EntityRef {
+                    workspace: "credit".into(),
+                    kind: v1::EntityKind::Run as i32,
+                    name: redaction_of.into(),
+                    version: String::new(),
+                }),
+                fields: vec!["actor".into()],
+                reason: "GDPR".into(),
+            })),
+        };
+        let mut prev = GENESIS_HASH;
+        let mut records = Vec::new();
+        for (seq, event) in [(1u64, started), (2, redaction)] {
+            let original = event.encode_to_vec();
+            let payload = *blake3::hash(&original).as_bytes();
+            let content = fields::commitment(&event, &FIELD_KEY);
+            let key = format!("credit\0{}", event.event_id).into_bytes();
+            let hash = record_hash(&prev, seq, seq, 1_000, 0, &key, &content, &payload);
+            records.push(v1::LogRecord {
+                seq,
+                stream_seq: seq,
+                recorded_at_unix_nanos: 1_000,
+                encoding: v1::PayloadEncoding::Protobuf as i32,
+                key,
+                content_digest: hex::encode(content),
+                payload_digest: hex::encode(payload),
+                prev_hash: hex::encode(prev),
+                hash: hex::encode(hash),
+                event: Some(event),
+                original,
+                field_key: hex::encode(FIELD_KEY),
+                ..Default::default()
+            });
+            prev = hash;
+        }
+        let first = &mut records[0];
+        let salt = |path: &str| hex::encode(field_salt(&FIELD_KEY, path));
+        let erased = field_digest(&field_salt(&FIELD_KEY, "actor"), "alice@lender.example");
+        first.event.as_mut().expect("event").actor.clear();
+        first.original.clear();
+        first.field_key.clear();
+        first.redaction = Some(v1::RecordRedaction {
+            redaction_seq: 2,
+            erased_digests: [("actor".to_owned(), hex::encode(erased))].into(),
+            kept_salts: [("tags.team".to_owned(), salt("tags.team"))].into(),
+        });
+        records
+    }
+
+    #[test]
+    fn a_redacted_record_verifies_and_what_it_left_cannot_be_changed() {
+        let story = redacted_story("r-1");
+        assert_eq!(verify(&story).expect("holds").records, 2);
+        let problem = |change: &dyn Fn(&mut v1::LogRecord)| {
+            let mut altered = story.clone();
+            change(&mut altered[0]);
+            verify(&altered).expect_err("altered").problem
+        };
+        let redaction = |r: &mut v1::LogRecord| r.redaction.as_mut().expect("redacted").clone();
+        assert_eq!(
+            problem(&|r| r.event.as_mut().expect("event").actor = "mallory".into()),
+            "field actor is said to be erased but has a value"
+        );
+        assert_eq!(
+            problem(&|r| {
+                if let Some(v1::event::Payload::RunStarted(started)) =
+                    &mut r.event.as_mut().expect("event").payload
+                {
+                    started.tags.insert("team".into(), "fraud".into());
+                }
+            }),
+            "what the redaction left does not commit to the content digest"
+        );
+        assert_eq!(
+            problem(&|r| r.original = b"alice".to_vec()),
+            "a redacted record still carries bytes as received"
+        );
+        assert_eq!(
+            problem(&|r| {
+                let mut changed = redaction(r);
+                changed.kept_salts.clear();
+                r.redaction = Some(changed);
+            }),
+            "no salt for the kept field tags.team"
+        );
+        assert_eq!(
+            problem(&|r| {
+                let mut changed = redaction(r);
+                changed.redaction_seq = 1;
+                r.redaction = Some(changed);
+            }),
+            "it names record 1 as its redaction, which is not after it"
+        );
+        // The redaction it names must be one of its entity.
+        assert_eq!(
+            verify(&redacted_story("r-2")).expect_err("another run's redaction"),
+            Broken {
+                seq: 2,
+                problem:
+                    "record 1 was redacted by this record, which is not a redaction of run:r-1"
+                        .into()
             }
         );
     }

@@ -207,7 +207,11 @@ mod tests {
         ] {
             assert_eq!(PersonalField::parse(name).expect(name).path(), name);
         }
-        assert!(PersonalField::parse("owner").unwrap_err().contains("tags.<key>"));
+        assert!(
+            PersonalField::parse("owner")
+                .expect_err("not a field")
+                .contains("tags.<key>")
+        );
         assert!(PersonalField::parse("tags.").is_err());
         assert!(PersonalField::parse("tags.a\u{7}").is_err());
     }

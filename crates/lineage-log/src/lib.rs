@@ -639,17 +639,16 @@ impl LogSync {
             .next_back()
             .ok_or_else(|| missing.clone())??;
         let first_seq = seq_from_key(&key)?;
-        (&self.segments, &self.erased)
-            .transaction(|(segments, erased)| {
-                let raw = segments.get(&key)?.ok_or_else(|| {
-                    ConflictableTransactionError::Abort(missing.clone())
-                })?;
-                let rewritten = segment::with_bytes_replaced(first_seq, &raw, seq, bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                segments.insert(&key, rewritten)?;
-                erased.insert(&seq.to_be_bytes(), kept)?;
-                Ok::<_, ConflictableTransactionError<LogError>>(())
-            })?;
+        (&self.segments, &self.erased).transaction(|(segments, erased)| {
+            let raw = segments
+                .get(&key)?
+                .ok_or_else(|| ConflictableTransactionError::Abort(missing.clone()))?;
+            let rewritten = segment::with_bytes_replaced(first_seq, &raw, seq, bytes)
+                .map_err(ConflictableTransactionError::Abort)?;
+            segments.insert(&key, rewritten)?;
+            erased.insert(&seq.to_be_bytes(), kept)?;
+            Ok::<_, ConflictableTransactionError<LogError>>(())
+        })?;
         Ok(())
     }
 

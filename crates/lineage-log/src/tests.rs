@@ -598,7 +598,11 @@ fn an_erased_payload_keeps_the_chain_and_survives_a_reopen() {
         (log.field_secret(), hashes)
     };
     let log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
-    assert_eq!(log.field_secret(), secret, "the secret is the store's, for good");
+    assert_eq!(
+        log.field_secret(),
+        secret,
+        "the secret is the store's, for good"
+    );
     let reader = log.reader();
     let records: Vec<Record> = reader
         .records_from(1)

@@ -66,8 +66,8 @@ pub fn redacted_commitment(
             }
             Some(digest) => *digest,
             None => {
-                let salt = kept_salt(&path)
-                    .ok_or_else(|| format!("no salt for the kept field {path}"))?;
+                let salt =
+                    kept_salt(&path).ok_or_else(|| format!("no salt for the kept field {path}"))?;
                 field_digest(&salt, &value)
             }
         };
@@ -210,12 +210,12 @@ mod tests {
         refilled.actor = "mallory@example.com".into();
         assert!(
             redacted_commitment(&refilled, &erased, kept_salt)
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("actor")
         );
         assert!(
             redacted_commitment(&redacted, &erased, |_| None)
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("approved_by")
         );
         // Nothing erased: the same commitment from the field key alone.
@@ -248,5 +248,38 @@ mod tests {
         };
         assert_eq!(set.tags["owner"], "");
         assert_eq!(set.tags["team"], "risk");
+    }
+
+    #[test]
+    fn digests_agree_however_the_event_was_encoded() {
+        use crate::validate::{Encoding, decode_event};
+        const KEY: [u8; 32] = [5; 32];
+        let json = br#"{"event_id":"e1","workspace":"w","occurred_at":"2026-02-02T02:40:00Z",
+            "producer":"test","actor":"alice","run_finished":{"run_id":"r1","status":"COMPLETED"}}"#;
+        let from_json = decode_event(json, Encoding::Json).expect("decodes");
+        let canonical = from_json.encode_to_vec();
+        let from_proto = decode_event(&canonical, Encoding::Protobuf).expect("decodes");
+        // A field repeated on the wire: the last one wins, so the same event,
+        // but not its canonical encoding.
+        let mut padded = v1::Event {
+            producer: "other".into(),
+            ..from_json.clone()
+        }
+        .encode_to_vec();
+        padded.extend_from_slice(&canonical);
+        let from_padded = decode_event(&padded, Encoding::Protobuf).expect("decodes");
+
+        let of_json = digests(&from_json, json, &KEY);
+        let of_proto = digests(&from_proto, &canonical, &KEY);
+        let of_padded = digests(&from_padded, &padded, &KEY);
+        let content = commitment(&from_json, &KEY);
+        for (digests, bytes) in [
+            (of_json, json.as_slice()),
+            (of_proto, canonical.as_slice()),
+            (of_padded, padded.as_slice()),
+        ] {
+            assert_eq!(digests.content, content);
+            assert_eq!(digests.payload, *blake3::hash(bytes).as_bytes());
+        }
     }
 }

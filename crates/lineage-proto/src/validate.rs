@@ -166,39 +166,30 @@ pub fn decode_event(bytes: &[u8], encoding: Encoding) -> Result<v1::Event, Rejec
     }
 }
 
-/// The digest of an event's content, independent of how it was encoded:
-/// blake3 of its protobuf encoding, which is deterministic because maps are
-/// ordered. Two deliveries of one event id are the same event iff equal.
-pub fn content_digest(event: &v1::Event) -> [u8; 32] {
-    *blake3::hash(&event.encode_to_vec()).as_bytes()
-}
-
-/// The digests of a received message: its content digest (see
-/// [`content_digest`]) and the blake3 of its bytes as received. Producers
-/// that encode protobuf canonically send exactly the content encoding, and
-/// then one hash serves as both.
-pub fn digests(event: &v1::Event, bytes: &[u8], encoding: Encoding) -> Digests {
-    let payload = *blake3::hash(bytes).as_bytes();
-    let canonical = event.encode_to_vec();
-    let content = if encoding == Encoding::Protobuf && canonical == bytes {
-        payload
-    } else {
-        *blake3::hash(&canonical).as_bytes()
-    };
-    Digests { content, payload }
-}
-
-/// See [`digests`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Digests {
-    /// Identifies the event independent of its encoding.
-    pub content: [u8; 32],
-    /// blake3 of the bytes as received.
-    pub payload: [u8; 32],
-}
-
-/// Validates a decoded event into a domain event.
+/// Validates a decoded event into a domain event: what a producer must
+/// send.
 pub fn validate_event(event: &v1::Event) -> Result<Event, Rejection> {
+    validate_event_from(event, Source::Producer)
+}
+
+/// Validates an event read back from the log, where a redaction may have
+/// emptied personal fields a producer must fill (a flag's reason): the same
+/// rules as [`validate_event`] but those. Replays of the log use this, so
+/// that an erased record still applies.
+pub fn validate_logged_event(event: &v1::Event) -> Result<Event, Rejection> {
+    validate_event_from(event, Source::Log)
+}
+
+/// Where an event being validated comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Source {
+    /// A producer: every required field must be there.
+    Producer,
+    /// The log: personal fields may have been erased since.
+    Log,
+}
+
+fn validate_event_from(event: &v1::Event, source: Source) -> Result<Event, Rejection> {
     let id = {
         let raw = &event.event_id;
         if raw.is_empty() {
@@ -218,7 +209,7 @@ pub fn validate_event(event: &v1::Event) -> Result<Event, Rejection> {
         .payload
         .as_ref()
         .ok_or_else(|| Rejection::new(RejectReason::EmptyPayload, "the event has no payload"))?;
-    let payload = validate_payload(&workspace, occurred_at, payload)?;
+    let payload = validate_payload(&workspace, occurred_at, payload, source)?;
     Ok(Event {
         id,
         workspace,
@@ -233,6 +224,7 @@ fn validate_payload(
     workspace: &Workspace,
     occurred_at: EventTime,
     payload: &v1::event::Payload,
+    source: Source,
 ) -> Result<Payload, Rejection> {
     use v1::event::Payload as P;
     Ok(match payload {
@@ -513,7 +505,8 @@ fn validate_payload(
                     ));
                 }
             };
-            if p.reason.is_empty() {
+            // A personal field: a redaction may have erased it since.
+            if p.reason.is_empty() && source == Source::Producer {
                 return Err(missing("entity_flagged.reason"));
             }
             Payload::EntityFlagged(EntityFlagged {
@@ -661,6 +654,7 @@ pub fn payload_kind(field: &str, raw: i32) -> Result<PayloadKind, FieldError> {
         Ok(W::ModelStageChanged) => PayloadKind::ModelStageChanged,
         Ok(W::ModelDeployed) => PayloadKind::ModelDeployed,
         Ok(W::EntityFlagged) => PayloadKind::EntityFlagged,
+        Ok(W::RedactionRequested) => PayloadKind::RedactionRequested,
         Ok(W::Unspecified) => return Err(field_error(field, "is not a payload kind")),
         Err(_) => return Err(field_error(field, format!("{raw} is not a payload kind"))),
     };
@@ -1107,13 +1101,40 @@ mod tests {
     }
 
     #[test]
+    fn a_logged_event_may_have_lost_its_personal_fields_to_a_redaction() {
+        let flag = v1::Event {
+            payload: Some(v1::event::Payload::EntityFlagged(v1::EntityFlagged {
+                entity: Some(v1::EntityRef {
+                    workspace: String::new(),
+                    kind: v1::EntityKind::Run as i32,
+                    name: "r1".into(),
+                    version: String::new(),
+                }),
+                reason: String::new(),
+                severity: v1::Severity::High as i32,
+            })),
+            actor: String::new(),
+            ..base()
+        };
+        assert_eq!(reason_of(flag.clone()), RejectReason::MissingField);
+        let event = validate_logged_event(&flag).expect("an erased flag still applies");
+        assert!(matches!(&event.payload, Payload::EntityFlagged(f) if f.reason.is_empty()));
+        // Everything else is checked as strictly.
+        let mut severe = flag;
+        if let Some(v1::event::Payload::EntityFlagged(f)) = &mut severe.payload {
+            f.severity = v1::Severity::Unspecified as i32;
+        }
+        assert!(validate_logged_event(&severe).is_err());
+    }
+
+    #[test]
     fn json_and_protobuf_decode_to_the_same_content() {
         let json = br#"{"event_id":"e1","workspace":"w","occurred_at":"2026-02-02T02:40:00Z",
             "producer":"test","actor":"alice","run_finished":{"run_id":"r1","status":"COMPLETED"}}"#;
         let from_json = decode_event(json, Encoding::Json).expect("decodes");
         let from_proto =
             decode_event(&from_json.encode_to_vec(), Encoding::Protobuf).expect("decodes");
-        assert_eq!(content_digest(&from_json), content_digest(&from_proto));
+        assert_eq!(from_json, from_proto);
         assert!(decode_event(b"{not json", Encoding::Json).is_err());
         assert_eq!(
             decode_event(&[0xff, 0xff, 0xff], Encoding::Protobuf)
@@ -1121,37 +1142,6 @@ mod tests {
                 .reason,
             RejectReason::Undecodable
         );
-    }
-
-    #[test]
-    fn digests_agree_however_the_event_was_encoded() {
-        let json = br#"{"event_id":"e1","workspace":"w","occurred_at":"2026-02-02T02:40:00Z",
-            "producer":"test","actor":"alice","run_finished":{"run_id":"r1","status":"COMPLETED"}}"#;
-        let from_json = decode_event(json, Encoding::Json).expect("decodes");
-        let canonical = from_json.encode_to_vec();
-        let from_proto = decode_event(&canonical, Encoding::Protobuf).expect("decodes");
-        // A field repeated on the wire: the last one wins, so the same event,
-        // but not its canonical encoding.
-        let mut padded = v1::Event {
-            producer: "other".into(),
-            ..from_json.clone()
-        }
-        .encode_to_vec();
-        padded.extend_from_slice(&canonical);
-        let from_padded = decode_event(&padded, Encoding::Protobuf).expect("decodes");
-
-        let of_json = digests(&from_json, json, Encoding::Json);
-        let of_proto = digests(&from_proto, &canonical, Encoding::Protobuf);
-        let of_padded = digests(&from_padded, &padded, Encoding::Protobuf);
-        let content = content_digest(&from_json);
-        for (digests, bytes) in [
-            (of_json, json.as_slice()),
-            (of_proto, canonical.as_slice()),
-            (of_padded, padded.as_slice()),
-        ] {
-            assert_eq!(digests.content, content);
-            assert_eq!(digests.payload, *blake3::hash(bytes).as_bytes());
-        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ use lineage_core::redaction::record_field_key;
 use lineage_core::{Event, LineageGraph};
 use lineage_log::{Appended, Log, LogReader, LogSync, NewRecord};
 use lineage_proto::fields::{Digests, digests};
-use lineage_proto::validate::{Encoding, RejectReason, Rejection, decode_event, validate_event};
+use lineage_proto::validate::{
+    Encoding, RejectReason, Rejection, decode_event, validate_event, validate_logged_event,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
 
@@ -117,7 +119,7 @@ pub fn replay_into(
                 record.bytes,
                 erased.contains(&record.seq),
             )?;
-            let event = validate_event(&wire).map_err(|rejection| {
+            let event = validate_logged_event(&wire).map_err(|rejection| {
                 format!("record {} no longer validates: {rejection}", record.seq)
             })?;
             graph.apply(record.seq, &event);
@@ -274,14 +276,13 @@ impl Ingest {
         });
 
         let (to_commit, pending) = mpsc::channel(COMMIT_QUEUE);
-        let committer =
-            tokio::spawn(self.clone().commit_all(
-                jetstream,
-                log.sync_handle(),
-                log.reader(),
-                snapshots,
-                pending,
-            ));
+        let committer = tokio::spawn(self.clone().commit_all(
+            jetstream,
+            log.sync_handle(),
+            log.reader(),
+            snapshots,
+            pending,
+        ));
         let appended = loop {
             let next = tokio::select! {
                 biased;

@@ -89,9 +89,11 @@ pub(crate) fn carry_out(
         &request.bytes,
         erased_before,
     )
-    .and_then(|wire| validate::validate_event(&wire).map_err(|r| r.to_string()))?;
+    .and_then(|wire| validate::validate_logged_event(&wire).map_err(|r| r.to_string()))?;
     let Payload::RedactionRequested(redaction) = &event.payload else {
-        return Err(format!("record {redaction_seq} is not a RedactionRequested"));
+        return Err(format!(
+            "record {redaction_seq} is not a RedactionRequested"
+        ));
     };
     let paths: BTreeSet<String> = redaction.fields.iter().map(|field| field.path()).collect();
     let erased = erased_seqs(reader, 1, redaction_seq).map_err(storage)?;
@@ -114,7 +116,7 @@ pub(crate) fn carry_out(
                 .iter()
                 .any(|(path, value)| paths.contains(path) && !value.is_empty());
             if names_a_field
-                && validate::validate_event(&wire)
+                && validate::validate_logged_event(&wire)
                     .is_ok_and(|event| event.subject() == redaction.entity)
             {
                 about.push(record.seq);
@@ -139,9 +141,11 @@ pub(crate) fn carry_out(
         let kept = reader.erased(seq).map_err(storage)?;
         let mut wire = decode_stored(seq, record.encoding, &record.bytes, kept.is_some())?;
         let mut digests = match &kept {
-            Some(bytes) => ErasedFields::from_bytes(bytes)
-                .map_err(|problem| format!("record {seq}: {problem}"))?
-                .digests,
+            Some(bytes) => {
+                ErasedFields::from_bytes(bytes)
+                    .map_err(|problem| format!("record {seq}: {problem}"))?
+                    .digests
+            }
             None => BTreeMap::new(),
         };
         let field_key = record_field_key(&secret, &record.key);
@@ -225,13 +229,18 @@ fn check_one(
             kept.redaction_seq
         ));
     }
-    let subject = validate::validate_event(&wire)
+    let subject = validate::validate_logged_event(&wire)
         .map_err(|rejection| rejection.to_string())?
         .subject();
     let request = reader
         .record(kept.redaction_seq)
         .map_err(|error| error.to_string())?
-        .ok_or_else(|| format!("its redaction, record {}, is not stored", kept.redaction_seq))?;
+        .ok_or_else(|| {
+            format!(
+                "its redaction, record {}, is not stored",
+                kept.redaction_seq
+            )
+        })?;
     let request_erased = reader
         .erased(kept.redaction_seq)
         .map_err(|error| error.to_string())?
@@ -242,7 +251,7 @@ fn check_one(
         &request.bytes,
         request_erased,
     )
-    .and_then(|wire| validate::validate_event(&wire).map_err(|r| r.to_string()))?;
+    .and_then(|wire| validate::validate_logged_event(&wire).map_err(|r| r.to_string()))?;
     match &redaction.payload {
         Payload::RedactionRequested(asked) if asked.entity == subject => Ok(()),
         _ => Err(format!(

@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use lineage_log::Record;
-use lineage_proto::v1;
 use lineage_core::redaction::record_field_key;
+use lineage_log::Record;
 use lineage_proto::fields::digests;
+use lineage_proto::v1;
 use lineage_proto::validate::Encoding;
 use prost::Message as _;
 

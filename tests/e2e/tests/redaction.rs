@@ -72,7 +72,10 @@ fn history() -> Vec<(v1::Event, bool)> {
     let json = true;
     vec![
         (
-            by("etl", event("d-1", WS, 0, dataset("applications", "3", &[], ""))),
+            by(
+                "etl",
+                event("d-1", WS, 0, dataset("applications", "3", &[], "")),
+            ),
             !json,
         ),
         (
@@ -86,15 +89,24 @@ fn history() -> Vec<(v1::Event, bool)> {
             !json,
         ),
         (
-            by(ERASED, event("r1-in", WS, 2, inputs("r-1", &[("applications", "3")]))),
+            by(
+                ERASED,
+                event("r1-in", WS, 2, inputs("r-1", &[("applications", "3")])),
+            ),
             json,
         ),
         // About the artifact, not the run: a redaction of r-1 leaves it.
         (
-            by("ci-pipeline", event("r1-model", WS, 3, artifact("r-1", "model.pkl"))),
+            by(
+                "ci-pipeline",
+                event("r1-model", WS, 3, artifact("r-1", "model.pkl")),
+            ),
             !json,
         ),
-        (by(ERASED, event("r1-end", WS, 4, failed("r-1", ERROR_TEXT))), json),
+        (
+            by(ERASED, event("r1-end", WS, 4, failed("r-1", ERROR_TEXT))),
+            json,
+        ),
         (
             by(
                 KEPT,
@@ -106,14 +118,22 @@ fn history() -> Vec<(v1::Event, bool)> {
             !json,
         ),
         (
-            by(KEPT, event("r2-in", WS, 6, inputs("r-2", &[("applications", "3")]))),
+            by(
+                KEPT,
+                event("r2-in", WS, 6, inputs("r-2", &[("applications", "3")])),
+            ),
             !json,
         ),
         (by(KEPT, event("r2-end", WS, 7, run_finished("r-2"))), !json),
         (
             by(
                 "registry",
-                event("m-1", WS, 8, registered("credit-risk", "7", "r-1", "model.pkl")),
+                event(
+                    "m-1",
+                    WS,
+                    8,
+                    registered("credit-risk", "7", "r-1", "model.pkl"),
+                ),
             ),
             !json,
         ),
@@ -220,7 +240,9 @@ async fn a_redaction_erases_personal_fields_and_keeps_lineage_and_the_chain() {
     }
     let before = history.len() as u64;
     lineaged.wait_applied(before).await;
-    let owner_before = run_details(&run_entity(&lineaged, "r-1").await).owner.clone();
+    let owner_before = run_details(&run_entity(&lineaged, "r-1").await)
+        .owner
+        .clone();
     assert_eq!(owner_before, ERASED);
 
     // A request naming no personal field is dead-lettered, saying why.
@@ -278,7 +300,10 @@ async fn a_redaction_erases_personal_fields_and_keeps_lineage_and_the_chain() {
     assert_eq!(asked.fields, vec!["actor", "error", "tags.owner"]);
     assert_eq!(asked.reason, "GDPR erasure request #42");
     assert_eq!(asked.requested_by, "dpo@lender.example");
-    assert_eq!((asked.seq, asked.event_id.as_str()), (redaction_seq, "redact-1"));
+    assert_eq!(
+        (asked.seq, asked.event_id.as_str()),
+        (redaction_seq, "redact-1")
+    );
     let r2 = run_entity(&lineaged, "r-2").await;
     assert_eq!(run_details(&r2).owner, KEPT);
     assert!(r2.redactions.is_empty());
@@ -307,7 +332,8 @@ async fn a_redaction_erases_personal_fields_and_keeps_lineage_and_the_chain() {
     // chain and every content digest still check.
     for record in &records {
         assert!(
-            !contains(&record.encode_to_vec(), ERASED) && !contains(&record.encode_to_vec(), ERROR_TEXT),
+            !contains(&record.encode_to_vec(), ERASED)
+                && !contains(&record.encode_to_vec(), ERROR_TEXT),
             "record {} still holds erased data",
             record.seq
         );
@@ -329,7 +355,12 @@ async fn a_redaction_erases_personal_fields_and_keeps_lineage_and_the_chain() {
         );
     }
     assert_eq!(
-        records[4].redaction.as_ref().expect("r1-end").erased_digests.len(),
+        records[4]
+            .redaction
+            .as_ref()
+            .expect("r1-end")
+            .erased_digests
+            .len(),
         2,
         "r1-end: its actor and its error"
     );
@@ -354,7 +385,11 @@ async fn a_redaction_erases_personal_fields_and_keeps_lineage_and_the_chain() {
     for file in std::fs::read_dir(&snapshots).expect("snapshot dir") {
         let path = file.expect("entry").path();
         let bytes = std::fs::read(&path).expect("read a snapshot");
-        assert!(!contains(&bytes, ERASED), "{} holds erased data", path.display());
+        assert!(
+            !contains(&bytes, ERASED),
+            "{} holds erased data",
+            path.display()
+        );
     }
 
     // A retry of an erased event is still the same event: a duplicate, not

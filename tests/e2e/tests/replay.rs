@@ -20,9 +20,9 @@ use lineage_e2e::events::{self, credit_story, map};
 use lineage_e2e::{
     Lineaged, NatsServer, WAIT, nats_with_events_stream, publish, read_replay_to_end, timestamp,
 };
-use lineage_proto::{fields, v1};
 use lineage_proto::v1::event::Payload;
 use lineage_proto::validate::{self, Encoding};
+use lineage_proto::{fields, v1};
 use lineage_server::Config;
 use prost::Message as _;
 use tonic::{Code, Status};

@@ -43,8 +43,8 @@ use tracing::instrument;
 pub use error::ApiError;
 
 use crate::checkpoint;
-use crate::redact;
 use crate::config::Config;
+use crate::redact;
 use crate::state::Shared;
 use lineage_log::LogReader;
 

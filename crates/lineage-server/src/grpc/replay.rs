@@ -179,15 +179,11 @@ fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Resul
             .is_none_or(|from| record.recorded_at >= from)
         {
             let kept = erased.get(&record.seq).map(Vec::as_slice);
-            let event = redact::decode_stored(
-                record.seq,
-                record.encoding,
-                record.bytes,
-                kept.is_some(),
-            )
-            .ok();
+            let event =
+                redact::decode_stored(record.seq, record.encoding, record.bytes, kept.is_some())
+                    .ok();
             let validated = match (&event, filter.needs_validation()) {
-                (Some(event), true) => validate::validate_event(event).ok(),
+                (Some(event), true) => validate::validate_logged_event(event).ok(),
                 _ => None,
             };
             if filter.admits(validated.as_ref()) {
