@@ -452,3 +452,101 @@ async fn a_saved_replay_cut_short_is_caught_against_a_kept_checkpoint() {
     assert_eq!(lonely.status.code(), Some(64), "{lonely:?}");
     lineaged.stop().await;
 }
+
+/// `lineage redact` from a shell: a run's owner and owner tag erased from
+/// the demo history, the run listing the redaction, and the whole log
+/// still verifying, by the service and by `lineage replay --verify`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_from_the_shell_erases_and_the_log_still_verifies() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let (lineaged, shell) = stack(&nats, data.path(), |_| {}).await;
+    let (_, lines) = emit_demo(&shell).await;
+    let run = ["-w", "credit-lender"];
+    let before = shell
+        .lineage(&[
+            run[0],
+            run[1],
+            "--format",
+            "json",
+            "get",
+            "run:cr-logreg-0112",
+        ])
+        .await;
+    assert!(
+        stdout(&before).contains("tomas.keller@credit-lender.example"),
+        "{before:?}"
+    );
+
+    // A field that is not a personal one is refused before anything is sent.
+    let wrong = shell
+        .lineage(&[
+            run[0],
+            run[1],
+            "redact",
+            "run:cr-logreg-0112",
+            "--field",
+            "owner",
+            "--reason",
+            "DSR-7",
+        ])
+        .await;
+    assert!(!wrong.status.success(), "{wrong:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("tags.<key>"),
+        "{wrong:?}"
+    );
+
+    let redacted = shell
+        .lineage(&[
+            run[0],
+            run[1],
+            "redact",
+            "run:cr-logreg-0112",
+            "--field",
+            "actor",
+            "--reason",
+            "DSR-7: erasure request",
+            "--actor",
+            "dpo@credit-lender.example",
+            "--wait",
+        ])
+        .await;
+    assert!(redacted.status.success(), "{redacted:?}");
+    let records = lines as u64 + 1;
+    lineaged.wait_applied(records).await;
+    lineaged
+        .wait_status("the redaction carried out", |s| s.redactions_pending == 0)
+        .await;
+
+    let after = shell
+        .lineage(&[run[0], run[1], "get", "run:cr-logreg-0112"])
+        .await;
+    let text = stdout(&after);
+    assert!(after.status.success(), "{after:?}");
+    assert!(!text.contains("tomas.keller"), "{text}");
+    assert!(
+        text.contains("redactions:") && text.contains("DSR-7"),
+        "{text}"
+    );
+
+    let verified = shell.lineage(&["verify"]).await;
+    assert!(verified.status.success(), "{verified:?}");
+    let replayed = shell.lineage(&["replay", "--verify"]).await;
+    assert!(replayed.status.success(), "{replayed:?}");
+    let lines = json_lines(&replayed);
+    assert_eq!(lines.len() as u64, records);
+    // The run's own records (its start, metrics and end) lost its owner;
+    // Tomas's other runs keep theirs.
+    let about_the_run: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["redaction"].is_object())
+        .collect();
+    assert!(!about_the_run.is_empty());
+    for line in &about_the_run {
+        assert!(!line.to_string().contains("tomas.keller"), "{line}");
+        assert_eq!(uint64(&line["redaction"]["redaction_seq"]), Some(records));
+    }
+    assert!(stdout(&replayed).contains("tomas.keller@credit-lender.example"));
+    lineaged.stop().await;
+}
