@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use lineage_core::LineageGraph;
 use lineage_core::graph::Facts;
 use lineage_proto::v1;
-use lineage_proto::validate::{Encoding, decode_event, validate_event};
+use lineage_proto::validate::{Encoding, decode_event, validate_logged_event};
 use prost::Message as _;
 
 use crate::measure::rss_bytes;
@@ -129,7 +129,7 @@ pub fn build_in_memory(path: &Path) -> anyhow::Result<MemoryFigures> {
         buffer.resize(u32::from_le_bytes(len) as usize, 0);
         input.read_exact(&mut buffer)?;
         let wire = v1::Event::decode(buffer.as_slice())?;
-        let event = validate_event(&wire).map_err(|r| anyhow::anyhow!("{r}"))?;
+        let event = validate_logged_event(&wire).map_err(|r| anyhow::anyhow!("{r}"))?;
         seq += 1;
         let started = Instant::now();
         graph.apply(seq, &event);
@@ -370,9 +370,17 @@ pub fn log_memory(data_dir: &Path, records_out: &Path) -> anyhow::Result<()> {
     let reader = log.reader();
     let mut out = BufWriter::new(File::create(records_out)?);
     let mut converted = Vec::new();
+    // A redaction re-encodes what it erases as protobuf.
+    let erased: std::collections::BTreeSet<u64> = reader
+        .erased_in(1, u64::MAX)
+        .map(|entry| entry.map(|(seq, _)| seq))
+        .collect::<Result<_, _>>()?;
     reader.for_each_from(1, |record| {
-        let encoding = Encoding::from_byte(record.encoding)
-            .ok_or_else(|| anyhow::anyhow!("record {} has an unknown encoding", record.seq))?;
+        let encoding = match Encoding::from_byte(record.encoding) {
+            _ if erased.contains(&record.seq) => Encoding::Protobuf,
+            Some(encoding) => encoding,
+            None => anyhow::bail!("record {} has an unknown encoding", record.seq),
+        };
         let bytes = match encoding {
             Encoding::Protobuf => record.bytes,
             Encoding::Json => {

@@ -176,11 +176,18 @@ pub async fn run(
     *shared.graph_mut() = graph;
     shared.publish_applied(applied);
     let head = log.head();
+    // Carried out by the ingest once it holds its consumer.
+    let redactions_pending = log
+        .reader()
+        .pending_redactions()
+        .map_err(|e| ServerError::Replay(e.to_string()))?
+        .len() as u64;
     shared.update_status(|status| {
         status.head_seq = head.seq;
         status.head_hash = head.hash;
         status.duplicates = log.duplicates();
         status.dead_lettered = log.rejected();
+        status.redactions_pending = redactions_pending;
     });
     shared.set_ready();
     health_reporter

@@ -255,6 +255,16 @@ impl Store {
         self.key_hashes.remove(key).expect("remove");
     }
 
+    /// Notes the redaction at `seq` as not carried out yet, as a crash
+    /// between storing it and finishing its erasures would leave it.
+    pub fn mark_redaction_pending(&self, seq: u64) {
+        self.db
+            .open_tree("pending_redactions")
+            .expect("pending_redactions")
+            .insert(seq.to_be_bytes(), &[])
+            .expect("mark");
+    }
+
     /// Makes the damage durable and releases the store for lineaged.
     pub fn close(self) {
         self.db.flush().expect("flush");
