@@ -790,7 +790,13 @@ async fn audit(lineaged: &Lineaged, js: &jetstream::Context) -> anyhow::Result<A
         .await;
     let redaction_secs = started.elapsed().as_secs_f64();
     let redacted_records = lineaged
-        .replay(v1::ReplayRequest::default())
+        .replay(v1::ReplayRequest {
+            entity: request.payload.as_ref().and_then(|payload| match payload {
+                v1::event::Payload::RedactionRequested(asked) => asked.entity.clone(),
+                _ => None,
+            }),
+            ..Default::default()
+        })
         .await?
         .iter()
         .filter(|record| record.redaction.is_some())

@@ -161,14 +161,45 @@ impl From<LogError> for Stop {
     }
 }
 
-fn read_chunk(reader: &LogReader, filter: &ReplayFilter, from_seq: u64) -> Result<Chunk, LogError> {
+/// The chunk from `from_seq`; `None` if redactions changed its records
+/// every time it was read.
+fn read_chunk(
+    reader: &LogReader,
+    filter: &ReplayFilter,
+    from_seq: u64,
+) -> Result<Option<Chunk>, LogError> {
+    // A redaction carried out while the chunk was read could leave a
+    // record's new bytes sent as the bytes received: the chunk is read
+    // again if the erased records of its range changed meanwhile.
+    let erased_in_range = || -> Result<std::collections::BTreeMap<u64, Vec<u8>>, LogError> {
+        reader
+            .erased_in(from_seq, from_seq.saturating_add(CHUNK_SCAN))
+            .map(|entry| entry.map(|(seq, kept)| (seq, kept.to_vec())))
+            .collect()
+    };
+    for _ in 0..CHUNK_ATTEMPTS {
+        let erased = erased_in_range()?;
+        let chunk = read_chunk_once(reader, filter, from_seq, &erased)?;
+        if erased_in_range()? == erased {
+            return Ok(Some(chunk));
+        }
+    }
+    Ok(None)
+}
+
+/// Reads of one chunk before a replay gives up on a range that redactions
+/// keep changing.
+const CHUNK_ATTEMPTS: usize = 8;
+
+fn read_chunk_once(
+    reader: &LogReader,
+    filter: &ReplayFilter,
+    from_seq: u64,
+    erased: &std::collections::BTreeMap<u64, Vec<u8>>,
+) -> Result<Chunk, LogError> {
     let mut records = Vec::new();
     let mut scanned = 0;
     let secret = reader.field_secret();
-    let erased: std::collections::BTreeMap<u64, Vec<u8>> = reader
-        .erased_in(from_seq, from_seq.saturating_add(CHUNK_SCAN))
-        .map(|entry| entry.map(|(seq, kept)| (seq, kept.to_vec())))
-        .collect::<Result<_, _>>()?;
     let outcome = reader.for_each_from(from_seq, |record: RecordRef<'_>| {
         if record.seq > filter.to_seq || filter.to_time.is_some_and(|to| record.recorded_at > to) {
             return Err(Stop::Past);
@@ -317,6 +348,11 @@ async fn send_all(
                 .await
                 .map_err(|error| Status::from(ApiError::Internal(error.to_string())))?
                 .map_err(|error| Status::from(ApiError::Storage(error.to_string())))?
+                .ok_or_else(|| {
+                    Status::unavailable(format!(
+                        "redactions kept changing the records from {next_seq}; resume from record {next_seq}"
+                    ))
+                })?
         };
         for record in chunk.records {
             let seq = record.seq;
