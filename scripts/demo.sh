@@ -90,4 +90,6 @@ The stack is up. Try (the binaries are in $bin; stop with scripts/demo.sh stop):
   # Evidence for auditors: the log checked here, and W3C PROV of a model's origins
   $bin/lineage replay --verify > history.jsonl
   $bin/lineage -w credit-lender export --prov model:credit-risk@7 --out credit-risk-7.prov.json
+  # Erase a person's data from a run's events, keeping its lineage and the chain
+  $bin/lineage -w credit-lender redact run:cr-logreg-0112 --field actor --reason "DSR-2026-031" --wait
 TRY

@@ -817,7 +817,7 @@ pub fn status(status: &v1::StatusResponse) -> String {
         field(out, "", "edges", status.edges)?;
         field(out, "", "duplicates", status.duplicates)?;
         field(out, "", "dead lettered", status.dead_lettered)?;
-        field(out, "", "redactions pending", status.redactions_pending)?;
+        field(out, "", "redactions due", status.redactions_pending)?;
         field(out, "", "ingest connected", status.ingest_connected)?;
         field(
             out,
