@@ -1284,6 +1284,7 @@ nodes:            6
 edges:            7
 duplicates:       0
 dead lettered:    0
+redactions due:   0
 ingest connected: true
 ingest error:     none
 "
