@@ -268,7 +268,12 @@ fn entity_field(w: &mut Writer, field: u32, graph: &LineageGraph, node: NodeInde
 
 /// An entity's redactions (field 17, after applied_seq), in both views.
 fn redactions(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
-    for redaction in convert::redactions(graph.node(index)) {
+    let node = graph.node(index);
+    // Almost every entity has none: nothing to build.
+    if node.redactions().is_empty() {
+        return;
+    }
+    for redaction in convert::redactions(node) {
         w.prost(17, &redaction);
     }
 }
