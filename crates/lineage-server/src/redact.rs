@@ -44,6 +44,20 @@ pub(crate) fn decode_stored(
         .map_err(|rejection| format!("record {seq} no longer decodes: {rejection}"))
 }
 
+/// The validated event stored at `seq`, erased or not; `None` if no record
+/// is stored there.
+fn stored_event(reader: &LogReader, seq: u64) -> Result<Option<lineage_core::Event>, String> {
+    let storage = |error: LogError| error.to_string();
+    let Some(record) = reader.record(seq).map_err(storage)? else {
+        return Ok(None);
+    };
+    let erased = reader.erased(seq).map_err(storage)?.is_some();
+    let wire = decode_stored(seq, record.encoding, &record.bytes, erased)?;
+    validate::validate_logged_event(&wire)
+        .map(Some)
+        .map_err(|rejection| format!("record {seq} no longer validates: {rejection}"))
+}
+
 /// The sequences of the erased records of `from_seq..=to_seq` (few: only
 /// redactions make them).
 pub(crate) fn erased_seqs(
@@ -78,18 +92,8 @@ pub(crate) fn carry_out(
     redaction_seq: u64,
 ) -> Result<Erasure, String> {
     let storage = |error: LogError| error.to_string();
-    let request = reader
-        .record(redaction_seq)
-        .map_err(storage)?
+    let event = stored_event(reader, redaction_seq)?
         .ok_or_else(|| format!("the redaction at record {redaction_seq} is not stored"))?;
-    let erased_before = reader.erased(redaction_seq).map_err(storage)?.is_some();
-    let event = decode_stored(
-        redaction_seq,
-        request.encoding,
-        &request.bytes,
-        erased_before,
-    )
-    .and_then(|wire| validate::validate_logged_event(&wire).map_err(|r| r.to_string()))?;
     let Payload::RedactionRequested(redaction) = &event.payload else {
         return Err(format!(
             "record {redaction_seq} is not a RedactionRequested"
@@ -232,26 +236,12 @@ fn check_one(
     let subject = validate::validate_logged_event(&wire)
         .map_err(|rejection| rejection.to_string())?
         .subject();
-    let request = reader
-        .record(kept.redaction_seq)
-        .map_err(|error| error.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "its redaction, record {}, is not stored",
-                kept.redaction_seq
-            )
-        })?;
-    let request_erased = reader
-        .erased(kept.redaction_seq)
-        .map_err(|error| error.to_string())?
-        .is_some();
-    let redaction = decode_stored(
-        request.seq,
-        request.encoding,
-        &request.bytes,
-        request_erased,
-    )
-    .and_then(|wire| validate::validate_logged_event(&wire).map_err(|r| r.to_string()))?;
+    let redaction = stored_event(reader, kept.redaction_seq)?.ok_or_else(|| {
+        format!(
+            "its redaction, record {}, is not stored",
+            kept.redaction_seq
+        )
+    })?;
     match &redaction.payload {
         Payload::RedactionRequested(asked) if asked.entity == subject => Ok(()),
         _ => Err(format!(
