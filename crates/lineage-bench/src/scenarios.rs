@@ -1104,13 +1104,13 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
         let write = || {
             graph
                 .find(&key)
-                .map(|node| encode::entity(graph, node).into_bytes())
+                .map(|node| encode::entity(&graph.present(), node).into_bytes())
                 .unwrap_or_default()
         };
         let build = || {
             graph
                 .find(&key)
-                .map(|node| convert::entity_answer(graph, node))
+                .map(|node| convert::entity_answer(&graph.present(), node))
                 .unwrap_or_default()
         };
         let answer = answer_samples(budget, 1_000, 200_000, write, Some(&build));
@@ -1140,11 +1140,11 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 .runs_using_dataset(&workspace, name, Some(version), None, 100)
                 .0
         };
-        let write = |view| encode::runs_page(graph, &page_of(), view, "").into_bytes();
+        let write = |view| encode::runs_page(&graph.present(), &page_of(), view, "").into_bytes();
         let build = || v1::RunsUsingDatasetResponse {
             runs: page_of()
                 .iter()
-                .map(|&run| convert::entity_in_view(graph, run, basic))
+                .map(|&run| convert::entity_in_view(&graph.present(), run, basic))
                 .collect(),
             next_page_token: String::new(),
             applied_seq: graph.applied_seq(),
@@ -1179,13 +1179,13 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             let write = |view| {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| encode::model_trace(graph, &t, view, COMPACT).into_bytes())
+                    .map(|t| encode::model_trace(&graph.present(), &t, view, COMPACT).into_bytes())
                     .unwrap_or_default()
             };
             let build = || {
                 graph
                     .trace_model(root, &spec)
-                    .map(|t| convert::model_trace(graph, &t, basic, COMPACT))
+                    .map(|t| convert::model_trace(&graph.present(), &t, basic, COMPACT))
                     .unwrap_or_default()
             };
             let answer = answer_samples(budget, 200, 100_000, || write(basic), Some(&build));
@@ -1240,9 +1240,16 @@ fn traversal_figures(
     let (domain, traversed) = repeat(budget, min_runs, max_runs, || graph.traverse(root, spec));
     let write = |view| {
         let answer = graph.traverse(root, spec);
-        encode::subgraph(graph, &answer, view, COMPACT).into_bytes()
+        encode::subgraph(&graph.present(), &answer, view, COMPACT).into_bytes()
     };
-    let build = || convert::subgraph(graph, &graph.traverse(root, spec), basic, COMPACT);
+    let build = || {
+        convert::subgraph(
+            &graph.present(),
+            &graph.traverse(root, spec),
+            basic,
+            COMPACT,
+        )
+    };
     let answer = answer_samples(budget, min_runs, max_runs, || write(basic), Some(&build));
     let (full_written, _) = repeat(budget, min_runs / 2, max_runs / 2, || write(full));
     QueryFigures::listed(

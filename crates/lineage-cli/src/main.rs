@@ -88,6 +88,23 @@ struct GlobalArgs {
     #[arg(long, env = "LINEAGE_MIN_SEQ", default_value_t = 0, global = true)]
     min_seq: u64,
 
+    /// Time travel: answer as the lineage stood when the service had logged
+    /// this sequence (e.g. 1200) or had stored everything up to this time
+    /// (RFC 3339, e.g. 2026-03-01T00:00:00Z): what it knew then. For every
+    /// query (get, provenance, impact, runs-using, trace, export, diff).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SEQ|TIME",
+        conflicts_with = "occurred_by"
+    )]
+    as_of: Option<String>,
+
+    /// Time travel: answer with only the events that occurred by this time
+    /// (RFC 3339): what had happened by then, as known now.
+    #[arg(long, global = true, value_name = "TIME")]
+    occurred_by: Option<String>,
+
     /// `emit` publishes to `<prefix>.<workspace>`.
     #[arg(
         long,
@@ -230,6 +247,21 @@ enum Command {
         /// omitted).
         #[arg(long)]
         depth: Option<u32>,
+        /// The first version as of this log sequence or recorded time (as
+        /// --as-of), so that one version can be compared with itself: diff
+        /// credit-risk@7 credit-risk@7 --a-as-of 1200. Defaults to the
+        /// global --as-of / --occurred-by.
+        #[arg(long, value_name = "SEQ|TIME", conflicts_with = "a_occurred_by")]
+        a_as_of: Option<String>,
+        /// The first version by this event time (as --occurred-by).
+        #[arg(long, value_name = "TIME")]
+        a_occurred_by: Option<String>,
+        /// The second version as of this log sequence or recorded time.
+        #[arg(long, value_name = "SEQ|TIME", conflicts_with = "b_occurred_by")]
+        b_as_of: Option<String>,
+        /// The second version by this event time.
+        #[arg(long, value_name = "TIME")]
+        b_occurred_by: Option<String>,
     },
     /// Export the lineage around an entity as a W3C PROV-JSON document (to
     /// standard output, or --out), signed when the service has a key.
@@ -513,6 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .get_entity(v1::GetEntityRequest {
                     entity: Some(entity::to_wire(&key)),
                     min_seq: global.min_seq,
+                    as_of: global.as_of()?,
                 })
                 .await?
                 .into_inner();
@@ -544,6 +577,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     // The text and DOT renderings name an edge's ends.
                     compact_edges: false,
                     min_seq: global.min_seq,
+                    as_of: global.as_of()?,
                 })
                 .await?
                 .into_inner();
@@ -593,7 +627,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => run_replay(global, args).await,
         Command::Export(args) => run_export(global, args).await,
-        Command::Diff { a, b, depth } => {
+        Command::Diff {
+            a,
+            b,
+            depth,
+            a_as_of,
+            a_occurred_by,
+            b_as_of,
+            b_occurred_by,
+        } => {
+            let side = |flags: (&str, &Option<String>), occurred: (&str, &Option<String>)| {
+                if flags.1.is_none() && occurred.1.is_none() {
+                    global.as_of()
+                } else {
+                    as_of(
+                        (flags.0, flags.1.as_deref()),
+                        (occurred.0, occurred.1.as_deref()),
+                    )
+                }
+            };
+            let a_as_of = side(("--a-as-of", a_as_of), ("--a-occurred-by", a_occurred_by))?;
+            let b_as_of = side(("--b-as-of", b_as_of), ("--b-occurred-by", b_occurred_by))?;
             let workspace = entity::workspace(global.workspace.as_deref())?;
             let model = |spec: &str| -> anyhow::Result<v1::EntityRef> {
                 let (name, version) = entity::parse_model_spec(spec)?;
@@ -611,6 +665,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     b: Some(model(b)?),
                     max_depth: depth.unwrap_or(0),
                     min_seq: global.min_seq,
+                    a_as_of,
+                    b_as_of,
                 })
                 .await?
                 .into_inner();
@@ -770,6 +826,7 @@ async fn run_export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Ex
             max_depth: args.depth.unwrap_or(0),
             limit: args.limit.unwrap_or(0),
             min_seq: global.min_seq,
+            as_of: global.as_of()?,
         })
         .await?
         .into_inner();
@@ -803,6 +860,43 @@ async fn run_export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Ex
 }
 
 /// An RFC 3339 time, as the proto3 JSON mapping writes timestamps.
+/// The moment `--as-of` (a log sequence or a recorded time) or
+/// `--occurred-by` (an event time) names, if either is given.
+fn as_of(
+    (as_of_flag, as_of): (&str, Option<&str>),
+    (occurred_flag, occurred_by): (&str, Option<&str>),
+) -> Result<Option<v1::AsOf>, UsageError> {
+    let point = match (as_of, occurred_by) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(UsageError(format!(
+                "{as_of_flag} and {occurred_flag} are two kinds of moment; give one"
+            )));
+        }
+        (Some(raw), None) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            v1::as_of::Point::Seq(raw.parse().map_err(|_| {
+                UsageError(format!(
+                    "{as_of_flag} {raw}: a log sequence is at most {}",
+                    u64::MAX
+                ))
+            })?)
+        }
+        (Some(raw), None) => v1::as_of::Point::RecordedAt(parse_time(as_of_flag, raw)?),
+        (None, Some(raw)) => v1::as_of::Point::OccurredBy(parse_time(occurred_flag, raw)?),
+    };
+    Ok(Some(v1::AsOf { point: Some(point) }))
+}
+
+impl GlobalArgs {
+    /// The moment the global time-travel flags name.
+    fn as_of(&self) -> Result<Option<v1::AsOf>, UsageError> {
+        as_of(
+            ("--as-of", self.as_of.as_deref()),
+            ("--occurred-by", self.occurred_by.as_deref()),
+        )
+    }
+}
+
 fn parse_time(flag: &str, raw: &str) -> Result<pbjson_types::Timestamp, UsageError> {
     serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
         UsageError(format!(
@@ -910,6 +1004,7 @@ async fn run_traversal(
         // The text and DOT renderings name an edge's ends.
         compact_edges: false,
         min_seq: global.min_seq,
+        as_of: global.as_of()?,
     };
     let mut grpc: Client = client::connect(&global.grpc_addr).await?;
     let answer = match direction {
@@ -939,6 +1034,7 @@ async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Re
         // which only the full view carries.
         view: args.view.or(default_view(global.format, View::Full)),
         min_seq: global.min_seq,
+        as_of: global.as_of()?,
     };
     let mut combined = v1::RunsUsingDatasetResponse::default();
     for page in 0..MAX_PAGES {
@@ -1024,5 +1120,65 @@ mod tests {
             parse(&["redact", "run:r1", "--field", "actor"]).is_err(),
             "a reason is required"
         );
+    }
+
+    #[test]
+    fn as_of_reads_a_sequence_a_recorded_time_or_an_event_time() {
+        let point = |args: &[&str]| {
+            parse(args)
+                .expect("parses")
+                .global
+                .as_of()
+                .map(|as_of| as_of.and_then(|as_of| as_of.point))
+        };
+        assert!(matches!(point(&["get", "run:r1"]), Ok(None)));
+        assert!(matches!(
+            point(&["get", "run:r1", "--as-of", "1200"]),
+            Ok(Some(v1::as_of::Point::Seq(1200)))
+        ));
+        let Ok(Some(v1::as_of::Point::RecordedAt(at))) =
+            point(&["--as-of", "2026-03-01T00:00:00Z", "get", "run:r1"])
+        else {
+            panic!("a recorded time");
+        };
+        assert_eq!(at.seconds, 1_772_323_200);
+        assert!(matches!(
+            point(&["get", "run:r1", "--occurred-by", "2026-03-01T00:00:00Z"]),
+            Ok(Some(v1::as_of::Point::OccurredBy(_)))
+        ));
+        let bad = point(&["get", "run:r1", "--as-of", "yesterday"]).expect_err("not a time");
+        assert!(bad.0.contains("RFC 3339"), "{}", bad.0);
+        assert!(
+            parse(&[
+                "get",
+                "run:r1",
+                "--as-of",
+                "1",
+                "--occurred-by",
+                "2026-03-01T00:00:00Z"
+            ])
+            .is_err(),
+            "one kind of moment"
+        );
+        let diff = parse(&[
+            "diff",
+            "credit-risk@7",
+            "credit-risk@7",
+            "--a-as-of",
+            "12",
+            "--b-occurred-by",
+            "2026-03-01T00:00:00Z",
+        ])
+        .expect("parses");
+        let Command::Diff {
+            a_as_of,
+            b_occurred_by,
+            ..
+        } = diff.command
+        else {
+            panic!("not diff");
+        };
+        assert_eq!(a_as_of.as_deref(), Some("12"));
+        assert!(b_occurred_by.is_some());
     }
 }

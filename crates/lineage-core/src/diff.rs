@@ -6,6 +6,7 @@
 
 use petgraph::graph::NodeIndex;
 
+use crate::as_of::AsOf;
 use crate::graph::{EdgeKind, Facts, LineageGraph};
 use crate::id::{EntityKey, EntityKind};
 use crate::query::{NodeKinds, TraversalSpec};
@@ -42,78 +43,94 @@ pub struct LineageDiff {
 }
 
 impl LineageGraph {
-    /// Compares two model versions; `None` if either node is not a model
-    /// version. `upstream` bounds each upstream walk; its node filter is
-    /// replaced by dataset versions.
+    /// Compares two model versions as they are now; see [`diff_model_versions`].
     pub fn diff_model_versions(
         &self,
         a: NodeIndex,
         b: NodeIndex,
         upstream: &TraversalSpec,
     ) -> Option<LineageDiff> {
-        let spec = TraversalSpec {
-            node_kinds: NodeKinds::of([EntityKind::DatasetVersion]),
-            ..*upstream
-        };
-        let datasets = |model: NodeIndex| {
-            let answer = self.traverse(model, &spec);
-            let found: Vec<NodeIndex> = answer
-                .nodes
-                .into_iter()
-                .filter(|&node| self.node(node).key.kind == EntityKind::DatasetVersion)
-                .collect();
-            (found, answer.truncated)
-        };
-        let (run_a, run_b) = (self.source_run(a)?, self.source_run(b)?);
-        let ((upstream_a, cut_a), (upstream_b, cut_b)) = (datasets(a), datasets(b));
-        let datasets_added: Vec<NodeIndex> = upstream_b
-            .iter()
-            .copied()
-            .filter(|node| !upstream_a.contains(node))
-            .collect();
-        let datasets_removed: Vec<NodeIndex> = upstream_a
-            .iter()
-            .copied()
-            .filter(|node| !upstream_b.contains(node))
-            .collect();
-        let datasets_unchanged = upstream_b.len() - datasets_added.len();
-
-        let params = changes(self.params_of(run_a), self.params_of(run_b), |x, y| x == y);
-        let metrics = changes(self.metrics_of(run_a), self.metrics_of(run_b), |x, y| {
-            x.to_bits() == y.to_bits()
-        });
-        let code_version = {
-            let (x, y) = (self.code_version_of(run_a), self.code_version_of(run_b));
-            (x != y).then(|| Change {
-                key: "code_version".to_owned(),
-                a: x,
-                b: y,
-            })
-        };
-        let one = |run: Option<NodeIndex>, kind| {
-            run.and_then(|run| self.incoming(run, kind).map(|(_, from)| from).next())
-        };
-        let differs = |kind| {
-            let (x, y) = (one(run_a, kind), one(run_b, kind));
-            (x != y).then_some((x, y))
-        };
-        Some(LineageDiff {
-            a,
-            b,
-            source_run_a: run_a,
-            source_run_b: run_b,
-            datasets_added,
-            datasets_removed,
-            datasets_unchanged,
-            params,
-            metrics,
-            code_version,
-            environment: differs(EdgeKind::RanIn),
-            compute: differs(EdgeKind::RanOn),
-            truncated: cut_a || cut_b,
-        })
+        diff_model_versions((self.present(), a), (self.present(), b), upstream)
     }
+}
 
+/// Compares model version `a` in its view with model version `b` in its
+/// view (two versions now, or one version at two moments); `None` if
+/// either node is not a model version. `upstream` bounds each upstream
+/// walk; its node filter is replaced by dataset versions.
+pub fn diff_model_versions(
+    (view_a, a): (AsOf<'_>, NodeIndex),
+    (view_b, b): (AsOf<'_>, NodeIndex),
+    upstream: &TraversalSpec,
+) -> Option<LineageDiff> {
+    let spec = TraversalSpec {
+        node_kinds: NodeKinds::of([EntityKind::DatasetVersion]),
+        ..*upstream
+    };
+    let datasets = |view: &AsOf<'_>, model: NodeIndex| {
+        let answer = view.traverse(model, &spec);
+        let found: Vec<NodeIndex> = answer
+            .nodes
+            .into_iter()
+            .filter(|&node| view.key(node).kind == EntityKind::DatasetVersion)
+            .collect();
+        (found, answer.truncated)
+    };
+    let (run_a, run_b) = (view_a.source_run(a)?, view_b.source_run(b)?);
+    let ((upstream_a, cut_a), (upstream_b, cut_b)) = (datasets(&view_a, a), datasets(&view_b, b));
+    let datasets_added: Vec<NodeIndex> = upstream_b
+        .iter()
+        .copied()
+        .filter(|node| !upstream_a.contains(node))
+        .collect();
+    let datasets_removed: Vec<NodeIndex> = upstream_a
+        .iter()
+        .copied()
+        .filter(|node| !upstream_b.contains(node))
+        .collect();
+    let datasets_unchanged = upstream_b.len() - datasets_added.len();
+
+    let params = changes(view_a.params_of(run_a), view_b.params_of(run_b), |x, y| {
+        x == y
+    });
+    let metrics = changes(
+        view_a.metrics_of(run_a),
+        view_b.metrics_of(run_b),
+        |x, y| x.to_bits() == y.to_bits(),
+    );
+    let code_version = {
+        let (x, y) = (view_a.code_version_of(run_a), view_b.code_version_of(run_b));
+        (x != y).then(|| Change {
+            key: "code_version".to_owned(),
+            a: x,
+            b: y,
+        })
+    };
+    let one = |view: &AsOf<'_>, run: Option<NodeIndex>, kind| {
+        run.and_then(|run| view.incoming(run, kind).map(|(_, from)| from).next())
+    };
+    let differs = |kind| {
+        let (x, y) = (one(&view_a, run_a, kind), one(&view_b, run_b, kind));
+        (x != y).then_some((x, y))
+    };
+    Some(LineageDiff {
+        a,
+        b,
+        source_run_a: run_a,
+        source_run_b: run_b,
+        datasets_added,
+        datasets_removed,
+        datasets_unchanged,
+        params,
+        metrics,
+        code_version,
+        environment: differs(EdgeKind::RanIn),
+        compute: differs(EdgeKind::RanOn),
+        truncated: cut_a || cut_b,
+    })
+}
+
+impl AsOf<'_> {
     /// The source run of a model version (`Some(None)` while its
     /// registration or run has not arrived); `None` if it is not a model
     /// version.
@@ -131,7 +148,8 @@ impl LineageGraph {
     }
 
     fn params_of(&self, run: Option<NodeIndex>) -> Vec<(String, String)> {
-        match run.map(|run| &self.node(run).facts) {
+        let node = run.map(|run| self.node(run));
+        match node.as_ref().map(|node| &node.facts) {
             Some(Facts::Run(facts)) => facts
                 .params()
                 .map(|(key, value)| (key.to_owned(), value.value.to_string()))
@@ -141,7 +159,8 @@ impl LineageGraph {
     }
 
     fn metrics_of(&self, run: Option<NodeIndex>) -> Vec<(String, f64)> {
-        match run.map(|run| &self.node(run).facts) {
+        let node = run.map(|run| self.node(run));
+        match node.as_ref().map(|node| &node.facts) {
             Some(Facts::Run(facts)) => facts
                 .latest_metrics()
                 .map(|(key, _, _, value)| (key.to_owned(), value))
@@ -151,7 +170,8 @@ impl LineageGraph {
     }
 
     fn code_version_of(&self, run: Option<NodeIndex>) -> Option<String> {
-        match run.map(|run| &self.node(run).facts) {
+        let node = run.map(|run| self.node(run));
+        match node.as_ref().map(|node| &node.facts) {
             Some(Facts::Run(facts)) => facts
                 .started
                 .as_ref()

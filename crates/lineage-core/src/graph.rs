@@ -86,7 +86,18 @@ impl EdgeKind {
 #[derive(Clone, PartialEq, Debug)]
 pub struct Lww<T> {
     pub stamp: Stamp,
+    /// The log sequence of the event that stated it, so that a view as of
+    /// an earlier sequence can tell whether it was known then.
+    pub seq: u64,
     pub value: T,
+}
+
+/// Where in the log and in time the event being applied stands: every node,
+/// edge and value it touches keeps the earliest of these it was seen at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct At {
+    pub(crate) seq: u64,
+    pub(crate) occurred_at: EventTime,
 }
 
 /// A string the graph holds many times (tag and parameter keys and values,
@@ -206,20 +217,32 @@ impl Registers {
         self.entries.is_empty()
     }
 
-    /// Offers each value to its key's register.
-    fn merge(&mut self, interner: &mut Interner, stamp: &Stamp, values: &StringMap) {
+    /// Offers each value to its key's register; the values that lost, or
+    /// that a winner replaced, go to `displaced` with their keys.
+    fn merge(
+        &mut self,
+        interner: &mut Interner,
+        stamp: &Stamp,
+        seq: u64,
+        values: &StringMap,
+        displaced: &mut Vec<(Name, Lww<Name>)>,
+    ) {
         for (key, value) in values {
             match self
                 .entries
                 .binary_search_by(|(k, _)| k.as_str().cmp(key.as_str()))
             {
                 Ok(at) => {
-                    let slot = &mut self.entries[at].1;
+                    let (name, slot) = &mut self.entries[at];
+                    let offered = Lww {
+                        stamp: stamp.clone(),
+                        seq,
+                        value: interner.name(value),
+                    };
                     if slot.stamp < *stamp {
-                        *slot = Lww {
-                            stamp: stamp.clone(),
-                            value: interner.name(value),
-                        };
+                        displaced.push((name.clone(), std::mem::replace(slot, offered)));
+                    } else {
+                        displaced.push((name.clone(), offered));
                     }
                 }
                 Err(at) => {
@@ -232,6 +255,7 @@ impl Registers {
                             interner.name(key),
                             Lww {
                                 stamp: stamp.clone(),
+                                seq,
                                 value: interner.name(value),
                             },
                         ),
@@ -260,36 +284,75 @@ impl std::ops::Index<&str> for Registers {
     }
 }
 
-/// Offers a value to a register; returns the value it replaced, if it won.
-fn offer<T>(slot: &mut Option<Lww<T>>, stamp: &Stamp, value: T) -> Offer<T> {
+/// Offers a value to a register: it wins over a smaller stamp.
+fn offer<T>(slot: &mut Option<Lww<T>>, offered: Lww<T>) -> Offer<T> {
     match slot {
-        Some(current) if current.stamp >= *stamp => Offer::Lost,
-        _ => {
-            let previous = slot.replace(Lww {
-                stamp: stamp.clone(),
-                value,
-            });
-            Offer::Won(previous.map(|p| p.value))
-        }
+        Some(current) if current.stamp >= offered.stamp => Offer::Lost(offered),
+        _ => Offer::Won(slot.replace(offered)),
     }
 }
 
+/// What became of an offer: it won (and replaced the value given, if any)
+/// or lost (and is handed back). Either way one value leaves the register's
+/// present and is kept as history ([`Displaced`]).
 enum Offer<T> {
-    Won(Option<T>),
-    Lost,
+    Won(Option<Lww<T>>),
+    Lost(Lww<T>),
 }
 
 /// Offers a value to a boxed register (facts most entities never have, or
-/// whose size would bloat every node); returns the value it replaced.
-fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, stamp: &Stamp, value: T) -> Offer<T> {
+/// whose size would bloat every node).
+fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, offered: Lww<T>) -> Offer<T> {
     match slot {
-        Some(current) if current.stamp >= *stamp => Offer::Lost,
-        _ => {
-            let previous = slot.replace(Box::new(Lww {
-                stamp: stamp.clone(),
-                value,
-            }));
-            Offer::Won(previous.map(|p| p.value))
+        Some(current) if current.stamp >= offered.stamp => Offer::Lost(offered),
+        _ => Offer::Won(slot.replace(Box::new(offered)).map(|previous| *previous)),
+    }
+}
+
+/// A value a register no longer holds, or never held because a greater
+/// stamp had stated it first. The graph keeps these so that a view as of an
+/// earlier log sequence, or of an earlier event time, can pick the winner
+/// that held then ([`crate::view`]); almost every register only ever sees one
+/// offer, so almost no node has any.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Displaced {
+    Experiment(Lww<ExperimentFacts>),
+    RunStart(Lww<RunStartFacts>),
+    RunFinish(Lww<RunFinishFacts>),
+    Dataset(Lww<DatasetFacts>),
+    Artifact(Lww<ArtifactFacts>),
+    Registration(Lww<RegistrationFacts>),
+    Deployment(Lww<DeploymentFacts>),
+    Tag(Name, Lww<Name>),
+    Param(Name, Lww<Name>),
+    /// A metric point replaced by, or losing to, a point of a greater stamp
+    /// at the same (step, timestamp) of the series `key`.
+    Metric(Name, MetricPointFacts),
+}
+
+impl Displaced {
+    /// Sets the value of `field`, if this holds one, to "".
+    fn erase(&mut self, field: &PersonalField, empty: &Name) {
+        match (field, self) {
+            (PersonalField::Actor, Displaced::RunStart(started)) => {
+                started.value.owner = String::new()
+            }
+            (PersonalField::ApprovedBy, Displaced::Registration(registered)) => {
+                registered.value.approved_by = String::new()
+            }
+            (PersonalField::ApprovalNotes, Displaced::Registration(registered)) => {
+                registered.value.approval_notes = String::new()
+            }
+            (PersonalField::Error, Displaced::RunFinish(finished)) => {
+                finished.value.error = String::new()
+            }
+            (PersonalField::Description, Displaced::Experiment(created)) => {
+                created.value.description = String::new()
+            }
+            (PersonalField::Tag(key), Displaced::Tag(name, tag)) if name.as_str() == key => {
+                tag.value = empty.clone()
+            }
+            _ => {}
         }
     }
 }
@@ -305,6 +368,8 @@ fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, stamp: &Stamp, value: T) -> Of
 #[derive(Debug, Default)]
 pub(crate) struct StampTable {
     times: Vec<EventTime>,
+    /// Each event's log sequence, for views as of an earlier sequence.
+    seqs: Vec<u64>,
     /// Every event id, one after another.
     ids: String,
     /// Where each id ends in `ids`.
@@ -340,6 +405,11 @@ impl StampTable {
         }
     }
 
+    /// The log sequence of the event of stamp `index`.
+    pub(crate) fn seq(&self, index: u32) -> u64 {
+        self.seqs[index as usize]
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.times.len()
     }
@@ -349,10 +419,11 @@ impl StampTable {
         (0..self.len()).map(|index| self.get(index as u32))
     }
 
-    /// Adds a stamp; returns its index.
-    pub(crate) fn push(&mut self, stamp: StampRef<'_>) -> u32 {
+    /// Adds the stamp of the event at log sequence `seq`; returns its index.
+    pub(crate) fn push(&mut self, stamp: StampRef<'_>, seq: u64) -> u32 {
         let index = u32::try_from(self.times.len()).expect("fewer than 2^32 metric events");
         self.times.push(stamp.occurred_at);
+        self.seqs.push(seq);
         self.ids.push_str(stamp.event_id);
         self.id_ends.push(self.ids.len() as u64);
         index
@@ -361,6 +432,7 @@ impl StampTable {
     /// Room for `additional` stamps of `id_bytes` bytes of ids in all.
     pub(crate) fn reserve_exact(&mut self, additional: usize, id_bytes: usize) {
         self.times.reserve_exact(additional);
+        self.seqs.reserve_exact(additional);
         self.id_ends.reserve_exact(additional);
         self.ids.reserve_exact(id_bytes);
     }
@@ -468,6 +540,8 @@ pub struct StageChangeFacts {
     pub stage: ModelStage,
     pub reason: String,
     pub approved_by: String,
+    /// The change's log sequence.
+    pub seq: u64,
 }
 
 #[derive(Clone, PartialEq, Debug, Default)]
@@ -530,6 +604,8 @@ pub struct FlagFacts {
     pub severity: Severity,
     pub flagged_at: EventTime,
     pub flagged_by: String,
+    /// The flag's log sequence.
+    pub seq: u64,
 }
 
 /// One `RedactionRequested` applied to an entity: what it erased, why and
@@ -557,6 +633,9 @@ pub struct Node {
     pub key: EntityKey,
     /// The log sequence at which the entity was first referenced.
     pub first_seq: u64,
+    /// The earliest event time of the events that referenced it: the entity
+    /// exists in a view of what had happened by then.
+    pub first_occurred_at: EventTime,
     pub facts: Facts,
     pub tags: Registers,
     /// Flags by the id of the event that raised them.
@@ -652,6 +731,10 @@ pub struct Edge {
     pub kind: EdgeKind,
     /// The log sequence at which the edge appeared.
     pub first_seq: u64,
+    /// The earliest event time of the events that stated the edge; what a
+    /// view as of an event time reads for the edges no register owns
+    /// (inputs), whose history is only their first statement.
+    pub first_occurred_at: EventTime,
     /// The log sequence at which a later fact replaced the fact that implied
     /// this edge, [`Edge::HOLDS`] while the edge holds: a sentinel rather
     /// than an `Option`, which would take 8 more bytes in every edge.
@@ -662,10 +745,16 @@ impl Edge {
     /// The `retired_at` of an edge that holds; no log reaches this sequence.
     const HOLDS: u64 = u64::MAX;
 
-    pub(crate) fn new(kind: EdgeKind, first_seq: u64, retired_seq: Option<u64>) -> Self {
+    pub(crate) fn new(
+        kind: EdgeKind,
+        first_seq: u64,
+        first_occurred_at: EventTime,
+        retired_seq: Option<u64>,
+    ) -> Self {
         Self {
             kind,
             first_seq,
+            first_occurred_at,
             retired_at: retired_seq.unwrap_or(Self::HOLDS),
         }
     }
@@ -684,7 +773,7 @@ impl Edge {
         self.retired_at = seq;
     }
 
-    fn reactivate(&mut self) {
+    pub(crate) fn reactivate(&mut self) {
         self.retired_at = Self::HOLDS;
     }
 }
@@ -718,6 +807,10 @@ pub struct LineageGraph {
     pub(crate) applied_seq: u64,
     /// Edges not retired, kept so that status answers in O(1).
     pub(crate) active_edges: usize,
+    /// The values each node's registers hold no longer or never held, for
+    /// views as of earlier sequences or event times; only nodes that have
+    /// any are here.
+    pub(crate) displaced: HashMap<NodeIndex, Vec<Displaced>>,
 }
 
 impl LineageGraph {
@@ -824,16 +917,24 @@ impl LineageGraph {
         node: NodeIndex,
         direction: Direction,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &Edge)> + '_ {
-        self.graph
-            .edges_directed(node, direction)
-            .filter(|edge| edge.weight().is_active())
-            .map(move |edge| {
-                let other = match direction {
-                    Direction::Outgoing => edge.target(),
-                    Direction::Incoming => edge.source(),
-                };
-                (edge.id(), other, edge.weight())
-            })
+        self.all_edges_of(node, direction)
+            .filter(|(_, _, edge)| edge.is_active())
+    }
+
+    /// Every edge at a node in one direction, active or retired, as (edge,
+    /// the other end, data).
+    pub(crate) fn all_edges_of(
+        &self,
+        node: NodeIndex,
+        direction: Direction,
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &Edge)> + '_ {
+        self.graph.edges_directed(node, direction).map(move |edge| {
+            let other = match direction {
+                Direction::Outgoing => edge.target(),
+                Direction::Incoming => edge.source(),
+            };
+            (edge.id(), other, edge.weight())
+        })
     }
 
     /// Every edge ever added, active or retired.
@@ -867,33 +968,76 @@ impl LineageGraph {
         self.runs_by_dataset_version.get(&dataset_version)
     }
 
+    /// The values a node's registers hold no longer or never held, in the
+    /// order they left (see [`Displaced`]).
+    pub fn displaced(&self, node: NodeIndex) -> &[Displaced] {
+        self.displaced.get(&node).map_or(&[], Vec::as_slice)
+    }
+
+    fn displace(&mut self, node: NodeIndex, value: Displaced) {
+        self.displaced.entry(node).or_default().push(value);
+    }
+
+    fn displace_registers(
+        &mut self,
+        node: NodeIndex,
+        displaced: Vec<(Name, Lww<Name>)>,
+        wrap: fn(Name, Lww<Name>) -> Displaced,
+    ) {
+        if !displaced.is_empty() {
+            let history = self.displaced.entry(node).or_default();
+            history.extend(displaced.into_iter().map(|(key, value)| wrap(key, value)));
+        }
+    }
+
+    /// Offers tags to a node's registers.
+    fn merge_tags(&mut self, node: NodeIndex, stamp: &Stamp, seq: u64, tags: &StringMap) {
+        let mut displaced = Vec::new();
+        self.graph[node]
+            .tags
+            .merge(&mut self.interner, stamp, seq, tags, &mut displaced);
+        self.displace_registers(node, displaced, Displaced::Tag);
+    }
+
+    /// Offers parameters to a run's registers.
+    fn merge_params(&mut self, run: NodeIndex, stamp: &Stamp, seq: u64, params: &StringMap) {
+        let mut displaced = Vec::new();
+        let Facts::Run(facts) = &mut self.graph[run].facts else {
+            unreachable!("run keys always map to run nodes");
+        };
+        facts
+            .params
+            .merge(&mut self.interner, stamp, seq, params, &mut displaced);
+        self.displace_registers(run, displaced, Displaced::Param);
+    }
+
     /// Folds one logged event into the graph. `seq` is its log sequence.
     pub fn apply(&mut self, seq: u64, event: &Event) {
         let stamp = event.stamp();
         let ws = &event.workspace;
+        let at = At {
+            seq,
+            occurred_at: event.occurred_at,
+        };
         match &event.payload {
             Payload::ExperimentCreated(created) => {
-                self.apply_experiment_created(seq, ws, &stamp, created)
+                self.apply_experiment_created(at, ws, &stamp, created)
             }
             Payload::RunStarted(started) => {
-                self.apply_run_started(seq, ws, &stamp, &event.actor, started)
+                self.apply_run_started(at, ws, &stamp, &event.actor, started)
             }
-            Payload::RunFinished(finished) => self.apply_run_finished(seq, ws, &stamp, finished),
+            Payload::RunFinished(finished) => self.apply_run_finished(at, ws, &stamp, finished),
             Payload::ParamsLogged(logged) => {
-                let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
-                let Facts::Run(facts) = &mut self.graph[run].facts else {
-                    unreachable!("run keys always map to run nodes");
-                };
-                facts
-                    .params
-                    .merge(&mut self.interner, &stamp, &logged.params);
+                let run = self.ensure_node(at, EntityKey::run(ws, &logged.run_id));
+                self.merge_params(run, &stamp, seq, &logged.params);
             }
             Payload::MetricsLogged(logged) => {
-                let run = self.ensure_node(seq, EntityKey::run(ws, &logged.run_id));
+                let run = self.ensure_node(at, EntityKey::run(ws, &logged.run_id));
                 let Facts::Run(facts) = &mut self.graph[run].facts else {
                     unreachable!("run keys always map to run nodes");
                 };
                 let mut stamp_index = None;
+                let mut displaced = Vec::new();
                 // Producers log a step's metrics in one event, mostly in key
                 // order: the series after the last one is tried first.
                 let mut next = 0;
@@ -905,14 +1049,20 @@ impl LineageGraph {
                     let (Ok(at) | Err(at)) = position;
                     next = at + 1;
                     match position {
-                        Ok(at) => facts.metrics[at].record(
-                            point.step,
-                            point.timestamp,
-                            point.value,
-                            &stamp,
-                            &mut self.point_stamps,
-                            &mut stamp_index,
-                        ),
+                        Ok(at) => {
+                            let series = &mut facts.metrics[at];
+                            if let Some(lost) = series.record(
+                                point.step,
+                                point.timestamp,
+                                point.value,
+                                &stamp,
+                                seq,
+                                &mut self.point_stamps,
+                                &mut stamp_index,
+                            ) {
+                                displaced.push(Displaced::Metric(series.name().clone(), lost));
+                            }
+                        }
                         Err(at) => {
                             if facts.metrics.len() == facts.metrics.capacity() {
                                 facts.metrics.reserve_exact(logged.metrics.len().max(1));
@@ -922,35 +1072,34 @@ impl LineageGraph {
                                 step: point.step,
                                 timestamp: point.timestamp,
                                 value: point.value,
-                                stamp: self.point_stamps.index_of(&stamp, &mut stamp_index),
+                                stamp: self.point_stamps.index_of(&stamp, seq, &mut stamp_index),
                             };
                             facts.metrics.insert(at, MetricSeries::new(key, first));
                         }
                     }
                 }
+                if !displaced.is_empty() {
+                    self.displaced.entry(run).or_default().extend(displaced);
+                }
             }
             Payload::TagsSet(set) => {
-                let node = self.ensure_node(seq, set.entity.clone());
-                self.graph[node]
-                    .tags
-                    .merge(&mut self.interner, &stamp, &set.tags);
+                let node = self.ensure_node(at, set.entity.clone());
+                self.merge_tags(node, &stamp, seq, &set.tags);
             }
             Payload::DatasetVersionRegistered(registered) => {
-                self.apply_dataset_registered(seq, ws, &stamp, registered)
+                self.apply_dataset_registered(at, ws, &stamp, registered)
             }
-            Payload::RunInputsDeclared(declared) => self.apply_run_inputs(seq, ws, declared),
-            Payload::ArtifactLogged(logged) => self.apply_artifact_logged(seq, ws, &stamp, logged),
+            Payload::RunInputsDeclared(declared) => self.apply_run_inputs(at, ws, declared),
+            Payload::ArtifactLogged(logged) => self.apply_artifact_logged(at, ws, &stamp, logged),
             Payload::ModelRegistered(registered) => {
-                self.apply_model_registered(seq, ws, &stamp, registered)
+                self.apply_model_registered(at, ws, &stamp, registered)
             }
             Payload::ModelStageChanged(changed) => {
-                self.apply_model_stage_changed(seq, ws, &stamp, changed)
+                self.apply_model_stage_changed(at, ws, &stamp, changed)
             }
-            Payload::ModelDeployed(deployed) => {
-                self.apply_model_deployed(seq, ws, &stamp, deployed)
-            }
+            Payload::ModelDeployed(deployed) => self.apply_model_deployed(at, ws, &stamp, deployed),
             Payload::EntityFlagged(flagged) => {
-                let node = self.ensure_node(seq, flagged.entity.clone());
+                let node = self.ensure_node(at, flagged.entity.clone());
                 self.graph[node].flags.insert(
                     event.id.clone(),
                     FlagFacts {
@@ -958,21 +1107,22 @@ impl LineageGraph {
                         severity: flagged.severity,
                         flagged_at: event.occurred_at,
                         flagged_by: event.actor.clone(),
+                        seq,
                     },
                 );
             }
-            Payload::RedactionRequested(requested) => self.apply_redaction(seq, event, requested),
+            Payload::RedactionRequested(requested) => self.apply_redaction(at, event, requested),
         }
         self.applied_seq = self.applied_seq.max(seq);
     }
 
-    /// Erases the fields' current values on the entity (as if each earlier
-    /// event about it had stated them empty) and records the redaction.
-    /// The same redaction again (a repeat of its event) changes nothing:
-    /// the log never applies an event twice, and a repeat must not erase
-    /// who asked for the first.
-    fn apply_redaction(&mut self, seq: u64, event: &Event, requested: &RedactionRequested) {
-        let index = self.ensure_node(seq, requested.entity.clone());
+    /// Erases the fields' values on the entity, current and displaced (as
+    /// if each earlier event about it had stated them empty), and records
+    /// the redaction. The same redaction again (a repeat of its event)
+    /// changes nothing: the log never applies an event twice, and a repeat
+    /// must not erase who asked for the first.
+    fn apply_redaction(&mut self, at: At, event: &Event, requested: &RedactionRequested) {
+        let index = self.ensure_node(at, requested.entity.clone());
         if self.graph[index]
             .redactions()
             .iter()
@@ -985,6 +1135,13 @@ impl LineageGraph {
         for field in &requested.fields {
             node.erase(field, &empty);
         }
+        if let Some(history) = self.displaced.get_mut(&index) {
+            for displaced in history.iter_mut() {
+                for field in &requested.fields {
+                    displaced.erase(field, &empty);
+                }
+            }
+        }
         let mut fields: Vec<String> = requested.fields.iter().map(PersonalField::path).collect();
         fields.sort_unstable();
         node.redactions
@@ -994,7 +1151,7 @@ impl LineageGraph {
                 reason: requested.reason.clone(),
                 requested_by: event.actor.clone(),
                 requested_at: event.occurred_at,
-                seq,
+                seq: at.seq,
                 event_id: event.id.clone(),
             });
         drop(empty);
@@ -1003,35 +1160,39 @@ impl LineageGraph {
 
     fn apply_experiment_created(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         created: &ExperimentCreated,
     ) {
-        let node = self.ensure_node(seq, EntityKey::experiment(ws, &created.experiment));
+        let node = self.ensure_node(at, EntityKey::experiment(ws, &created.experiment));
         if let Facts::Experiment(slot) = &mut self.graph[node].facts {
-            let _ = offer_boxed(
-                slot,
-                stamp,
-                ExperimentFacts {
+            let offered = Lww {
+                stamp: stamp.clone(),
+                seq: at.seq,
+                value: ExperimentFacts {
                     description: created.description.clone(),
                 },
-            );
+            };
+            match offer_boxed(slot, offered) {
+                Offer::Won(None) => {}
+                Offer::Won(Some(previous)) | Offer::Lost(previous) => {
+                    self.displace(node, Displaced::Experiment(previous))
+                }
+            }
         }
-        self.graph[node]
-            .tags
-            .merge(&mut self.interner, stamp, &created.tags);
+        self.merge_tags(node, stamp, at.seq, &created.tags);
     }
 
     fn apply_run_started(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         actor: &str,
         started: &RunStarted,
     ) {
-        let run = self.ensure_node(seq, EntityKey::run(ws, &started.run_id));
+        let run = self.ensure_node(at, EntityKey::run(ws, &started.run_id));
         let facts = RunStartFacts {
             experiment: started.experiment.clone(),
             name: started.name.clone(),
@@ -1043,48 +1204,58 @@ impl LineageGraph {
         };
         // Referenced entities exist whether or not this fact wins, so the
         // set of nodes does not depend on arrival order.
-        let new = self.run_start_edges(seq, ws, run, &facts);
-        let run_facts = self.run_facts_mut(run);
-        if let Offer::Won(previous) = offer(&mut run_facts.started, stamp, facts) {
-            let old = previous
-                .map(|p| self.run_start_edges(seq, ws, run, &p))
-                .unwrap_or_default();
-            self.replace_owned_edges(seq, &old, &new);
+        let new = self.run_start_edges(at, ws, run, &facts);
+        let offered = Lww {
+            stamp: stamp.clone(),
+            seq: at.seq,
+            value: facts,
+        };
+        match offer(&mut self.run_facts_mut(run).started, offered) {
+            Offer::Won(previous) => {
+                let old = match &previous {
+                    Some(p) => self.run_start_edges(at, ws, run, &p.value),
+                    None => Vec::new(),
+                };
+                self.replace_owned_edges(at, &old, &new);
+                if let Some(previous) = previous {
+                    self.displace(run, Displaced::RunStart(previous));
+                }
+            }
+            Offer::Lost(offered) => {
+                self.add_dormant_edges(at, &new);
+                self.displace(run, Displaced::RunStart(offered));
+            }
         }
-        let node = &mut self.graph[run];
-        if let Facts::Run(run_facts) = &mut node.facts {
-            run_facts
-                .params
-                .merge(&mut self.interner, stamp, &started.params);
-        }
-        node.tags.merge(&mut self.interner, stamp, &started.tags);
+        self.merge_params(run, stamp, at.seq, &started.params);
+        self.merge_tags(run, stamp, at.seq, &started.tags);
     }
 
-    fn run_start_edges(
+    /// The edges a run's start facts imply, creating the entities they name.
+    pub(crate) fn run_start_edges(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         run: NodeIndex,
         facts: &RunStartFacts,
     ) -> Vec<EdgeEnds> {
         let mut edges = Vec::with_capacity(4);
         if let Some(experiment) = &facts.experiment {
-            let experiment = self.ensure_node(seq, EntityKey::experiment(ws, experiment));
+            let experiment = self.ensure_node(at, EntityKey::experiment(ws, experiment));
             edges.push((run, experiment, EdgeKind::MemberOf));
         }
         if let Some(parent) = &facts.parent_run_id {
-            let parent = self.ensure_node(seq, EntityKey::run(ws, parent));
+            let parent = self.ensure_node(at, EntityKey::run(ws, parent));
             edges.push((parent, run, EdgeKind::ParentOf));
         }
         if let Some(environment) = &facts.environment {
             let environment = self.ensure_node(
-                seq,
+                at,
                 EntityKey::environment(ws, &environment.name, &environment.version),
             );
             edges.push((environment, run, EdgeKind::RanIn));
         }
         if let Some(compute) = &facts.compute_target {
-            let compute = self.ensure_node(seq, EntityKey::compute(ws, compute));
+            let compute = self.ensure_node(at, EntityKey::compute(ws, compute));
             edges.push((compute, run, EdgeKind::RanOn));
         }
         edges
@@ -1092,31 +1263,37 @@ impl LineageGraph {
 
     fn apply_run_finished(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         finished: &RunFinished,
     ) {
-        let run = self.ensure_node(seq, EntityKey::run(ws, &finished.run_id));
-        let _ = offer(
-            &mut self.run_facts_mut(run).finished,
-            stamp,
-            RunFinishFacts {
+        let run = self.ensure_node(at, EntityKey::run(ws, &finished.run_id));
+        let offered = Lww {
+            stamp: stamp.clone(),
+            seq: at.seq,
+            value: RunFinishFacts {
                 status: finished.status,
                 error: finished.error.clone(),
             },
-        );
+        };
+        match offer(&mut self.run_facts_mut(run).finished, offered) {
+            Offer::Won(None) => {}
+            Offer::Won(Some(previous)) | Offer::Lost(previous) => {
+                self.displace(run, Displaced::RunFinish(previous))
+            }
+        }
     }
 
     fn apply_dataset_registered(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         registered: &DatasetVersionRegistered,
     ) {
         let dataset = self.ensure_node(
-            seq,
+            at,
             EntityKey::dataset_version(ws, &registered.dataset, &registered.version),
         );
         let facts = DatasetFacts {
@@ -1125,21 +1302,38 @@ impl LineageGraph {
             derived_from: registered.derived_from.clone(),
             produced_by_run_id: registered.produced_by_run_id.clone(),
         };
-        let new = self.dataset_edges(seq, ws, dataset, &facts);
+        let new = self.dataset_edges(at, ws, dataset, &facts);
         let Facts::DatasetVersion(slot) = &mut self.graph[dataset].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer_boxed(slot, stamp, facts) {
-            let old = previous
-                .map(|p| self.dataset_edges(seq, ws, dataset, &p))
-                .unwrap_or_default();
-            self.replace_owned_edges(seq, &old, &new);
+        let offered = Lww {
+            stamp: stamp.clone(),
+            seq: at.seq,
+            value: facts,
+        };
+        match offer_boxed(slot, offered) {
+            Offer::Won(previous) => {
+                let old = match &previous {
+                    Some(p) => self.dataset_edges(at, ws, dataset, &p.value),
+                    None => Vec::new(),
+                };
+                self.replace_owned_edges(at, &old, &new);
+                if let Some(previous) = previous {
+                    self.displace(dataset, Displaced::Dataset(previous));
+                }
+            }
+            Offer::Lost(offered) => {
+                self.add_dormant_edges(at, &new);
+                self.displace(dataset, Displaced::Dataset(offered));
+            }
         }
     }
 
-    fn dataset_edges(
+    /// The edges a dataset version's registration implies, creating the
+    /// entities it names.
+    pub(crate) fn dataset_edges(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         dataset: NodeIndex,
         facts: &DatasetFacts,
@@ -1147,28 +1341,28 @@ impl LineageGraph {
         let mut edges = Vec::with_capacity(facts.derived_from.len() + 1);
         for parent in &facts.derived_from {
             let parent = self.ensure_node(
-                seq,
+                at,
                 EntityKey::dataset_version(ws, &parent.dataset, &parent.version),
             );
             edges.push((parent, dataset, EdgeKind::Derived));
         }
         if let Some(run_id) = &facts.produced_by_run_id {
-            let run = self.ensure_node(seq, EntityKey::run(ws, run_id));
+            let run = self.ensure_node(at, EntityKey::run(ws, run_id));
             edges.push((run, dataset, EdgeKind::Produced));
         }
         edges
     }
 
-    fn apply_run_inputs(&mut self, seq: u64, ws: &Workspace, declared: &RunInputsDeclared) {
-        let run = self.ensure_node(seq, EntityKey::run(ws, &declared.run_id));
+    fn apply_run_inputs(&mut self, at: At, ws: &Workspace, declared: &RunInputsDeclared) {
+        let run = self.ensure_node(at, EntityKey::run(ws, &declared.run_id));
         // One shared copy of the run id for every index entry it gets.
         let mut run_id: Option<Name> = None;
         for input in &declared.datasets {
             let dataset = self.ensure_node(
-                seq,
+                at,
                 EntityKey::dataset_version(ws, &input.dataset, &input.version),
             );
-            self.activate_edge(seq, (dataset, run, EdgeKind::Input));
+            self.activate_edge(at, (dataset, run, EdgeKind::Input));
             let run_id = run_id.get_or_insert_with(|| Name::new(&declared.run_id));
             self.runs_by_dataset
                 .entry((ws.clone(), input.dataset.clone()))
@@ -1181,49 +1375,55 @@ impl LineageGraph {
         }
         for input in &declared.artifacts {
             let artifact =
-                self.ensure_node(seq, EntityKey::artifact(ws, &input.run_id, &input.name));
-            self.activate_edge(seq, (artifact, run, EdgeKind::Input));
+                self.ensure_node(at, EntityKey::artifact(ws, &input.run_id, &input.name));
+            self.activate_edge(at, (artifact, run, EdgeKind::Input));
         }
         for input in &declared.models {
             let model = self.ensure_node(
-                seq,
+                at,
                 EntityKey::model_version(ws, &input.model, &input.version),
             );
-            self.activate_edge(seq, (model, run, EdgeKind::Input));
+            self.activate_edge(at, (model, run, EdgeKind::Input));
         }
     }
 
     fn apply_artifact_logged(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         logged: &ArtifactLogged,
     ) {
-        let artifact = self.ensure_node(seq, EntityKey::artifact(ws, &logged.run_id, &logged.name));
+        let artifact = self.ensure_node(at, EntityKey::artifact(ws, &logged.run_id, &logged.name));
         if let Facts::Artifact(slot) = &mut self.graph[artifact].facts {
-            let _ = offer_boxed(
-                slot,
-                stamp,
-                ArtifactFacts {
+            let offered = Lww {
+                stamp: stamp.clone(),
+                seq: at.seq,
+                value: ArtifactFacts {
                     uri: logged.uri.clone(),
                     digest: logged.digest.clone(),
                     kind: logged.kind.clone(),
                     size_bytes: logged.size_bytes,
                 },
-            );
+            };
+            match offer_boxed(slot, offered) {
+                Offer::Won(None) => {}
+                Offer::Won(Some(previous)) | Offer::Lost(previous) => {
+                    self.displace(artifact, Displaced::Artifact(previous))
+                }
+            }
         }
     }
 
     fn apply_model_registered(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         registered: &ModelRegistered,
     ) {
         let model = self.ensure_node(
-            seq,
+            at,
             EntityKey::model_version(ws, &registered.model, &registered.version),
         );
         let facts = RegistrationFacts {
@@ -1232,30 +1432,47 @@ impl LineageGraph {
             approval_notes: registered.approval_notes.clone(),
             approved_by: registered.approved_by.clone(),
         };
-        let new = self.registration_edges(seq, ws, model, &facts);
+        let new = self.registration_edges(at, ws, model, &facts);
         let Facts::ModelVersion(model_facts) = &mut self.graph[model].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer(&mut model_facts.registered, stamp, facts) {
-            let old = previous
-                .map(|p| self.registration_edges(seq, ws, model, &p))
-                .unwrap_or_default();
-            self.replace_owned_edges(seq, &old, &new);
+        let offered = Lww {
+            stamp: stamp.clone(),
+            seq: at.seq,
+            value: facts,
+        };
+        match offer(&mut model_facts.registered, offered) {
+            Offer::Won(previous) => {
+                let old = match &previous {
+                    Some(p) => self.registration_edges(at, ws, model, &p.value),
+                    None => Vec::new(),
+                };
+                self.replace_owned_edges(at, &old, &new);
+                if let Some(previous) = previous {
+                    self.displace(model, Displaced::Registration(previous));
+                }
+            }
+            Offer::Lost(offered) => {
+                self.add_dormant_edges(at, &new);
+                self.displace(model, Displaced::Registration(offered));
+            }
         }
     }
 
-    fn registration_edges(
+    /// The edges a model version's registration implies, creating the
+    /// entities it names.
+    pub(crate) fn registration_edges(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         model: NodeIndex,
         facts: &RegistrationFacts,
     ) -> Vec<EdgeEnds> {
-        let run = self.ensure_node(seq, EntityKey::run(ws, &facts.source_run_id));
+        let run = self.ensure_node(at, EntityKey::run(ws, &facts.source_run_id));
         let mut edges = vec![(run, model, EdgeKind::Registered)];
         if let Some(artifact) = &facts.artifact_name {
             let artifact =
-                self.ensure_node(seq, EntityKey::artifact(ws, &facts.source_run_id, artifact));
+                self.ensure_node(at, EntityKey::artifact(ws, &facts.source_run_id, artifact));
             edges.push((artifact, model, EdgeKind::Packaged));
         }
         edges
@@ -1263,13 +1480,13 @@ impl LineageGraph {
 
     fn apply_model_stage_changed(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         changed: &ModelStageChanged,
     ) {
         let model = self.ensure_node(
-            seq,
+            at,
             EntityKey::model_version(ws, &changed.model, &changed.version),
         );
         if let Facts::ModelVersion(model_facts) = &mut self.graph[model].facts {
@@ -1279,6 +1496,7 @@ impl LineageGraph {
                     stage: changed.stage,
                     reason: changed.reason.clone(),
                     approved_by: changed.approved_by.clone(),
+                    seq: at.seq,
                 },
             );
         }
@@ -1286,38 +1504,54 @@ impl LineageGraph {
 
     fn apply_model_deployed(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         stamp: &Stamp,
         deployed: &ModelDeployed,
     ) {
-        let endpoint = self.ensure_node(seq, EntityKey::endpoint(ws, &deployed.endpoint));
+        let endpoint = self.ensure_node(at, EntityKey::endpoint(ws, &deployed.endpoint));
         let facts = DeploymentFacts {
             model: deployed.model.clone(),
             version: deployed.version.clone(),
             deployment: deployed.deployment.clone(),
         };
-        let new = self.deployment_edges(seq, ws, endpoint, &facts);
+        let new = self.deployment_edges(at, ws, endpoint, &facts);
         let Facts::Endpoint(slot) = &mut self.graph[endpoint].facts else {
             return;
         };
-        if let Offer::Won(previous) = offer_boxed(slot, stamp, facts) {
-            let old = previous
-                .map(|p| self.deployment_edges(seq, ws, endpoint, &p))
-                .unwrap_or_default();
-            self.replace_owned_edges(seq, &old, &new);
+        let offered = Lww {
+            stamp: stamp.clone(),
+            seq: at.seq,
+            value: facts,
+        };
+        match offer_boxed(slot, offered) {
+            Offer::Won(previous) => {
+                let old = match &previous {
+                    Some(p) => self.deployment_edges(at, ws, endpoint, &p.value),
+                    None => Vec::new(),
+                };
+                self.replace_owned_edges(at, &old, &new);
+                if let Some(previous) = previous {
+                    self.displace(endpoint, Displaced::Deployment(previous));
+                }
+            }
+            Offer::Lost(offered) => {
+                self.add_dormant_edges(at, &new);
+                self.displace(endpoint, Displaced::Deployment(offered));
+            }
         }
     }
 
-    fn deployment_edges(
+    /// The edge an endpoint's deployment implies, creating the model version.
+    pub(crate) fn deployment_edges(
         &mut self,
-        seq: u64,
+        at: At,
         ws: &Workspace,
         endpoint: NodeIndex,
         facts: &DeploymentFacts,
     ) -> Vec<EdgeEnds> {
         let model = self.ensure_node(
-            seq,
+            at,
             EntityKey::model_version(ws, &facts.model, &facts.version),
         );
         vec![(model, endpoint, EdgeKind::Deployed)]
@@ -1331,15 +1565,25 @@ impl LineageGraph {
     }
 
     /// Returns the node for a key, creating a placeholder on first reference.
-    fn ensure_node(&mut self, seq: u64, mut key: EntityKey) -> NodeIndex {
+    fn ensure_node(&mut self, at: At, mut key: EntityKey) -> NodeIndex {
         if let Some(index) = self.find(&key) {
+            let node = &mut self.graph[index];
+            node.first_occurred_at = node.first_occurred_at.min(at.occurred_at);
+            // The artifact's run, below, was referenced at that time too.
+            if let Some((run_id, _)) = key.artifact_parts()
+                && let Some(run) = self.find(&EntityKey::run(&key.workspace, run_id))
+            {
+                let run = &mut self.graph[run];
+                run.first_occurred_at = run.first_occurred_at.min(at.occurred_at);
+            }
             return index;
         }
         key.workspace = Workspace::from_shared(self.interner.intern(key.workspace.as_str()));
         let kind = key.kind;
         let index = self.graph.add_node(Node {
             key: key.clone(),
-            first_seq: seq,
+            first_seq: at.seq,
+            first_occurred_at: at.occurred_at,
             facts: Facts::empty(kind),
             tags: Registers::default(),
             flags: BTreeMap::new(),
@@ -1355,26 +1599,42 @@ impl LineageGraph {
         // An artifact's name says which run logged it, so that edge is known
         // from the first reference, whichever event arrives first.
         if let Some((run_id, _)) = key.artifact_parts() {
-            let run = self.ensure_node(seq, EntityKey::run(&key.workspace, run_id));
-            self.activate_edge(seq, (run, index, EdgeKind::Produced));
+            let run = self.ensure_node(at, EntityKey::run(&key.workspace, run_id));
+            self.activate_edge(at, (run, index, EdgeKind::Produced));
         }
         index
     }
 
     /// Adds an edge, or brings a retired one back.
-    fn activate_edge(&mut self, seq: u64, (from, to, kind): EdgeEnds) {
+    fn activate_edge(&mut self, at: At, (from, to, kind): EdgeEnds) {
         match self.find_edge((from, to, kind)) {
             Some(index) => {
                 let edge = &mut self.graph[index];
+                edge.first_occurred_at = edge.first_occurred_at.min(at.occurred_at);
                 if !edge.is_active() {
                     edge.reactivate();
                     self.active_edges += 1;
                 }
             }
             None => {
-                let index = self.graph.add_edge(from, to, Edge::new(kind, seq, None));
+                let edge = Edge::new(kind, at.seq, at.occurred_at, None);
+                let index = self.graph.add_edge(from, to, edge);
                 self.index_edge(index);
                 self.active_edges += 1;
+            }
+        }
+    }
+
+    /// Adds, retired, the edges an offer that lost implies and the graph
+    /// does not have: no view of the present holds them, but a view as of
+    /// an event time before the winner's may pick the lost offer, and its
+    /// traversals must find them.
+    fn add_dormant_edges(&mut self, at: At, edges: &[EdgeEnds]) {
+        for &(from, to, kind) in edges {
+            if self.find_edge((from, to, kind)).is_none() {
+                let edge = Edge::new(kind, at.seq, at.occurred_at, Some(at.seq));
+                let index = self.graph.add_edge(from, to, edge);
+                self.index_edge(index);
             }
         }
     }
@@ -1390,15 +1650,15 @@ impl LineageGraph {
     }
 
     /// Swaps the edges implied by a replaced fact for those of its successor.
-    fn replace_owned_edges(&mut self, seq: u64, old: &[EdgeEnds], new: &[EdgeEnds]) {
+    fn replace_owned_edges(&mut self, at: At, old: &[EdgeEnds], new: &[EdgeEnds]) {
         let keep: BTreeSet<&EdgeEnds> = new.iter().collect();
         for ends in old {
             if !keep.contains(ends) {
-                self.retire_edge(seq, *ends);
+                self.retire_edge(at.seq, *ends);
             }
         }
         for ends in new {
-            self.activate_edge(seq, *ends);
+            self.activate_edge(at, *ends);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! sled, tokio or protobuf. Applying an event is a pure, infallible function
 //! of the graph and the event, so the graph is a pure function of the log.
 
+pub mod as_of;
 pub mod chain;
 pub mod diff;
 pub mod digest;
@@ -19,6 +20,7 @@ pub mod snapshot;
 /// Graph indexes, valid for the [`LineageGraph`] that returned them.
 pub use petgraph::graph::{EdgeIndex, NodeIndex};
 
+pub use as_of::{AsOf, Cut};
 pub use event::{Event, EventId, EventTime, Payload, PayloadKind, Stamp};
 pub use graph::{EdgeKind, LineageGraph, Node};
 pub use id::{EntityKey, EntityKind, Workspace};

@@ -12,6 +12,7 @@ use hashbrown::HashMap;
 use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
+use crate::as_of::{AsOf, Cut};
 use crate::graph::{EdgeKind, Facts, LineageGraph};
 use crate::id::{EntityKey, EntityKind, Workspace};
 
@@ -103,7 +104,33 @@ pub struct Subgraph {
 }
 
 impl LineageGraph {
-    /// Walks from `root` breadth-first within the spec's bounds.
+    /// [`AsOf::traverse`] of the present.
+    pub fn traverse(&self, root: NodeIndex, spec: &TraversalSpec) -> Subgraph {
+        self.present().traverse(root, spec)
+    }
+
+    /// [`AsOf::runs_using_dataset`] of the present.
+    pub fn runs_using_dataset(
+        &self,
+        workspace: &Workspace,
+        dataset: &str,
+        version: Option<&str>,
+        after: Option<&str>,
+        page_size: usize,
+    ) -> (Vec<NodeIndex>, bool) {
+        self.present()
+            .runs_using_dataset(workspace, dataset, version, after, page_size)
+    }
+
+    /// [`AsOf::trace_model`] of the present.
+    pub fn trace_model(&self, model: NodeIndex, upstream: &TraversalSpec) -> Option<ModelTrace> {
+        self.present().trace_model(model, upstream)
+    }
+}
+
+impl AsOf<'_> {
+    /// Walks from `root` (which the view must contain) breadth-first within
+    /// the spec's bounds, along the edges that hold in the view.
     pub fn traverse(&self, root: NodeIndex, spec: &TraversalSpec) -> Subgraph {
         let direction = match spec.walk {
             Walk::Provenance => Direction::Incoming,
@@ -125,7 +152,7 @@ impl LineageGraph {
 
         'walk: while let Some(node) = queue.pop_front() {
             let depth = depth_of[&node];
-            for (edge, next, data) in self.active_edges_of(node, direction) {
+            for (edge, next, data) in self.edges_of(node, direction) {
                 if !spec.edge_kinds.contains(data.kind) {
                     continue;
                 }
@@ -145,7 +172,7 @@ impl LineageGraph {
                     break 'walk;
                 }
                 depth_of.insert(next, depth + 1);
-                if spec.node_kinds.contains(self.node(next).key.kind) {
+                if spec.node_kinds.contains(self.key(next).kind) {
                     if answer.nodes.len() >= spec.max_nodes {
                         answer.truncated = true;
                         break 'walk;
@@ -159,7 +186,7 @@ impl LineageGraph {
 
         answer.visits = depth_of.len();
         for edge in walked_edges {
-            let (from, to, _) = self.edge(edge);
+            let (from, to, _) = self.graph().edge(edge);
             if let (Some(&from), Some(&to)) = (returned.get(&from), returned.get(&to)) {
                 if answer.edges.len() >= spec.max_edges {
                     answer.truncated = true;
@@ -173,8 +200,9 @@ impl LineageGraph {
     }
 
     /// One page of the runs that declared `dataset` (at `version`, or any
-    /// version when `None`) as an input, ordered by run id, starting after
-    /// the run id `after`. Returns the page and whether more follow.
+    /// version when `None`) as an input in the view, ordered by run id,
+    /// starting after the run id `after`. Returns the page and whether
+    /// more follow.
     pub fn runs_using_dataset(
         &self,
         workspace: &Workspace,
@@ -183,26 +211,47 @@ impl LineageGraph {
         after: Option<&str>,
         page_size: usize,
     ) -> (Vec<NodeIndex>, bool) {
-        let runs = match version {
-            None => self.runs_by_dataset(workspace, dataset),
-            Some(version) => self
-                .find(&EntityKey::dataset_version(workspace, dataset, version))
-                .and_then(|node| self.runs_by_dataset_version(node)),
+        let graph = self.graph();
+        let version_node = match version {
+            None => None,
+            Some(version) => {
+                match self.find(&EntityKey::dataset_version(workspace, dataset, version)) {
+                    Some(node) => Some(node),
+                    None => return (Vec::new(), false),
+                }
+            }
+        };
+        let runs = match version_node {
+            None => graph.runs_by_dataset(workspace, dataset),
+            Some(node) => graph.runs_by_dataset_version(node),
         };
         let Some(runs) = runs else {
             return (Vec::new(), false);
         };
-        let mut remaining = match after {
+        let remaining = match after {
             Some(after) => {
                 runs.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             }
             None => runs.range::<str, _>(..),
         };
-        let page: Vec<NodeIndex> = remaining
-            .by_ref()
-            .take(page_size)
+        // The index holds every run that ever declared the input; a past
+        // view keeps those whose declaration it admits.
+        let used_in_view = |run: NodeIndex| match (self.cut(), version_node) {
+            (Cut::Now, _) => true,
+            (_, Some(version)) => self
+                .incoming(run, EdgeKind::Input)
+                .any(|(_, v)| v == version),
+            (_, None) => self.incoming(run, EdgeKind::Input).any(|(_, input)| {
+                let key = self.key(input);
+                key.kind == EntityKind::DatasetVersion
+                    && key.name == dataset
+                    && key.workspace == *workspace
+            }),
+        };
+        let mut remaining = remaining
             .map(|(_, &run)| run)
-            .collect();
+            .filter(|&run| used_in_view(run));
+        let page: Vec<NodeIndex> = remaining.by_ref().take(page_size).collect();
         let more = remaining.next().is_some();
         (page, more)
     }
@@ -220,6 +269,7 @@ impl LineageGraph {
             &node.key.workspace,
             &registration.value.source_run_id,
         ));
+        drop(node);
         let (inputs, environment, compute) = match source_run {
             Some(run) => (
                 self.incoming(run, EdgeKind::Input)

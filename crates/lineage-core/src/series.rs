@@ -57,15 +57,6 @@ impl MetricPointFacts {
     fn at(&self) -> (i64, EventTime) {
         (self.step, self.timestamp)
     }
-
-    /// What snapshot format 2 encoded a series' first (oldest) point
-    /// against: it wrote every point as varints, the first one too.
-    const ZERO: MetricPointFacts = MetricPointFacts {
-        step: 0,
-        timestamp: EventTime::MIN,
-        value: 0.0,
-        stamp: 0,
-    };
 }
 
 /// One metric's values in one run, sorted by (step, timestamp); never
@@ -88,8 +79,7 @@ pub(crate) enum SeriesError {
     Truncated,
     /// A varint runs past ten bytes or out of the bytes.
     BadVarint,
-    /// Points not in strictly decreasing (step, timestamp) order (strictly
-    /// increasing, for the oldest-first encoding of snapshot version 2).
+    /// Points not in strictly decreasing (step, timestamp) order.
     OutOfOrder,
     /// A timestamp outside the accepted range.
     BadTime,
@@ -97,16 +87,6 @@ pub(crate) enum SeriesError {
     BadStamp,
     /// More bytes than the points said.
     TrailingBytes,
-}
-
-/// The order of the points in an encoding.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum PointOrder {
-    /// As the graph holds them.
-    NewestFirst,
-    /// As snapshot format version 2 wrote them: oldest first, every point
-    /// as varints, the oldest against [`MetricPointFacts::ZERO`].
-    OldestFirst,
 }
 
 impl MetricSeries {
@@ -129,32 +109,25 @@ impl MetricSeries {
         let len = u32::try_from(points.len()).ok().filter(|&len| len > 0)?;
         Some(Self {
             key,
-            encoded: encode(points.iter().rev(), None).into_boxed_slice(),
+            encoded: encode(points.iter().rev()).into_boxed_slice(),
             len,
         })
     }
 
-    /// A series from an encoding of `len` points in `order`, checked point
-    /// by point ([`check_encoded`]).
+    /// A series from an encoding of `len` points newest first, checked
+    /// point by point ([`check_encoded`]).
     pub(crate) fn from_encoded(
         key: Name,
         encoded: &[u8],
-        order: PointOrder,
         len: u32,
         stamps: usize,
     ) -> Result<Self, SeriesError> {
-        check_encoded(encoded, order, len, stamps)?;
-        let encoded = match order {
-            PointOrder::NewestFirst => encoded.into(),
-            PointOrder::OldestFirst => {
-                let mut points: Vec<MetricPointFacts> = Points::in_order(encoded, order)
-                    .map_while(Result::ok)
-                    .collect();
-                points.reverse();
-                encode(points.iter(), None).into_boxed_slice()
-            }
-        };
-        Ok(Self { key, encoded, len })
+        check_encoded(encoded, len, stamps)?;
+        Ok(Self {
+            key,
+            encoded: encoded.into(),
+            len,
+        })
     }
 
     /// A series from an encoding of `len` points newest first that the
@@ -169,18 +142,22 @@ impl MetricSeries {
         }
     }
 
-    /// Records a value; a point re-logged at the same (step, timestamp)
-    /// keeps the value of the greatest stamp. `stamp_index` gives the
-    /// index of `stamp` in `table`, adding it on first use.
+    /// Records a value logged by the event of `stamp` at log sequence
+    /// `seq`; a point re-logged at the same (step, timestamp) keeps the
+    /// value of the greatest stamp. `stamp_index` gives the index of
+    /// `stamp` in `table`, adding it on first use. Returns the point that
+    /// lost, the new one or the one it replaced, if either did.
+    #[allow(clippy::too_many_arguments)] // one point and where it goes
     pub(crate) fn record(
         &mut self,
         step: i64,
         timestamp: EventTime,
         value: f64,
         stamp: &Stamp,
+        seq: u64,
         table: &mut StampTable,
         stamp_index: &mut Option<u32>,
-    ) {
+    ) -> Option<MetricPointFacts> {
         let at = (step, timestamp);
         // Walk from the newest point to the first at or before `at` (the
         // newest itself, for an append), keeping the newer neighbour.
@@ -194,18 +171,25 @@ impl MetricSeries {
             }
         };
         let replaces = current.is_some_and(|current| current.at() == at);
-        if let Some(current) = current
-            && replaces
-            && table.get(current.stamp) >= StampRef::from(stamp)
-        {
-            return;
-        }
         let point = MetricPointFacts {
             step,
             timestamp,
             value,
-            stamp: table.index_of(stamp, stamp_index),
+            stamp: table.index_of(stamp, seq, stamp_index),
         };
+        if let Some(current) = current
+            && replaces
+        {
+            let held = table.get(current.stamp);
+            if held > StampRef::from(stamp) {
+                return Some(point);
+            }
+            if held == StampRef::from(stamp) {
+                // The same event logged the point twice: the first stays,
+                // and the second can never win in any view either.
+                return None;
+            }
+        }
         // The older neighbour, re-encoded against the new point: `current`
         // when inserting before it, the one after `current` when replacing it.
         let older = if replaces {
@@ -227,6 +211,7 @@ impl MetricSeries {
         if !replaces {
             self.len += 1;
         }
+        current.filter(|_| replaces)
     }
 
     pub fn key(&self) -> &str {
@@ -255,17 +240,10 @@ impl MetricSeries {
         points.into_iter()
     }
 
-    /// The points' encoding in `order`, for snapshots
+    /// The points' encoding, newest first, for snapshots
     /// ([`MetricSeries::from_encoded`] reads it back).
-    pub(crate) fn encoded(&self, order: PointOrder) -> std::borrow::Cow<'_, [u8]> {
-        match order {
-            PointOrder::NewestFirst => std::borrow::Cow::Borrowed(&self.encoded),
-            PointOrder::OldestFirst => {
-                let oldest_first: Vec<MetricPointFacts> = self.points().collect();
-                let zero = MetricPointFacts::ZERO;
-                std::borrow::Cow::Owned(encode(oldest_first.iter(), Some(&zero)))
-            }
-        }
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.encoded
     }
 
     /// The bytes the points' encoding takes.
@@ -285,13 +263,10 @@ impl MetricSeries {
 }
 
 /// Points encoded one after the other, each against the one before it, the
-/// first against `base` (whole if none).
-fn encode<'a>(
-    points: impl Iterator<Item = &'a MetricPointFacts>,
-    base: Option<&'a MetricPointFacts>,
-) -> Vec<u8> {
+/// first whole.
+fn encode<'a>(points: impl Iterator<Item = &'a MetricPointFacts>) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut previous = base;
+    let mut previous = None;
     for point in points {
         encode_point(&mut out, previous, point);
         previous = Some(point);
@@ -303,8 +278,8 @@ fn encode<'a>(
 impl StampTable {
     /// The index of `stamp`, added to the table on first use (`index` caches
     /// it for the points of one event).
-    pub(crate) fn index_of(&mut self, stamp: &Stamp, index: &mut Option<u32>) -> u32 {
-        *index.get_or_insert_with(|| self.push(stamp.into()))
+    pub(crate) fn index_of(&mut self, stamp: &Stamp, seq: u64, index: &mut Option<u32>) -> u32 {
+        *index.get_or_insert_with(|| self.push(stamp.into(), seq))
     }
 }
 
@@ -397,17 +372,10 @@ struct Points<'a> {
 
 impl<'a> Points<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        Self::in_order(bytes, PointOrder::NewestFirst)
-    }
-
-    fn in_order(bytes: &'a [u8], order: PointOrder) -> Self {
         Self {
             bytes,
             at: 0,
-            previous: match order {
-                PointOrder::NewestFirst => None,
-                PointOrder::OldestFirst => Some(MetricPointFacts::ZERO),
-            },
+            previous: None,
         }
     }
 
@@ -496,26 +464,17 @@ impl<'a> Points<'a> {
     }
 }
 
-/// Whether `encoded` holds exactly `len` points in `order`: each one
+/// Whether `encoded` holds exactly `len` points newest first: each one
 /// decodes, in order, with its stamp index below `stamps`.
-pub(crate) fn check_encoded(
-    encoded: &[u8],
-    order: PointOrder,
-    len: u32,
-    stamps: usize,
-) -> Result<(), SeriesError> {
+pub(crate) fn check_encoded(encoded: &[u8], len: u32, stamps: usize) -> Result<(), SeriesError> {
     if len == 0 {
         return Err(SeriesError::Truncated);
     }
-    let mut points = Points::in_order(encoded, order);
+    let mut points = Points::new(encoded);
     let mut previous = None::<MetricPointFacts>;
     for _ in 0..len {
         let point = points.try_next()?.ok_or(SeriesError::Truncated)?;
-        let in_order = previous.is_none_or(|previous| match order {
-            PointOrder::NewestFirst => previous.at() > point.at(),
-            PointOrder::OldestFirst => previous.at() < point.at(),
-        });
-        if !in_order {
+        if previous.is_some_and(|previous| previous.at() <= point.at()) {
             return Err(SeriesError::OutOfOrder);
         }
         if point.stamp as usize >= stamps {
@@ -565,14 +524,10 @@ mod tests {
         }
     }
 
-    /// `series` encoded in `order` and decoded back.
-    fn decoded_in(
-        order: PointOrder,
-        series: &MetricSeries,
-        stamps: usize,
-    ) -> Result<MetricSeries, SeriesError> {
+    /// `series` encoded and decoded back.
+    fn decoded(series: &MetricSeries, stamps: usize) -> Result<MetricSeries, SeriesError> {
         let len = series.len() as u32;
-        MetricSeries::from_encoded(Name::new("m"), &series.encoded(order), order, len, stamps)
+        MetricSeries::from_encoded(Name::new("m"), series.encoded(), len, stamps)
     }
 
     fn point(step: i64, seconds: i64, value: f64, stamp: u32) -> MetricPointFacts {
@@ -638,12 +593,7 @@ mod tests {
             assert_eq!((a.at(), { a.stamp }), (b.at(), { b.stamp }));
         }
         assert_eq!(series.latest().at(), points[4].at());
-        for order in [PointOrder::NewestFirst, PointOrder::OldestFirst] {
-            assert_eq!(
-                decoded_in(order, &series, u32::MAX as usize + 1),
-                Ok(series.clone())
-            );
-        }
+        assert_eq!(decoded(&series, u32::MAX as usize + 1), Ok(series.clone()));
     }
 
     #[test]
@@ -655,12 +605,13 @@ mod tests {
                 EventTime::from_unix_nanos(0),
                 value,
                 &stamp(s),
+                0,
                 table,
                 &mut None,
-            )
+            );
         };
         let mut first = None;
-        let first_index = table.index_of(&stamp(10), &mut first);
+        let first_index = table.index_of(&stamp(10), 0, &mut first);
         let mut series = MetricSeries::new(
             Name::new("loss"),
             MetricPointFacts {
@@ -700,14 +651,14 @@ mod tests {
                 let mut index = None;
                 match &mut series {
                     None => {
-                        let stamp = table.index_of(&stamp(stamp_n), &mut index);
+                        let stamp = table.index_of(&stamp(stamp_n), 0, &mut index);
                         series = Some(MetricSeries::new(
                             Name::new("m"),
                             MetricPointFacts { step, timestamp: time, value, stamp },
                         ));
                     }
                     Some(series) => {
-                        series.record(step, time, value, &stamp(stamp_n), &mut table, &mut index)
+                        series.record(step, time, value, &stamp(stamp_n), 0, &mut table, &mut index);
                     }
                 }
                 let entry = model.entry((step, seconds)).or_insert((value, stamp_n));
@@ -730,9 +681,7 @@ mod tests {
                 ({ latest.step }, latest.timestamp.unix_nanos() / 1_000_000_000, { latest.value }),
                 *last
             );
-            for order in [PointOrder::NewestFirst, PointOrder::OldestFirst] {
-                proptest::prop_assert_eq!(decoded_in(order, &series, table.len()), Ok(series.clone()));
-            }
+            proptest::prop_assert_eq!(decoded(&series, table.len()), Ok(series.clone()));
         }
     }
 
@@ -753,9 +702,9 @@ mod tests {
         let series =
             MetricSeries::from_sorted(Name::new("m"), [point(1, 1, 1.0, 2), point(2, 2, 2.0, 3)])
                 .expect("points");
-        let bytes = series.encoded(PointOrder::NewestFirst).to_vec();
+        let bytes = series.encoded().to_vec();
         let decode = |bytes: &[u8], len, stamps| {
-            MetricSeries::from_encoded(Name::new("m"), bytes, PointOrder::NewestFirst, len, stamps)
+            MetricSeries::from_encoded(Name::new("m"), bytes, len, stamps)
         };
         assert!(decode(&bytes, 2, 4).is_ok());
         assert_eq!(decode(&bytes, 2, 3), Err(SeriesError::BadStamp));
@@ -769,13 +718,9 @@ mod tests {
         assert_eq!(decode(&[0xff; 11], 1, 4), Err(SeriesError::BadVarint));
         // The newest point's fixed time cut short.
         assert_eq!(decode(&bytes[..5], 2, 4), Err(SeriesError::Truncated));
-        // Oldest first (format 2), where newest first is expected, and back.
-        let oldest_first = series.encoded(PointOrder::OldestFirst).to_vec();
-        assert!(decode(&oldest_first, 2, 4).is_err());
-        assert!(
-            MetricSeries::from_encoded(Name::new("m"), &bytes, PointOrder::OldestFirst, 2, 4)
-                .is_err()
-        );
+        // The points oldest first.
+        let oldest_first = encode([point(1, 1, 1.0, 2), point(2, 2, 2.0, 3)].iter());
+        assert_eq!(decode(&oldest_first, 2, 4), Err(SeriesError::OutOfOrder));
         // The second point encoded at the same (step, timestamp) as the first.
         let mut same = Vec::new();
         encode_point(&mut same, None, &point(1, 1, 1.0, 0));

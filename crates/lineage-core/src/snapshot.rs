@@ -5,18 +5,29 @@
 //! belongs to, is the caller's business. The graph's applied sequence is
 //! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
 //!
-//! The format (version 4), little endian, lengths and indexes as LEB128
-//! varints:
+//! The format (version 5), little endian, lengths, indexes and log
+//! sequences as LEB128 varints, times as 8-byte nanoseconds:
 //!
 //! ```text
 //! magic "LGSNAP" | version u8 | body | blake3(magic..body) (32 bytes)
 //! body: applied_seq
-//!       names       (count, each a string)        interned strings
-//!       point stamps (count, each a stamp)        metric points refer to these
-//!       nodes       (count, each: key, first_seq, tags, flags, redactions, facts)
-//!       edges       (count, each: from, to, kind, first_seq, retired_seq)
-//!       event ids   (count, each a string)        stamps refer to these
+//!       names        (count, each a string)       interned strings
+//!       point stamps (count, each: stamp, seq)    metric points refer to these
+//!       nodes        (count, each: key, first_seq, first_occurred_at, tags,
+//!                     flags, redactions, facts, displaced)
+//!       edges        (count, each: from, to, kind, first_seq,
+//!                     first_occurred_at, retired_seq)
+//!       event ids    (count, each a string)       stamps refer to these
 //!       the offset of the event ids from the magic (u64)
+//! stamp:     time, event id index
+//! register:  present u8, then stamp, seq, value    (tags and parameters:
+//!                                                  key name, stamp, seq,
+//!                                                  value name)
+//! displaced: count, each a variant u8 (the order of `graph::Displaced`)
+//!            then a fact register's stamp, seq, value; a tag's or a
+//!            parameter's key name, stamp, seq, value name; or a metric
+//!            point's series name, step, timestamp, value (8 bytes each)
+//!            and point stamp index
 //! ```
 //!
 //! The event ids come last so that a snapshot is written in one pass, in
@@ -25,13 +36,18 @@
 //!
 //! A run's metric series is its key, its point count and its points'
 //! encoding as the graph holds it (`crate::series`, newest first), checked
-//! point by point when read. Older versions are still read, so that the
-//! first restart after an upgrade loads the old snapshot instead of
-//! replaying: version 3 differs only in its nodes, which have no
-//! redactions; version 2 also in its series, encoded oldest first;
-//! version 1 also wrote the event ids between applied_seq and the names,
-//! and each metric point in full (step, timestamp and value as 8 bytes
-//! each, then the stamp index).
+//! point by point when read. A node's displaced values (the values its
+//! registers no longer hold or never held, [`LineageGraph::displaced`])
+//! follow its facts, in the order the graph holds them: almost every node
+//! has none and pays one byte for its count.
+//!
+//! Older formats (1 to 4) are refused ([`SnapshotError::UnsupportedVersion`]):
+//! they lack the log sequence of each value, flag, stage change and point
+//! stamp, the earliest event time of each node and edge, and the displaced
+//! values, so a graph loaded from them would answer queries as of an earlier
+//! sequence or event time wrongly, and nothing in them can stand in for what
+//! is missing. The caller replays the log instead, once; the snapshot it
+//! writes next is format 5.
 //!
 //! Nodes and edges are written in index order and re-added in that order,
 //! so indexes and petgraph's adjacency order come back identical. The
@@ -57,23 +73,17 @@ use crate::event::{
     DatasetVersionRef, EnvironmentRef, EventId, EventTime, ModelStage, RunStatus, Severity, Stamp,
 };
 use crate::graph::{
-    ArtifactFacts, DatasetFacts, DeploymentFacts, Edge, EdgeKind, ExperimentFacts, Facts,
-    FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
+    ArtifactFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeKind, ExperimentFacts,
+    Facts, FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
     Redaction, Redactions, Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts,
     StageChangeFacts, StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
-use crate::series::{self, PointOrder};
+use crate::series;
 
 const MAGIC: &[u8; 6] = b"LGSNAP";
-/// The format version this build writes (it reads this one, 3, 2 and 1).
-pub const SNAPSHOT_VERSION: u8 = 4;
-/// The format whose nodes have no redactions.
-const SNAPSHOT_VERSION_NO_REDACTIONS: u8 = 3;
-/// The format with metric series encoded oldest first.
-const SNAPSHOT_VERSION_OLDEST_FIRST: u8 = 2;
-/// The format with each metric point written in full.
-const SNAPSHOT_VERSION_FULL_POINTS: u8 = 1;
+/// The format version this build writes, and the only one it reads.
+pub const SNAPSHOT_VERSION: u8 = 5;
 const CHECKSUM_LEN: usize = 32;
 
 /// Why bytes are not a snapshot this build can load. Every variant means
@@ -83,7 +93,8 @@ pub enum SnapshotError {
     /// Too short to hold a header and checksum, or not a snapshot at all.
     #[error("not a lineage snapshot (bad magic or too short)")]
     NotASnapshot,
-    /// Written by a build with another format version.
+    /// Written by a build with another format version: a later one, or an
+    /// earlier one that lacks what views as of an earlier time need.
     #[error("snapshot format version {found}, this build reads {SNAPSHOT_VERSION}")]
     UnsupportedVersion { found: u8 },
     /// The bytes were altered or cut after they were written.
@@ -111,13 +122,7 @@ impl LineageGraph {
     /// encoded, so that a caller writing them to a file never holds the
     /// whole snapshot (~270 bytes per event: 2.7 GB at 10 M events).
     pub fn write_snapshot(&self, sink: &mut dyn FnMut(&[u8])) {
-        self.write_snapshot_version(SNAPSHOT_VERSION, sink);
-    }
-
-    /// A snapshot in `version`, 2 or later (2 and 3 for the tests that
-    /// such snapshots still load; redactions are left out of them).
-    fn write_snapshot_version(&self, version: u8, sink: &mut dyn FnMut(&[u8])) {
-        let (mut encoder, names) = self.encoder(version);
+        let (mut encoder, names) = self.encoder();
         let mut out = Output {
             buf: Vec::with_capacity(SNAPSHOT_CHUNK + SNAPSHOT_CHUNK / 8),
             emitted: 0,
@@ -125,7 +130,7 @@ impl LineageGraph {
             sink,
         };
         out.buf.extend_from_slice(MAGIC);
-        out.buf.push(version);
+        out.buf.push(SNAPSHOT_VERSION);
         varint(&mut out.buf, self.applied_seq);
         varint(&mut out.buf, names.len() as u64);
         for name in &names {
@@ -147,13 +152,10 @@ impl LineageGraph {
         (out.sink)(checksum.as_bytes());
     }
 
-    /// An encoder for `version`, with the interned names in the fixed
-    /// order they are written in.
-    fn encoder(&self, version: u8) -> (Encoder, Vec<&Arc<str>>) {
-        let mut encoder = Encoder {
-            version,
-            ..Encoder::default()
-        };
+    /// An encoder, with the interned names in the fixed order they are
+    /// written in.
+    fn encoder(&self) -> (Encoder, Vec<&Arc<str>>) {
+        let mut encoder = Encoder::default();
         let mut names: Vec<&Arc<str>> = self.interner.strings().collect();
         names.sort_unstable();
         for (index, name) in names.iter().enumerate() {
@@ -164,38 +166,6 @@ impl LineageGraph {
         (encoder, names)
     }
 
-    /// A snapshot in format version 1 (event ids before the nodes, each
-    /// metric point in full), for the tests that such snapshots still load.
-    #[cfg(test)]
-    fn encode_snapshot_version_1(&self) -> Vec<u8> {
-        let (mut encoder, names) = self.encoder(SNAPSHOT_VERSION_FULL_POINTS);
-        let mut sink = |_: &[u8]| {};
-        let mut rest = Output {
-            buf: Vec::new(),
-            emitted: 0,
-            hasher: blake3::Hasher::new(),
-            sink: &mut sink,
-        };
-        // Never spilled: the test graphs are far smaller than a chunk.
-        encoder.write_graph(self, &mut rest);
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.push(SNAPSHOT_VERSION_FULL_POINTS);
-        varint(&mut out, self.applied_seq);
-        varint(&mut out, encoder.event_ids.len() as u64);
-        for id in &encoder.event_ids {
-            string(&mut out, id);
-        }
-        varint(&mut out, names.len() as u64);
-        for name in &names {
-            string(&mut out, name);
-        }
-        out.extend_from_slice(&rest.buf);
-        let checksum = blake3::hash(&out);
-        out.extend_from_slice(checksum.as_bytes());
-        out
-    }
-
     /// Loads a snapshot [`LineageGraph::encode_snapshot`] wrote. The graph
     /// is exactly the one encoded, applied sequence included.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<LineageGraph, SnapshotError> {
@@ -203,14 +173,7 @@ impl LineageGraph {
             return Err(SnapshotError::NotASnapshot);
         }
         let version = bytes[MAGIC.len()];
-        if ![
-            SNAPSHOT_VERSION,
-            SNAPSHOT_VERSION_NO_REDACTIONS,
-            SNAPSHOT_VERSION_OLDEST_FIRST,
-            SNAPSHOT_VERSION_FULL_POINTS,
-        ]
-        .contains(&version)
-        {
+        if version != SNAPSHOT_VERSION {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
         let (content, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
@@ -254,50 +217,40 @@ impl LineageGraph {
 
     /// The graph of a snapshot's checksummed content (magic and version
     /// included, as written).
-    /// With `series_checks`, the current format's metric series are handed
-    /// to them rather than checked here.
+    /// With `series_checks`, the metric series are handed to them rather
+    /// than checked here.
     fn parse_snapshot(
         content: &[u8],
         series_checks: Option<SeriesChecks>,
     ) -> Result<LineageGraph, SnapshotError> {
-        let version = content[MAGIC.len()];
         let start = MAGIC.len() + 1;
-        // Version 1 has its event ids before the nodes; later versions at
-        // the end, where the trailer's offset points.
-        let (body, event_ids) = if version == SNAPSHOT_VERSION_FULL_POINTS {
-            (content, None)
-        } else {
-            let trailer = content
-                .len()
-                .checked_sub(8)
-                .filter(|&trailer| trailer >= start)
-                .ok_or(SnapshotError::Truncated { at: content.len() })?;
-            let offset = u64::from_le_bytes(content[trailer..].try_into().unwrap_or([0; 8]));
-            if offset < start as u64 || offset > trailer as u64 {
-                return Err(SnapshotError::Invalid {
-                    what: "an event id table offset out of range",
-                    at: trailer,
-                });
-            }
-            let mut tables = Reader {
-                bytes: &content[..trailer],
-                at: offset as usize,
-                version,
-                series_checks: None,
-            };
-            let event_ids = tables.event_ids()?;
-            if tables.at != trailer {
-                return Err(tables.invalid("bytes after the event ids"));
-            }
-            (&content[..offset as usize], Some(event_ids))
+        // The event ids are at the end, where the trailer's offset points.
+        let trailer = content
+            .len()
+            .checked_sub(8)
+            .filter(|&trailer| trailer >= start)
+            .ok_or(SnapshotError::Truncated { at: content.len() })?;
+        let offset = u64::from_le_bytes(content[trailer..].try_into().unwrap_or([0; 8]));
+        if offset < start as u64 || offset > trailer as u64 {
+            return Err(SnapshotError::Invalid {
+                what: "an event id table offset out of range",
+                at: trailer,
+            });
+        }
+        let mut tables = Reader {
+            bytes: &content[..trailer],
+            at: offset as usize,
+            series_checks: None,
         };
+        let event_ids = tables.event_ids()?;
+        if tables.at != trailer {
+            return Err(tables.invalid("bytes after the event ids"));
+        }
+        let body = &content[..offset as usize];
         let mut reader = Reader {
             bytes: body,
             at: start,
-            version,
-            // Only series newest first, as the graph holds them, are taken
-            // unchecked; older formats' are re-encoded as they are read.
-            series_checks: series_checks.filter(|_| version >= SNAPSHOT_VERSION_NO_REDACTIONS),
+            series_checks,
         };
         let graph = reader.graph(event_ids)?;
         if reader.at != body.len() {
@@ -379,17 +332,24 @@ struct Encoder {
     event_index: HashMap<Arc<str>, u32>,
     /// Interned string (by address) -> index in the names table.
     names: HashMap<*const u8, u32>,
-    /// The format version written.
-    version: u8,
 }
 
-/// The order a format version writes metric series' points in.
-fn point_order(version: u8) -> PointOrder {
-    match version {
-        SNAPSHOT_VERSION_OLDEST_FIRST => PointOrder::OldestFirst,
-        _ => PointOrder::NewestFirst,
-    }
-}
+/// The byte that says which [`Displaced`] variant follows, in the order of
+/// the variants.
+const DISPLACED_EXPERIMENT: u8 = 0;
+const DISPLACED_RUN_START: u8 = 1;
+const DISPLACED_RUN_FINISH: u8 = 2;
+const DISPLACED_DATASET: u8 = 3;
+const DISPLACED_ARTIFACT: u8 = 4;
+const DISPLACED_REGISTRATION: u8 = 5;
+const DISPLACED_DEPLOYMENT: u8 = 6;
+const DISPLACED_TAG: u8 = 7;
+const DISPLACED_PARAM: u8 = 8;
+const DISPLACED_METRIC: u8 = 9;
+
+/// The fewest bytes a displaced value takes: its variant, a stamp (time
+/// and index), a sequence and a value of at least one byte.
+const DISPLACED_MIN_LEN: usize = 1 + 9 + 1 + 1;
 
 impl Encoder {
     fn stamp(&mut self, out: &mut Vec<u8>, stamp: &Stamp) {
@@ -426,24 +386,36 @@ impl Encoder {
     fn registers(&mut self, out: &mut Vec<u8>, registers: &Registers) {
         varint(out, registers.len() as u64);
         for (key, value) in registers.iter() {
-            self.name(out, key);
-            self.stamp(out, &value.stamp);
-            self.name(out, &value.value);
+            self.name_register(out, key, value);
         }
+    }
+
+    /// One tag or parameter: its key, then its value as a register holds it.
+    fn name_register(&mut self, out: &mut Vec<u8>, key: &Name, value: &Lww<Name>) {
+        self.name(out, key);
+        self.stamp(out, &value.stamp);
+        varint(out, value.seq);
+        self.name(out, &value.value);
+    }
+
+    /// A value with the stamp and sequence of the event that stated it.
+    fn lww<T>(&mut self, out: &mut Vec<u8>, lww: &Lww<T>, value: fn(&mut Vec<u8>, &T)) {
+        self.stamp(out, &lww.stamp);
+        varint(out, lww.seq);
+        value(out, &lww.value);
     }
 
     fn register<T>(
         &mut self,
         out: &mut Vec<u8>,
         slot: Option<&Lww<T>>,
-        value: impl FnOnce(&mut Self, &mut Vec<u8>, &T),
+        value: fn(&mut Vec<u8>, &T),
     ) {
         match slot {
             None => out.push(0),
             Some(lww) => {
                 out.push(1);
-                self.stamp(out, &lww.stamp);
-                value(self, out, &lww.value);
+                self.lww(out, lww, value);
             }
         }
     }
@@ -451,13 +423,14 @@ impl Encoder {
     /// Point stamps, nodes and edges, spilling to the sink between items.
     fn write_graph(&mut self, graph: &LineageGraph, out: &mut Output) {
         varint(&mut out.buf, graph.point_stamps.len() as u64);
-        for stamp in graph.point_stamps.iter() {
+        for (index, stamp) in graph.point_stamps.iter().enumerate() {
             self.point_stamp(&mut out.buf, stamp);
+            varint(&mut out.buf, graph.point_stamps.seq(index as u32));
             out.spill_if_full();
         }
         varint(&mut out.buf, graph.node_count() as u64);
-        for (_, node) in graph.nodes() {
-            self.node(&mut out.buf, node);
+        for (index, node) in graph.nodes() {
+            self.node(&mut out.buf, node, graph.displaced(index));
             out.spill_if_full();
         }
         varint(&mut out.buf, graph.all_edges().count() as u64);
@@ -467,6 +440,7 @@ impl Encoder {
             varint(buf, to.index() as u64);
             buf.push(edge.kind as u8);
             varint(buf, edge.first_seq);
+            i64_fixed(buf, edge.first_occurred_at.unix_nanos());
             match edge.retired_seq() {
                 None => buf.push(0),
                 Some(seq) => {
@@ -478,7 +452,7 @@ impl Encoder {
         }
     }
 
-    fn node(&mut self, out: &mut Vec<u8>, node: &Node) {
+    fn node(&mut self, out: &mut Vec<u8>, node: &Node, displaced: &[Displaced]) {
         let key = &node.key;
         let workspace = self.names[&(Arc::as_ptr(key.workspace.shared()) as *const u8)];
         varint(out, u64::from(workspace));
@@ -486,6 +460,7 @@ impl Encoder {
         string(out, &key.name);
         string(out, &key.version);
         varint(out, node.first_seq);
+        i64_fixed(out, node.first_occurred_at.unix_nanos());
         self.registers(out, &node.tags);
         varint(out, node.flags.len() as u64);
         for (event_id, flag) in &node.flags {
@@ -499,121 +474,181 @@ impl Encoder {
             string(out, &flag.reason);
             out.push(flag.severity as u8);
             string(out, &flag.flagged_by);
+            varint(out, flag.seq);
         }
-        if self.version >= SNAPSHOT_VERSION {
-            varint(out, node.redactions().len() as u64);
-            for redaction in node.redactions() {
-                varint(out, redaction.fields.len() as u64);
-                for field in &redaction.fields {
-                    string(out, field);
-                }
-                string(out, &redaction.reason);
-                string(out, &redaction.requested_by);
-                self.stamp(
-                    out,
-                    &Stamp {
-                        occurred_at: redaction.requested_at,
-                        event_id: redaction.event_id.clone(),
-                    },
-                );
-                varint(out, redaction.seq);
+        varint(out, node.redactions().len() as u64);
+        for redaction in node.redactions() {
+            varint(out, redaction.fields.len() as u64);
+            for field in &redaction.fields {
+                string(out, field);
             }
+            string(out, &redaction.reason);
+            string(out, &redaction.requested_by);
+            self.stamp(
+                out,
+                &Stamp {
+                    occurred_at: redaction.requested_at,
+                    event_id: redaction.event_id.clone(),
+                },
+            );
+            varint(out, redaction.seq);
         }
         match &node.facts {
-            Facts::Experiment(created) => self.register(out, created.as_deref(), |_, out, f| {
-                string(out, &f.description)
-            }),
+            Facts::Experiment(created) => self.register(out, created.as_deref(), experiment_facts),
             Facts::Run(run) => {
-                self.register(out, run.started.as_ref(), |_, out, f| {
-                    opt_string(out, f.experiment.as_deref());
-                    string(out, &f.name);
-                    opt_string(out, f.parent_run_id.as_deref());
-                    string(out, &f.code_version);
-                    match &f.environment {
-                        None => out.push(0),
-                        Some(environment) => {
-                            out.push(1);
-                            string(out, &environment.name);
-                            string(out, &environment.version);
-                        }
-                    }
-                    opt_string(out, f.compute_target.as_deref());
-                    string(out, &f.owner);
-                });
-                self.register(out, run.finished.as_ref(), |_, out, f| {
-                    out.push(f.status as u8);
-                    string(out, &f.error);
-                });
+                self.register(out, run.started.as_ref(), run_start_facts);
+                self.register(out, run.finished.as_ref(), run_finish_facts);
                 self.registers(out, &run.params);
                 varint(out, run.metrics.len() as u64);
                 for series in &run.metrics {
                     self.name(out, series.name());
                     varint(out, series.len() as u64);
-                    if self.version == SNAPSHOT_VERSION_FULL_POINTS {
-                        for point in series.points() {
-                            i64_fixed(out, point.step);
-                            i64_fixed(out, point.timestamp.unix_nanos());
-                            out.extend_from_slice(&point.value.to_bits().to_le_bytes());
-                            varint(out, u64::from(point.stamp));
-                        }
-                    } else {
-                        let encoded = series.encoded(point_order(self.version));
-                        varint(out, encoded.len() as u64);
-                        out.extend_from_slice(&encoded);
-                    }
+                    let encoded = series.encoded();
+                    varint(out, encoded.len() as u64);
+                    out.extend_from_slice(encoded);
                 }
             }
             Facts::DatasetVersion(registered) => {
-                self.register(out, registered.as_deref(), |_, out, f| {
-                    string(out, &f.uri);
-                    string(out, &f.digest);
-                    varint(out, f.derived_from.len() as u64);
-                    for parent in &f.derived_from {
-                        string(out, &parent.dataset);
-                        string(out, &parent.version);
-                    }
-                    opt_string(out, f.produced_by_run_id.as_deref());
-                })
+                self.register(out, registered.as_deref(), dataset_facts)
             }
-            Facts::Artifact(logged) => self.register(out, logged.as_deref(), |_, out, f| {
-                string(out, &f.uri);
-                string(out, &f.digest);
-                string(out, &f.kind);
-                varint(out, f.size_bytes);
-            }),
+            Facts::Artifact(logged) => self.register(out, logged.as_deref(), artifact_facts),
             Facts::ModelVersion(model) => {
-                self.register(out, model.registered.as_ref(), |_, out, f| {
-                    string(out, &f.source_run_id);
-                    opt_string(out, f.artifact_name.as_deref());
-                    string(out, &f.approval_notes);
-                    string(out, &f.approved_by);
-                });
+                self.register(out, model.registered.as_ref(), registration_facts);
                 varint(out, model.stage_changes.len() as u64);
                 for (stamp, change) in &model.stage_changes {
                     self.stamp(out, stamp);
                     out.push(change.stage as u8);
                     string(out, &change.reason);
                     string(out, &change.approved_by);
+                    varint(out, change.seq);
                 }
             }
             Facts::Environment | Facts::Compute => {}
             Facts::Endpoint(deployment) => {
-                self.register(out, deployment.as_deref(), |_, out, f| {
-                    string(out, &f.model);
-                    string(out, &f.version);
-                    string(out, &f.deployment);
-                })
+                self.register(out, deployment.as_deref(), deployment_facts)
+            }
+        }
+        self.displaced(out, displaced);
+    }
+
+    /// A node's displaced values, in the order the graph holds them.
+    fn displaced(&mut self, out: &mut Vec<u8>, displaced: &[Displaced]) {
+        varint(out, displaced.len() as u64);
+        for value in displaced {
+            match value {
+                Displaced::Experiment(lww) => {
+                    out.push(DISPLACED_EXPERIMENT);
+                    self.lww(out, lww, experiment_facts);
+                }
+                Displaced::RunStart(lww) => {
+                    out.push(DISPLACED_RUN_START);
+                    self.lww(out, lww, run_start_facts);
+                }
+                Displaced::RunFinish(lww) => {
+                    out.push(DISPLACED_RUN_FINISH);
+                    self.lww(out, lww, run_finish_facts);
+                }
+                Displaced::Dataset(lww) => {
+                    out.push(DISPLACED_DATASET);
+                    self.lww(out, lww, dataset_facts);
+                }
+                Displaced::Artifact(lww) => {
+                    out.push(DISPLACED_ARTIFACT);
+                    self.lww(out, lww, artifact_facts);
+                }
+                Displaced::Registration(lww) => {
+                    out.push(DISPLACED_REGISTRATION);
+                    self.lww(out, lww, registration_facts);
+                }
+                Displaced::Deployment(lww) => {
+                    out.push(DISPLACED_DEPLOYMENT);
+                    self.lww(out, lww, deployment_facts);
+                }
+                Displaced::Tag(key, lww) => {
+                    out.push(DISPLACED_TAG);
+                    self.name_register(out, key, lww);
+                }
+                Displaced::Param(key, lww) => {
+                    out.push(DISPLACED_PARAM);
+                    self.name_register(out, key, lww);
+                }
+                Displaced::Metric(key, point) => {
+                    out.push(DISPLACED_METRIC);
+                    self.name(out, key);
+                    i64_fixed(out, point.step);
+                    i64_fixed(out, point.timestamp.unix_nanos());
+                    out.extend_from_slice(&point.value.to_bits().to_le_bytes());
+                    varint(out, u64::from(point.stamp));
+                }
             }
         }
     }
+}
+
+// The values of the fact registers, as the registers and the displaced
+// values both write them.
+
+fn experiment_facts(out: &mut Vec<u8>, facts: &ExperimentFacts) {
+    string(out, &facts.description);
+}
+
+fn run_start_facts(out: &mut Vec<u8>, facts: &RunStartFacts) {
+    opt_string(out, facts.experiment.as_deref());
+    string(out, &facts.name);
+    opt_string(out, facts.parent_run_id.as_deref());
+    string(out, &facts.code_version);
+    match &facts.environment {
+        None => out.push(0),
+        Some(environment) => {
+            out.push(1);
+            string(out, &environment.name);
+            string(out, &environment.version);
+        }
+    }
+    opt_string(out, facts.compute_target.as_deref());
+    string(out, &facts.owner);
+}
+
+fn run_finish_facts(out: &mut Vec<u8>, facts: &RunFinishFacts) {
+    out.push(facts.status as u8);
+    string(out, &facts.error);
+}
+
+fn dataset_facts(out: &mut Vec<u8>, facts: &DatasetFacts) {
+    string(out, &facts.uri);
+    string(out, &facts.digest);
+    varint(out, facts.derived_from.len() as u64);
+    for parent in &facts.derived_from {
+        string(out, &parent.dataset);
+        string(out, &parent.version);
+    }
+    opt_string(out, facts.produced_by_run_id.as_deref());
+}
+
+fn artifact_facts(out: &mut Vec<u8>, facts: &ArtifactFacts) {
+    string(out, &facts.uri);
+    string(out, &facts.digest);
+    string(out, &facts.kind);
+    varint(out, facts.size_bytes);
+}
+
+fn registration_facts(out: &mut Vec<u8>, facts: &RegistrationFacts) {
+    string(out, &facts.source_run_id);
+    opt_string(out, facts.artifact_name.as_deref());
+    string(out, &facts.approval_notes);
+    string(out, &facts.approved_by);
+}
+
+fn deployment_facts(out: &mut Vec<u8>, facts: &DeploymentFacts) {
+    string(out, &facts.model);
+    string(out, &facts.version);
+    string(out, &facts.deployment);
 }
 
 /// Reads the body, bounding everything by the bytes that remain.
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
-    /// The format version, read from the header.
-    version: u8,
     /// Where metric series go to be checked on another thread, if they do.
     series_checks: Option<SeriesChecks>,
 }
@@ -717,13 +752,7 @@ fn check_beside(
                 content
                     .get(check.at..check.at + check.len)
                     .is_none_or(|encoded| {
-                        series::check_encoded(
-                            encoded,
-                            PointOrder::NewestFirst,
-                            check.points,
-                            check.stamps,
-                        )
-                        .is_err()
+                        series::check_encoded(encoded, check.points, check.stamps).is_err()
                     })
             })
             .map(|check| check.at);
@@ -831,38 +860,6 @@ impl Reader<'_> {
         self.str().map(str::to_owned)
     }
 
-    /// A metric series as version 1 wrote it: each point in full.
-    fn full_points_series(
-        &mut self,
-        key: Name,
-        point_stamps: usize,
-    ) -> Result<MetricSeries, SnapshotError> {
-        let points = self.count()?;
-        // Each point takes at least 25 bytes.
-        if points > self.remaining() / 25 {
-            return Err(self.truncated());
-        }
-        let mut series: Vec<MetricPointFacts> = Vec::with_capacity(points);
-        for _ in 0..points {
-            let point = MetricPointFacts {
-                step: self.i64()?,
-                timestamp: EventTime::from_unix_nanos(self.i64()?),
-                value: f64::from_bits(u64::from_le_bytes(self.fixed8()?)),
-                stamp: self.index(point_stamps, "a point stamp index out of range")? as u32,
-            };
-            if !(EventTime::MIN..=EventTime::MAX).contains(&{ point.timestamp }) {
-                return Err(self.invalid("a metric time out of range"));
-            }
-            if let Some(last) = series.last()
-                && (last.step, last.timestamp) >= (point.step, point.timestamp)
-            {
-                return Err(self.invalid("metric points out of order"));
-            }
-            series.push(point);
-        }
-        MetricSeries::from_sorted(key, series).ok_or_else(|| self.invalid("an empty metric series"))
-    }
-
     fn opt_string(&mut self) -> Result<Option<String>, SnapshotError> {
         if self.flag()? {
             self.string().map(Some)
@@ -889,15 +886,33 @@ impl Reader<'_> {
         let count = self.count()?;
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
-            let key = self.name(tables)?;
-            let stamp = self.stamp(tables)?;
-            let value = self.name(tables)?;
-            entries.push((key, Lww { stamp, value }));
+            entries.push(self.name_register(tables)?);
         }
         if !entries.is_sorted_by(|a, b| a.0 < b.0) {
             return Err(self.invalid("registers out of key order"));
         }
         Ok(Registers::from_sorted(entries))
+    }
+
+    /// One tag or parameter: its key, then its value as a register holds it.
+    fn name_register(&mut self, tables: &Tables) -> Result<(Name, Lww<Name>), SnapshotError> {
+        let key = self.name(tables)?;
+        let stamp = self.stamp(tables)?;
+        let seq = self.varint()?;
+        let value = self.name(tables)?;
+        Ok((key, Lww { stamp, seq, value }))
+    }
+
+    /// A value with the stamp and sequence of the event that stated it.
+    fn lww<T>(
+        &mut self,
+        tables: &Tables,
+        value: impl FnOnce(&mut Self) -> Result<T, SnapshotError>,
+    ) -> Result<Lww<T>, SnapshotError> {
+        let stamp = self.stamp(tables)?;
+        let seq = self.varint()?;
+        let value = value(self)?;
+        Ok(Lww { stamp, seq, value })
     }
 
     fn register<T>(
@@ -908,9 +923,7 @@ impl Reader<'_> {
         if !self.flag()? {
             return Ok(None);
         }
-        let stamp = self.stamp(tables)?;
-        let value = value(self)?;
-        Ok(Some(Lww { stamp, value }))
+        self.lww(tables, value).map(Some)
     }
 
     fn event_ids(&mut self) -> Result<Vec<EventId>, SnapshotError> {
@@ -922,15 +935,10 @@ impl Reader<'_> {
         Ok(event_ids)
     }
 
-    /// The graph; `event_ids` when they were read from the end (format 2),
-    /// `None` to read them here (format 1).
-    fn graph(&mut self, event_ids: Option<Vec<EventId>>) -> Result<LineageGraph, SnapshotError> {
+    /// The graph, with the `event_ids` read from the end.
+    fn graph(&mut self, event_ids: Vec<EventId>) -> Result<LineageGraph, SnapshotError> {
         let mut graph = LineageGraph::new();
         graph.applied_seq = self.varint()?;
-        let event_ids = match event_ids {
-            Some(event_ids) => event_ids,
-            None => self.event_ids()?,
-        };
         let count = self.count()?;
         let mut names = Vec::with_capacity(count);
         for _ in 0..count {
@@ -944,12 +952,12 @@ impl Reader<'_> {
         let count = self.count()?;
         let mut stamps = Vec::with_capacity(count);
         for _ in 0..count {
-            stamps.push(self.stamp(&tables)?);
+            stamps.push((self.stamp(&tables)?, self.varint()?));
         }
-        let id_bytes = stamps.iter().map(|s| s.event_id.as_str().len()).sum();
+        let id_bytes = stamps.iter().map(|(s, _)| s.event_id.as_str().len()).sum();
         graph.point_stamps.reserve_exact(count, id_bytes);
-        for stamp in &stamps {
-            graph.point_stamps.push(stamp.into());
+        for (stamp, seq) in &stamps {
+            graph.point_stamps.push(stamp.into(), *seq);
         }
         drop(stamps);
 
@@ -962,7 +970,7 @@ impl Reader<'_> {
                 .reserve(count, |&i| hasher.hash_one(&nodes[i].key));
         }
         for _ in 0..count {
-            let node = self.node(&tables, graph.point_stamps.len())?;
+            let (node, displaced) = self.node(&tables, graph.point_stamps.len())?;
             // One hash per node: the table's entry, for the index the node
             // is about to get.
             let index = NodeIndex::new(graph.graph.node_count());
@@ -979,6 +987,9 @@ impl Reader<'_> {
                 }
             }
             graph.graph.add_node(node);
+            if !displaced.is_empty() {
+                graph.displaced.insert(index, displaced);
+            }
         }
 
         let count = self.count()?;
@@ -1000,6 +1011,7 @@ impl Reader<'_> {
                 .get(usize::from(self.u8()?))
                 .ok_or_else(|| self.invalid("an unknown edge kind"))?;
             let first_seq = self.varint()?;
+            let first_occurred_at = EventTime::from_unix_nanos(self.i64()?);
             let retired_seq = if self.flag()? {
                 match self.varint()? {
                     u64::MAX => return Err(self.invalid("an edge retired past the last sequence")),
@@ -1026,7 +1038,7 @@ impl Reader<'_> {
                     vacant.insert(index);
                 }
             }
-            let edge = Edge::new(kind, first_seq, retired_seq);
+            let edge = Edge::new(kind, first_seq, first_occurred_at, retired_seq);
             if edge.is_active() {
                 graph.active_edges += 1;
             }
@@ -1036,7 +1048,12 @@ impl Reader<'_> {
         Ok(graph)
     }
 
-    fn node(&mut self, tables: &Tables, point_stamps: usize) -> Result<Node, SnapshotError> {
+    /// A node and its displaced values.
+    fn node(
+        &mut self,
+        tables: &Tables,
+        point_stamps: usize,
+    ) -> Result<(Node, Vec<Displaced>), SnapshotError> {
         let workspace = self.name(tables)?;
         let kind = *EntityKind::ALL
             .get(usize::from(self.u8()?))
@@ -1050,6 +1067,7 @@ impl Reader<'_> {
             version,
         );
         let first_seq = self.varint()?;
+        let first_occurred_at = EventTime::from_unix_nanos(self.i64()?);
         let tags = self.registers(tables)?;
         let count = self.count()?;
         let mut flags = BTreeMap::new();
@@ -1071,65 +1089,24 @@ impl Reader<'_> {
                     severity,
                     flagged_at: stamp.occurred_at,
                     flagged_by,
+                    seq: self.varint()?,
                 },
             );
         }
-        let redactions = if self.version >= SNAPSHOT_VERSION {
-            self.redactions(tables)?
-        } else {
-            None
-        };
+        let redactions = self.redactions(tables)?;
         let facts = match kind {
-            EntityKind::Experiment => Facts::Experiment(
-                self.register(tables, |r| {
-                    Ok(ExperimentFacts {
-                        description: r.string()?,
-                    })
-                })?
-                .map(Box::new),
-            ),
+            EntityKind::Experiment => {
+                Facts::Experiment(self.register(tables, Self::experiment_facts)?.map(Box::new))
+            }
             EntityKind::Run => Facts::Run(Box::new(self.run(tables, point_stamps)?)),
-            EntityKind::DatasetVersion => Facts::DatasetVersion(
-                self.register(tables, |r| {
-                    let uri = r.string()?;
-                    let digest = r.string()?;
-                    let count = r.count()?;
-                    let mut derived_from = Vec::with_capacity(count);
-                    for _ in 0..count {
-                        derived_from.push(DatasetVersionRef {
-                            dataset: r.string()?,
-                            version: r.string()?,
-                        });
-                    }
-                    Ok(DatasetFacts {
-                        uri,
-                        digest,
-                        derived_from,
-                        produced_by_run_id: r.opt_string()?,
-                    })
-                })?
-                .map(Box::new),
-            ),
-            EntityKind::Artifact => Facts::Artifact(
-                self.register(tables, |r| {
-                    Ok(ArtifactFacts {
-                        uri: r.string()?,
-                        digest: r.string()?,
-                        kind: r.string()?,
-                        size_bytes: r.varint()?,
-                    })
-                })?
-                .map(Box::new),
-            ),
+            EntityKind::DatasetVersion => {
+                Facts::DatasetVersion(self.register(tables, Self::dataset_facts)?.map(Box::new))
+            }
+            EntityKind::Artifact => {
+                Facts::Artifact(self.register(tables, Self::artifact_facts)?.map(Box::new))
+            }
             EntityKind::ModelVersion => {
-                let registered = self.register(tables, |r| {
-                    Ok(RegistrationFacts {
-                        source_run_id: r.string()?,
-                        artifact_name: r.opt_string()?,
-                        approval_notes: r.string()?,
-                        approved_by: r.string()?,
-                    })
-                })?;
+                let registered = self.register(tables, Self::registration_facts)?;
                 let count = self.count()?;
                 let mut stage_changes = BTreeMap::new();
                 for _ in 0..count {
@@ -1146,6 +1123,7 @@ impl Reader<'_> {
                             stage,
                             reason: self.string()?,
                             approved_by: self.string()?,
+                            seq: self.varint()?,
                         },
                     );
                 }
@@ -1156,25 +1134,21 @@ impl Reader<'_> {
             }
             EntityKind::Environment => Facts::Environment,
             EntityKind::Compute => Facts::Compute,
-            EntityKind::Endpoint => Facts::Endpoint(
-                self.register(tables, |r| {
-                    Ok(DeploymentFacts {
-                        model: r.string()?,
-                        version: r.string()?,
-                        deployment: r.string()?,
-                    })
-                })?
-                .map(Box::new),
-            ),
+            EntityKind::Endpoint => {
+                Facts::Endpoint(self.register(tables, Self::deployment_facts)?.map(Box::new))
+            }
         };
-        Ok(Node {
+        let displaced = self.displaced(tables, &facts, point_stamps)?;
+        let node = Node {
             key,
             first_seq,
+            first_occurred_at,
             facts,
             tags,
             flags,
             redactions,
-        })
+        };
+        Ok((node, displaced))
     }
 
     /// A node's redactions, `None` when it has none (as the graph holds it).
@@ -1209,81 +1183,37 @@ impl Reader<'_> {
     }
 
     fn run(&mut self, tables: &Tables, point_stamps: usize) -> Result<RunFacts, SnapshotError> {
-        let started = self.register(tables, |r| {
-            let experiment = r.opt_string()?;
-            let name = r.string()?;
-            let parent_run_id = r.opt_string()?;
-            let code_version = r.string()?;
-            let environment = if r.flag()? {
-                Some(EnvironmentRef {
-                    name: r.string()?,
-                    version: r.string()?,
-                })
-            } else {
-                None
-            };
-            Ok(RunStartFacts {
-                experiment,
-                name,
-                parent_run_id,
-                code_version,
-                environment,
-                compute_target: r.opt_string()?,
-                owner: r.string()?,
-            })
-        })?;
-        let finished = self.register(tables, |r| {
-            let status = match r.u8()? {
-                0 => RunStatus::Started,
-                1 => RunStatus::Completed,
-                2 => RunStatus::Failed,
-                3 => RunStatus::Canceled,
-                _ => return Err(r.invalid("an unknown run status")),
-            };
-            Ok(RunFinishFacts {
-                status,
-                error: r.string()?,
-            })
-        })?;
+        let started = self.register(tables, Self::run_start_facts)?;
+        let finished = self.register(tables, Self::run_finish_facts)?;
         let params = self.registers(tables)?;
         let count = self.count()?;
         let mut metrics = Vec::with_capacity(count);
         for _ in 0..count {
             let key = self.name(tables)?;
-            let series = if self.version == SNAPSHOT_VERSION_FULL_POINTS {
-                self.full_points_series(key, point_stamps)?
-            } else {
-                // Each point takes at least 4 bytes.
-                let points = self.count()?;
-                let len = self.count()?;
-                if points > len / 4 {
-                    return Err(self.invalid("more points than their bytes could hold"));
+            // Each point takes at least 4 bytes.
+            let points = self.count()?;
+            let len = self.count()?;
+            if points > len / 4 {
+                return Err(self.invalid("more points than their bytes could hold"));
+            }
+            let start = self.at;
+            self.at += len;
+            let encoded = &self.bytes[start..self.at];
+            let series = match &mut self.series_checks {
+                Some(checks) => {
+                    checks.push(SeriesCheck {
+                        at: start,
+                        len,
+                        points: points as u32,
+                        stamps: point_stamps,
+                    });
+                    MetricSeries::from_encoded_checked_apart(key, encoded, points as u32)
                 }
-                let start = self.at;
-                self.at += len;
-                let encoded = &self.bytes[start..self.at];
-                match &mut self.series_checks {
-                    Some(checks) => {
-                        checks.push(SeriesCheck {
-                            at: start,
-                            len,
-                            points: points as u32,
-                            stamps: point_stamps,
-                        });
-                        MetricSeries::from_encoded_checked_apart(key, encoded, points as u32)
-                    }
-                    None => MetricSeries::from_encoded(
-                        key,
-                        encoded,
-                        point_order(self.version),
-                        points as u32,
-                        point_stamps,
-                    )
+                None => MetricSeries::from_encoded(key, encoded, points as u32, point_stamps)
                     .map_err(|_| SnapshotError::Invalid {
                         what: "a metric series that does not decode",
                         at: start,
                     })?,
-                }
             };
             metrics.push(series);
         }
@@ -1295,6 +1225,185 @@ impl Reader<'_> {
             finished,
             params,
             metrics,
+        })
+    }
+
+    /// A node's displaced values. Each must be one the node's `facts`
+    /// could have held: a run's for a run start, a series of the run for a
+    /// metric point, and so on; tags, any entity's.
+    fn displaced(
+        &mut self,
+        tables: &Tables,
+        facts: &Facts,
+        point_stamps: usize,
+    ) -> Result<Vec<Displaced>, SnapshotError> {
+        let count = self.count()?;
+        if count > self.remaining() / DISPLACED_MIN_LEN {
+            return Err(self.invalid("more displaced values than their bytes could hold"));
+        }
+        let mut displaced = Vec::with_capacity(count);
+        for _ in 0..count {
+            let variant_at = self.at;
+            let value = match self.u8()? {
+                DISPLACED_EXPERIMENT => {
+                    Displaced::Experiment(self.lww(tables, Self::experiment_facts)?)
+                }
+                DISPLACED_RUN_START => {
+                    Displaced::RunStart(self.lww(tables, Self::run_start_facts)?)
+                }
+                DISPLACED_RUN_FINISH => {
+                    Displaced::RunFinish(self.lww(tables, Self::run_finish_facts)?)
+                }
+                DISPLACED_DATASET => Displaced::Dataset(self.lww(tables, Self::dataset_facts)?),
+                DISPLACED_ARTIFACT => Displaced::Artifact(self.lww(tables, Self::artifact_facts)?),
+                DISPLACED_REGISTRATION => {
+                    Displaced::Registration(self.lww(tables, Self::registration_facts)?)
+                }
+                DISPLACED_DEPLOYMENT => {
+                    Displaced::Deployment(self.lww(tables, Self::deployment_facts)?)
+                }
+                DISPLACED_TAG => {
+                    let (key, value) = self.name_register(tables)?;
+                    Displaced::Tag(key, value)
+                }
+                DISPLACED_PARAM => {
+                    let (key, value) = self.name_register(tables)?;
+                    Displaced::Param(key, value)
+                }
+                DISPLACED_METRIC => {
+                    let key = self.name(tables)?;
+                    let point = MetricPointFacts {
+                        step: self.i64()?,
+                        timestamp: EventTime::from_unix_nanos(self.i64()?),
+                        value: f64::from_bits(u64::from_le_bytes(self.fixed8()?)),
+                        stamp: self.index(point_stamps, "a point stamp index out of range")? as u32,
+                    };
+                    if !(EventTime::MIN..=EventTime::MAX).contains(&{ point.timestamp }) {
+                        return Err(self.invalid("a metric time out of range"));
+                    }
+                    Displaced::Metric(key, point)
+                }
+                _ => {
+                    return Err(SnapshotError::Invalid {
+                        what: "an unknown kind of displaced value",
+                        at: variant_at,
+                    });
+                }
+            };
+            let fits = match (&value, facts) {
+                (Displaced::Experiment(_), Facts::Experiment(_))
+                | (
+                    Displaced::RunStart(_) | Displaced::RunFinish(_) | Displaced::Param(..),
+                    Facts::Run(_),
+                )
+                | (Displaced::Dataset(_), Facts::DatasetVersion(_))
+                | (Displaced::Artifact(_), Facts::Artifact(_))
+                | (Displaced::Registration(_), Facts::ModelVersion(_))
+                | (Displaced::Deployment(_), Facts::Endpoint(_))
+                | (Displaced::Tag(..), _) => true,
+                (Displaced::Metric(key, _), Facts::Run(run)) => run.metric(key).is_some(),
+                _ => false,
+            };
+            if !fits {
+                return Err(SnapshotError::Invalid {
+                    what: "a displaced value its entity could not have held",
+                    at: variant_at,
+                });
+            }
+            displaced.push(value);
+        }
+        Ok(displaced)
+    }
+
+    // The values of the fact registers, as the registers and the displaced
+    // values both hold them.
+
+    fn experiment_facts(&mut self) -> Result<ExperimentFacts, SnapshotError> {
+        Ok(ExperimentFacts {
+            description: self.string()?,
+        })
+    }
+
+    fn run_start_facts(&mut self) -> Result<RunStartFacts, SnapshotError> {
+        let experiment = self.opt_string()?;
+        let name = self.string()?;
+        let parent_run_id = self.opt_string()?;
+        let code_version = self.string()?;
+        let environment = if self.flag()? {
+            Some(EnvironmentRef {
+                name: self.string()?,
+                version: self.string()?,
+            })
+        } else {
+            None
+        };
+        Ok(RunStartFacts {
+            experiment,
+            name,
+            parent_run_id,
+            code_version,
+            environment,
+            compute_target: self.opt_string()?,
+            owner: self.string()?,
+        })
+    }
+
+    fn run_finish_facts(&mut self) -> Result<RunFinishFacts, SnapshotError> {
+        let status = match self.u8()? {
+            0 => RunStatus::Started,
+            1 => RunStatus::Completed,
+            2 => RunStatus::Failed,
+            3 => RunStatus::Canceled,
+            _ => return Err(self.invalid("an unknown run status")),
+        };
+        Ok(RunFinishFacts {
+            status,
+            error: self.string()?,
+        })
+    }
+
+    fn dataset_facts(&mut self) -> Result<DatasetFacts, SnapshotError> {
+        let uri = self.string()?;
+        let digest = self.string()?;
+        let count = self.count()?;
+        let mut derived_from = Vec::with_capacity(count);
+        for _ in 0..count {
+            derived_from.push(DatasetVersionRef {
+                dataset: self.string()?,
+                version: self.string()?,
+            });
+        }
+        Ok(DatasetFacts {
+            uri,
+            digest,
+            derived_from,
+            produced_by_run_id: self.opt_string()?,
+        })
+    }
+
+    fn artifact_facts(&mut self) -> Result<ArtifactFacts, SnapshotError> {
+        Ok(ArtifactFacts {
+            uri: self.string()?,
+            digest: self.string()?,
+            kind: self.string()?,
+            size_bytes: self.varint()?,
+        })
+    }
+
+    fn registration_facts(&mut self) -> Result<RegistrationFacts, SnapshotError> {
+        Ok(RegistrationFacts {
+            source_run_id: self.string()?,
+            artifact_name: self.opt_string()?,
+            approval_notes: self.string()?,
+            approved_by: self.string()?,
+        })
+    }
+
+    fn deployment_facts(&mut self) -> Result<DeploymentFacts, SnapshotError> {
+        Ok(DeploymentFacts {
+            model: self.string()?,
+            version: self.string()?,
+            deployment: self.string()?,
         })
     }
 }
@@ -1389,16 +1498,11 @@ mod tests {
         graph
     }
 
-    #[test]
-    fn version_1_snapshots_with_full_points_still_load() {
-        let graph = metrics_out_of_order();
-        let old = graph.encode_snapshot_version_1();
-        assert_eq!(old[MAGIC.len()], 1);
-        let restored = LineageGraph::decode_snapshot(&old).expect("a version 1 snapshot loads");
-        assert_eq!(restored.state_digest(), graph.state_digest());
-        // Written again, it is the current format, byte for byte.
-        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
-        assert_ne!(graph.encode_snapshot(), old);
+    fn from_hex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("hex"))
+            .collect()
     }
 
     /// The snapshot of [`metrics_out_of_order`], as the last build that
@@ -1406,23 +1510,12 @@ mod tests {
     const FORMAT_2_FIXTURE: &str = "4c47534e4150020303036175630d6372656469742d6c656e646572046c6f73730300e87648170000000000b864d9450000000100d0ed902e0000000201010102723100010000000000020003300280a0b787e905e6cc99b3e6cc99f33f000280a0b787e905e6cc99b3e6cc9907040280a0b787e9059ab3e6cc99b366010202210280a0b787e905cd99b3e6cc99b3f63f000280a0b787e905cd99b3e6cc99b306040003026531026533026532a200000000000000c7ed24f1ee5e73c54ef65bfb8ef1152582ad83476ae612e161b8c86942924780";
 
     #[test]
-    fn a_snapshot_written_by_a_format_2_build_loads() {
-        let graph = metrics_out_of_order();
-        let fixture: Vec<u8> = (0..FORMAT_2_FIXTURE.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&FORMAT_2_FIXTURE[at..at + 2], 16).expect("hex"))
-            .collect();
+    fn a_snapshot_written_by_a_format_2_build_is_refused() {
+        let fixture = from_hex(FORMAT_2_FIXTURE);
         assert_eq!(fixture[MAGIC.len()], 2);
-        let restored = LineageGraph::decode_snapshot(&fixture).expect("a format 2 snapshot loads");
-        assert_eq!(restored.state_digest(), graph.state_digest());
-        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
-        let mut rewritten = Vec::new();
-        graph.write_snapshot_version(SNAPSHOT_VERSION_OLDEST_FIRST, &mut |chunk| {
-            rewritten.extend_from_slice(chunk)
-        });
         assert_eq!(
-            rewritten, fixture,
-            "format 2 is written as that build wrote it"
+            LineageGraph::decode_snapshot(&fixture).err(),
+            Some(SnapshotError::UnsupportedVersion { found: 2 })
         );
     }
 
@@ -1431,29 +1524,28 @@ mod tests {
     const FORMAT_3_FIXTURE: &str = "4c47534e4150030303036175630d6372656469742d6c656e646572046c6f73730300e87648170000000000b864d9450000000100d0ed902e0000000201010102723100010000000000020003310600b864d9450000009a9999999999e93f0101ff9fb787e9059ab3e6cc99b3660201ff9fb787e905e6cc99b3e6cc9907030202220400d0ed902e000000000000000000e03f0201ff9fb787e905cd99b3e6cc99b306030003026531026533026532a4000000000000005c615dec87a9fb9159acc1fc46f65ab3d06561f37fe5e69044999e8236ca70fa";
 
     #[test]
-    fn a_snapshot_written_by_a_format_3_build_loads() {
-        let graph = metrics_out_of_order();
-        let fixture: Vec<u8> = (0..FORMAT_3_FIXTURE.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&FORMAT_3_FIXTURE[at..at + 2], 16).expect("hex"))
-            .collect();
-        assert_eq!(fixture[MAGIC.len()], SNAPSHOT_VERSION_NO_REDACTIONS);
-        let restored = LineageGraph::decode_snapshot(&fixture).expect("a format 3 snapshot loads");
-        assert_eq!(restored.state_digest(), graph.state_digest());
-        assert!(
-            restored
-                .nodes()
-                .all(|(_, node)| node.redactions().is_empty())
-        );
-        assert_eq!(restored.encode_snapshot(), graph.encode_snapshot());
-        let mut rewritten = Vec::new();
-        graph.write_snapshot_version(SNAPSHOT_VERSION_NO_REDACTIONS, &mut |chunk| {
-            rewritten.extend_from_slice(chunk)
-        });
+    fn a_snapshot_written_by_a_format_3_build_is_refused() {
+        let fixture = from_hex(FORMAT_3_FIXTURE);
+        assert_eq!(fixture[MAGIC.len()], 3);
         assert_eq!(
-            rewritten, fixture,
-            "format 3 is written as that build wrote it"
+            LineageGraph::decode_snapshot(&fixture).err(),
+            Some(SnapshotError::UnsupportedVersion { found: 3 })
         );
+    }
+
+    #[test]
+    fn every_older_format_is_refused_even_behind_a_valid_checksum() {
+        let snapshot = metrics_out_of_order().encode_snapshot();
+        assert_eq!(snapshot[MAGIC.len()], SNAPSHOT_VERSION);
+        for version in 1..SNAPSHOT_VERSION {
+            let mut content = snapshot[..snapshot.len() - CHECKSUM_LEN].to_vec();
+            content[MAGIC.len()] = version;
+            content.extend_from_slice(blake3::hash(&content).as_bytes());
+            assert_eq!(
+                LineageGraph::decode_snapshot(&content).err(),
+                Some(SnapshotError::UnsupportedVersion { found: version })
+            );
+        }
     }
 
     #[test]
@@ -1505,7 +1597,7 @@ mod tests {
                 _ => None,
             })
             .expect("the run's auc series");
-        let encoded = auc.encoded(PointOrder::NewestFirst).into_owned();
+        let encoded = auc.encoded().to_vec();
         let snapshot = graph.encode_snapshot();
         let at = snapshot
             .windows(encoded.len())
@@ -1558,5 +1650,375 @@ mod tests {
         assert_eq!(whole, graph.encode_snapshot());
         let restored = LineageGraph::decode_snapshot(&whole).expect("decodes");
         assert_eq!(restored.state_digest(), graph.state_digest());
+    }
+
+    fn event_at(id: &str, seconds: i64, payload: Payload) -> Event {
+        Event {
+            id: EventId::new_unchecked(id),
+            workspace: Workspace::parse("credit-lender").expect("valid"),
+            occurred_at: EventTime::from_unix(seconds, 0).expect("in range"),
+            producer: "tests".to_owned(),
+            actor: "alice".to_owned(),
+            payload,
+        }
+    }
+
+    fn string_map(pairs: &[(&str, &str)]) -> crate::event::StringMap {
+        pairs
+            .iter()
+            .map(|&(key, value)| (key.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    fn key_of(kind: EntityKind, name: &str, version: &str) -> EntityKey {
+        let workspace = Workspace::parse("credit-lender").expect("valid");
+        EntityKey::parse(workspace, kind, name, version).expect("a valid key")
+    }
+
+    /// A history whose graph holds every kind of value the format writes
+    /// for views as of an earlier time: each register kind stated more
+    /// than once, out of order (so that values are displaced, some because
+    /// they lost and leave dormant edges), metric points re-logged, flags,
+    /// stage changes, a redaction and a redeployed endpoint. Applied at
+    /// log sequences 100, 107, 114..., so that no sequence is an index.
+    fn time_travel_history() -> LineageGraph {
+        use crate::event::{
+            ArtifactLogged, DatasetVersionRegistered, EntityFlagged, ExperimentCreated,
+            ModelDeployed, ModelRegistered, ModelStageChanged, ParamsLogged, RedactionRequested,
+            RunFinished, RunInputsDeclared, RunStarted, TagsSet,
+        };
+        use crate::redaction::PersonalField;
+
+        let experiment = |id: &str, seconds, description: &str| {
+            event_at(
+                id,
+                seconds,
+                Payload::ExperimentCreated(ExperimentCreated {
+                    experiment: "churn".to_owned(),
+                    description: description.to_owned(),
+                    tags: string_map(&[("area", description)]),
+                }),
+            )
+        };
+        let started = |id: &str, seconds, python: &str, compute: Option<&str>, params, tags| {
+            event_at(
+                id,
+                seconds,
+                Payload::RunStarted(RunStarted {
+                    run_id: "r1".to_owned(),
+                    experiment: Some("churn".to_owned()),
+                    name: format!("r1 {id}"),
+                    parent_run_id: None,
+                    code_version: "abc123".to_owned(),
+                    environment: Some(EnvironmentRef {
+                        name: "python".to_owned(),
+                        version: python.to_owned(),
+                    }),
+                    compute_target: compute.map(str::to_owned),
+                    params,
+                    tags,
+                }),
+            )
+        };
+        let params = |id: &str, seconds, pairs: &[(&str, &str)]| {
+            event_at(
+                id,
+                seconds,
+                Payload::ParamsLogged(ParamsLogged {
+                    run_id: "r1".to_owned(),
+                    params: string_map(pairs),
+                }),
+            )
+        };
+        let tags = |id: &str, seconds, entity: EntityKey, pairs: &[(&str, &str)]| {
+            event_at(
+                id,
+                seconds,
+                Payload::TagsSet(TagsSet {
+                    entity,
+                    tags: string_map(pairs),
+                }),
+            )
+        };
+        // Every point at (step 1, 600 s), whenever its event occurred.
+        let auc = |id: &str, seconds, value| {
+            let mut event = metrics_event(id, seconds, &[("auc", value, 1)]);
+            if let Payload::MetricsLogged(logged) = &mut event.payload {
+                for point in &mut logged.metrics {
+                    point.timestamp = EventTime::from_unix(600, 0).expect("in range");
+                }
+            }
+            event
+        };
+        let finished = |id: &str, seconds, status, error: &str| {
+            event_at(
+                id,
+                seconds,
+                Payload::RunFinished(RunFinished {
+                    run_id: "r1".to_owned(),
+                    status,
+                    error: error.to_owned(),
+                }),
+            )
+        };
+        let dataset = |id: &str, seconds, parent: &str| {
+            event_at(
+                id,
+                seconds,
+                Payload::DatasetVersionRegistered(DatasetVersionRegistered {
+                    dataset: "applications".to_owned(),
+                    version: "1".to_owned(),
+                    uri: format!("s3://data/applications/1/{id}"),
+                    digest: format!("blake3:{id}"),
+                    derived_from: vec![DatasetVersionRef {
+                        dataset: "raw".to_owned(),
+                        version: parent.to_owned(),
+                    }],
+                    produced_by_run_id: Some("r0".to_owned()),
+                }),
+            )
+        };
+        let inputs = |id: &str, seconds| {
+            event_at(
+                id,
+                seconds,
+                Payload::RunInputsDeclared(RunInputsDeclared {
+                    run_id: "r1".to_owned(),
+                    datasets: vec![DatasetVersionRef {
+                        dataset: "applications".to_owned(),
+                        version: "1".to_owned(),
+                    }],
+                    artifacts: Vec::new(),
+                    models: Vec::new(),
+                }),
+            )
+        };
+        let artifact = |id: &str, seconds, size_bytes| {
+            event_at(
+                id,
+                seconds,
+                Payload::ArtifactLogged(ArtifactLogged {
+                    run_id: "r1".to_owned(),
+                    name: "model.pkl".to_owned(),
+                    uri: format!("s3://artifacts/r1/model.pkl/{id}"),
+                    digest: format!("blake3:{id}"),
+                    kind: "model".to_owned(),
+                    size_bytes,
+                }),
+            )
+        };
+        let registered = |id: &str, seconds, source_run_id: &str| {
+            event_at(
+                id,
+                seconds,
+                Payload::ModelRegistered(ModelRegistered {
+                    model: "credit".to_owned(),
+                    version: "1".to_owned(),
+                    source_run_id: source_run_id.to_owned(),
+                    artifact_name: Some("model.pkl".to_owned()),
+                    approval_notes: format!("notes of {id}"),
+                    approved_by: "committee".to_owned(),
+                }),
+            )
+        };
+        let stage = |id: &str, seconds, stage| {
+            event_at(
+                id,
+                seconds,
+                Payload::ModelStageChanged(ModelStageChanged {
+                    model: "credit".to_owned(),
+                    version: "1".to_owned(),
+                    stage,
+                    reason: format!("review {id}"),
+                    approved_by: "committee".to_owned(),
+                }),
+            )
+        };
+        let deployed = |id: &str, seconds, version: &str| {
+            event_at(
+                id,
+                seconds,
+                Payload::ModelDeployed(ModelDeployed {
+                    model: "credit".to_owned(),
+                    version: version.to_owned(),
+                    endpoint: "scoring".to_owned(),
+                    deployment: format!("scoring-{version}"),
+                }),
+            )
+        };
+        let run = key_of(EntityKind::Run, "r1", "");
+        let model = key_of(EntityKind::ModelVersion, "credit", "1");
+        let events = [
+            experiment("exp-b", 60, "second"),
+            // Older than the experiment's creation: displaced as it arrives.
+            experiment("exp-a", 50, "first"),
+            started(
+                "start-b",
+                200,
+                "3.11",
+                None,
+                string_map(&[("lr", "0.1")]),
+                string_map(&[("team", "risk"), ("owner", "bob")]),
+            ),
+            // Loses to start-b: its environment and compute edges are
+            // dormant, its parameter and tag displaced.
+            started(
+                "start-a",
+                100,
+                "3.10",
+                Some("gpu-1"),
+                string_map(&[("lr", "0.01")]),
+                string_map(&[("team", "ops")]),
+            ),
+            // Wins over start-b, whose environment edge is retired.
+            started(
+                "start-c",
+                300,
+                "3.12",
+                None,
+                Default::default(),
+                Default::default(),
+            ),
+            params("params-new", 400, &[("lr", "0.2")]),
+            params("params-old", 40, &[("lr", "0.05"), ("epochs", "10")]),
+            tags("tags-new", 450, run.clone(), &[("team", "fraud")]),
+            tags("tags-old", 30, run.clone(), &[("team", "ops2")]),
+            auc("auc-1", 600, 0.7),
+            // A newer stamp for the same point replaces it, an older loses.
+            auc("auc-3", 700, 0.8),
+            auc("auc-2", 650, 0.75),
+            finished("fin-a", 800, RunStatus::Failed, "out of memory"),
+            finished("fin-b", 810, RunStatus::Completed, ""),
+            event_at(
+                "red-1",
+                820,
+                Payload::RedactionRequested(RedactionRequested {
+                    entity: run.clone(),
+                    fields: ["actor", "error", "tags.team"]
+                        .iter()
+                        .map(|field| PersonalField::parse(field).expect("a field"))
+                        .collect(),
+                    reason: "ticket 7".to_owned(),
+                }),
+            ),
+            event_at(
+                "flag-1",
+                830,
+                Payload::EntityFlagged(EntityFlagged {
+                    entity: run.clone(),
+                    reason: "leaky feature".to_owned(),
+                    severity: Severity::High,
+                }),
+            ),
+            dataset("ds-b", 20, "1"),
+            dataset("ds-a", 10, "0"),
+            // Declared late, then early: the edge's time is the earliest.
+            inputs("in-late", 900),
+            inputs("in-early", 5),
+            artifact("art-b", 910, 1024),
+            artifact("art-a", 905, 2048),
+            registered("reg-b", 920, "r1"),
+            registered("reg-a", 915, "r0"),
+            stage("stage-1", 930, ModelStage::Staging),
+            stage("stage-2", 940, ModelStage::Production),
+            tags("model-tags", 950, model, &[("note", "champion")]),
+            deployed("dep-1", 1000, "1"),
+            // Redeployed: the first deployment is displaced and its edge
+            // retired; an older deployment arriving last loses.
+            deployed("dep-2", 1100, "2"),
+            deployed("dep-0", 1050, "3"),
+        ];
+        let mut graph = LineageGraph::new();
+        for (seq, event) in (100u64..).step_by(7).zip(&events) {
+            graph.apply(seq, event);
+        }
+        graph
+    }
+
+    /// The stamp table's rows: time, event id and log sequence.
+    fn point_stamps(graph: &LineageGraph) -> Vec<(EventTime, String, u64)> {
+        (0..graph.point_stamps.len() as u32)
+            .map(|index| {
+                let stamp = graph.point_stamps.get(index);
+                (
+                    stamp.occurred_at,
+                    stamp.event_id.to_owned(),
+                    graph.point_stamps.seq(index),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_views_as_of_an_earlier_time_need_round_trips() {
+        let graph = time_travel_history();
+        let at = |seconds| EventTime::from_unix(seconds, 0).expect("in range");
+        // The history holds what the test is about.
+        let variants: std::collections::HashSet<_> = graph
+            .displaced
+            .values()
+            .flatten()
+            .map(std::mem::discriminant)
+            .collect();
+        assert_eq!(variants.len(), 10, "every kind of displaced value");
+        let run = graph
+            .find(&key_of(EntityKind::Run, "r1", ""))
+            .expect("the run");
+        assert_eq!(graph.node(run).first_occurred_at, at(5));
+        assert!(
+            graph
+                .all_edges()
+                .any(|(_, _, edge)| edge.retired_seq() == Some(edge.first_seq)),
+            "a dormant edge"
+        );
+        assert!(
+            graph
+                .all_edges()
+                .any(|(_, _, edge)| edge.kind == EdgeKind::Input && edge.first_occurred_at == at(5))
+        );
+        assert_eq!(graph.node(run).redactions().len(), 1);
+        assert_eq!(graph.node(run).flags.len(), 1);
+        assert!(point_stamps(&graph).iter().all(|&(_, _, seq)| seq >= 100));
+
+        let snapshot = graph.encode_snapshot();
+        assert_eq!(snapshot[MAGIC.len()], SNAPSHOT_VERSION);
+        let restored = LineageGraph::decode_snapshot(&snapshot).expect("decodes");
+        assert_eq!(restored.node_count(), graph.node_count());
+        for (index, node) in graph.nodes() {
+            assert_eq!(restored.node(index), node, "node {index:?}");
+        }
+        assert_eq!(restored.displaced, graph.displaced);
+        let edges = |graph: &LineageGraph| -> Vec<(NodeIndex, NodeIndex, Edge)> {
+            graph
+                .all_edges()
+                .map(|(from, to, edge)| (from, to, edge.clone()))
+                .collect()
+        };
+        assert_eq!(edges(&restored), edges(&graph));
+        assert_eq!(restored.active_edge_count(), graph.active_edge_count());
+        assert_eq!(point_stamps(&restored), point_stamps(&graph));
+        assert_eq!(restored.applied_seq(), graph.applied_seq());
+        assert_eq!(restored.state_digest(), graph.state_digest());
+        assert_eq!(restored.encode_snapshot(), snapshot);
+    }
+
+    #[test]
+    fn damage_behind_a_valid_checksum_never_panics() {
+        let snapshot = time_travel_history().encode_snapshot();
+        let body_end = snapshot.len() - CHECKSUM_LEN;
+        let resealed = |content: &[u8]| {
+            let mut bytes = content.to_vec();
+            bytes.extend_from_slice(blake3::hash(content).as_bytes());
+            bytes
+        };
+        for at in MAGIC.len() + 1..body_end {
+            for value in [0x00, 0x7f, 0xff] {
+                let mut content = snapshot[..body_end].to_vec();
+                content[at] = value;
+                // An error or a graph, never a panic.
+                let _ = LineageGraph::decode_snapshot(&resealed(&content));
+            }
+            assert!(LineageGraph::decode_snapshot(&resealed(&snapshot[..at])).is_err());
+        }
     }
 }

@@ -901,6 +901,32 @@ impl LogReader {
         Ok(None)
     }
 
+    /// The last sequence among the records stored by `time` (unix nanos),
+    /// 0 if none was: what "as of a recorded time" means in sequences. A
+    /// binary search, which holds because recorded times never decrease
+    /// along the log (see [`Log::append_batch`]).
+    pub fn last_seq_recorded_by(&self, time: i64) -> Result<u64, LogError> {
+        // Invariant: record `low` (or none, at 0) was stored by `time`;
+        // every record after `high` was stored later.
+        let (mut low, mut high) = (0, self.last_seq()?);
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            let recorded_at = self
+                .record(mid)?
+                .ok_or(LogError::Corrupt {
+                    seq: mid,
+                    problem: "a record is missing between the first and the last",
+                })?
+                .recorded_at;
+            if recorded_at <= time {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        Ok(low)
+    }
+
     /// Recomputes the hash chain from the first record: every sequence
     /// present and dense, every link, hash, payload digest and index entry
     /// right.

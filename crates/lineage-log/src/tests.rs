@@ -625,3 +625,31 @@ fn an_erased_payload_keeps_the_chain_and_survives_a_reopen() {
     // Erasing what is not stored is refused and changes nothing.
     assert!(log.sync_handle().erase_payload(9, b"x", b"y").is_err());
 }
+
+#[test]
+fn a_recorded_time_maps_to_the_last_record_stored_by_then() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    let reader = log.reader();
+    assert_eq!(reader.last_seq_recorded_by(i64::MAX).expect("empty"), 0);
+    // Batches of 1, 3 and 2 records at 10, 20 and 30; then a clock that
+    // stepped back to 25 stores at 30 again.
+    let keys: Vec<String> = (0..8).map(|n| format!("w\0e{n}")).collect();
+    let batch = |range: std::ops::Range<usize>| -> Vec<NewRecord<'_>> {
+        range
+            .map(|n| new_record(n as u64 + 1, &keys[n], "x"))
+            .collect()
+    };
+    log.append_batch(&batch(0..1), 10).expect("append");
+    log.append_batch(&batch(1..4), 20).expect("append");
+    log.append_batch(&batch(4..6), 30).expect("append");
+    log.append_batch(&batch(6..8), 25).expect("append");
+    let by = |time| reader.last_seq_recorded_by(time).expect("search");
+    assert_eq!(by(9), 0);
+    assert_eq!(by(10), 1);
+    assert_eq!(by(19), 1);
+    assert_eq!(by(20), 4);
+    assert_eq!(by(29), 4);
+    assert_eq!(by(30), 8);
+    assert_eq!(by(i64::MAX), 8);
+}

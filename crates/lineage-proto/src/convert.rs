@@ -12,10 +12,11 @@
 //! The proto's `EntityView` documents the fields of each view; keep the two
 //! in step.
 
+use lineage_core::AsOf;
 use lineage_core::chain::SignedCheckpoint;
 use lineage_core::diff::{Change, LineageDiff};
 use lineage_core::event::{ModelStage, RunStatus, Severity};
-use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, Node};
+use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, Lww, Node};
 use lineage_core::{EdgeIndex, NodeIndex};
 use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 
@@ -66,8 +67,8 @@ pub fn view_from_wire(raw: i32) -> Result<Option<View>, prost::UnknownEnumValue>
 }
 
 /// A diff of two model versions.
-pub fn lineage_diff(graph: &LineageGraph, diff: &LineageDiff) -> v1::LineageDiff {
-    let reference = |node: NodeIndex| entity_ref(&graph.node(node).key);
+pub fn lineage_diff(graph: &AsOf<'_>, diff: &LineageDiff) -> v1::LineageDiff {
+    let reference = |node: NodeIndex| entity_ref(graph.key(node));
     let references = |nodes: &[NodeIndex]| nodes.iter().map(|&node| reference(node)).collect();
     let entity_change = |change: Option<(Option<NodeIndex>, Option<NodeIndex>)>| {
         change.map(|(a, b)| v1::EntityChange {
@@ -102,7 +103,7 @@ pub fn lineage_diff(graph: &LineageGraph, diff: &LineageDiff) -> v1::LineageDiff
         environment: entity_change(diff.environment),
         compute: entity_change(diff.compute),
         truncated: diff.truncated,
-        applied_seq: graph.applied_seq(),
+        applied_seq: graph.answered_seq(),
     }
 }
 
@@ -215,7 +216,7 @@ pub(crate) fn bounded<T>(items: impl Iterator<Item = T>, truncated: &mut bool) -
 }
 
 /// One entity in the given view.
-pub fn entity_in_view(graph: &LineageGraph, index: NodeIndex, view: View) -> v1::Entity {
+pub fn entity_in_view(graph: &AsOf<'_>, index: NodeIndex, view: View) -> v1::Entity {
     match view {
         View::Full => entity(graph, index),
         View::Basic => basic_entity(graph, index),
@@ -223,8 +224,9 @@ pub fn entity_in_view(graph: &LineageGraph, index: NodeIndex, view: View) -> v1:
 }
 
 /// One entity with all its kind-specific facts (the full view).
-pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+pub fn entity(graph: &AsOf<'_>, index: NodeIndex) -> v1::Entity {
     let node = graph.node(index);
+    let node: &Node = &node;
     let details = match &node.facts {
         Facts::Experiment(created) => {
             Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
@@ -324,9 +326,9 @@ pub fn entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
 }
 
 /// GetEntity's answer: [`entity`] with the sequence it reflects.
-pub fn entity_answer(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+pub fn entity_answer(graph: &AsOf<'_>, index: NodeIndex) -> v1::Entity {
     v1::Entity {
-        applied_seq: graph.applied_seq(),
+        applied_seq: graph.answered_seq(),
         ..entity(graph, index)
     }
 }
@@ -334,8 +336,9 @@ pub fn entity_answer(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
 /// One entity in the basic view: what a list needs to name, mark and sort
 /// it. Every string here is short and bounded in number, so a list of
 /// basic entities costs a few allocations per entity.
-fn basic_entity(graph: &LineageGraph, index: NodeIndex) -> v1::Entity {
+fn basic_entity(graph: &AsOf<'_>, index: NodeIndex) -> v1::Entity {
     let node = graph.node(index);
+    let node: &Node = &node;
     let details = match &node.facts {
         Facts::Experiment(created) => {
             Some(v1::entity::Details::Experiment(v1::ExperimentDetails {
@@ -428,12 +431,13 @@ pub(crate) fn redactions(node: &Node) -> Vec<v1::Redaction> {
 }
 
 /// The endpoints currently serving a model version.
-pub(crate) fn deployments(graph: &LineageGraph, model: NodeIndex) -> Vec<v1::Deployment> {
+pub(crate) fn deployments(graph: &AsOf<'_>, model: NodeIndex) -> Vec<v1::Deployment> {
     graph
         .outgoing(model, EdgeKind::Deployed)
         .take(MAX_ENTITY_LIST)
         .map(|(_, endpoint)| {
             let endpoint = graph.node(endpoint);
+            let endpoint: &Node = &endpoint;
             let current = match &endpoint.facts {
                 Facts::Endpoint(Some(current)) => Some(current),
                 _ => None,
@@ -465,7 +469,7 @@ pub(crate) fn endpoint_details(
     })
 }
 
-fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDetails {
+fn run_details(graph: &AsOf<'_>, index: NodeIndex, node: &Node) -> v1::RunDetails {
     let Facts::Run(run) = &node.facts else {
         return v1::RunDetails::default();
     };
@@ -509,7 +513,7 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
     let inputs: Vec<&EntityKey> = bounded(
         graph
             .incoming(index, EdgeKind::Input)
-            .map(|(_, input)| &graph.node(input).key),
+            .map(|(_, input)| graph.key(input)),
         &mut truncated,
     );
     for key in inputs {
@@ -535,7 +539,7 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
     let outputs: Vec<&EntityKey> = bounded(
         graph
             .outgoing(index, EdgeKind::Produced)
-            .map(|(_, output)| &graph.node(output).key),
+            .map(|(_, output)| graph.key(output)),
         &mut truncated,
     );
     for key in outputs {
@@ -560,12 +564,12 @@ fn run_details(graph: &LineageGraph, index: NodeIndex, node: &Node) -> v1::RunDe
 }
 
 /// One edge of a subgraph, whose ends are at `ends` in its nodes.
-pub fn edge(graph: &LineageGraph, index: EdgeIndex, ends: (u32, u32), form: EdgeForm) -> v1::Edge {
+pub fn edge(graph: &AsOf<'_>, index: EdgeIndex, ends: (u32, u32), form: EdgeForm) -> v1::Edge {
     let (from, to, data) = graph.edge(index);
     let full = form == EdgeForm::Full;
     v1::Edge {
-        from: full.then(|| entity_ref(&graph.node(from).key)),
-        to: full.then(|| entity_ref(&graph.node(to).key)),
+        from: full.then(|| entity_ref(graph.key(from))),
+        to: full.then(|| entity_ref(graph.key(to))),
         kind: edge_kind(data.kind) as i32,
         first_seq: data.first_seq,
         from_node: ends.0,
@@ -575,12 +579,7 @@ pub fn edge(graph: &LineageGraph, index: EdgeIndex, ends: (u32, u32), form: Edge
 
 /// A traversal's answer with its nodes in the given view and its edges in
 /// the given form.
-pub fn subgraph(
-    graph: &LineageGraph,
-    answer: &Subgraph,
-    view: View,
-    form: EdgeForm,
-) -> v1::Subgraph {
+pub fn subgraph(graph: &AsOf<'_>, answer: &Subgraph, view: View, form: EdgeForm) -> v1::Subgraph {
     v1::Subgraph {
         nodes: answer
             .nodes
@@ -594,14 +593,14 @@ pub fn subgraph(
             .map(|(&e, &ends)| edge(graph, e, ends, form))
             .collect(),
         truncated: answer.truncated,
-        applied_seq: graph.applied_seq(),
+        applied_seq: graph.answered_seq(),
     }
 }
 
 /// A model trace: the model version and its source run in full (they are
 /// what a trace is asked for), the rest in the given view.
 pub fn model_trace(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     trace: &ModelTrace,
     view: View,
     form: EdgeForm,
@@ -617,6 +616,6 @@ pub fn model_trace(
         environment: trace.environment.map(|n| entity_in_view(graph, n, view)),
         compute: trace.compute.map(|n| entity_in_view(graph, n, view)),
         upstream: Some(subgraph(graph, &trace.upstream, view, form)),
-        applied_seq: graph.applied_seq(),
+        applied_seq: graph.answered_seq(),
     }
 }

@@ -22,7 +22,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, LineageGraph, Lww, RunFacts};
+use lineage_core::AsOf;
+use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, Lww, Node, RunFacts};
 use lineage_core::{EdgeIndex, EntityKey, EntityKind, EventTime, ModelTrace, NodeIndex, Subgraph};
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
@@ -167,7 +168,7 @@ impl<M> Message for Encoded<M> {
 /// A subgraph answer with its nodes in the given view: the bytes of
 /// [`convert::subgraph`].
 pub fn subgraph(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     answer: &Subgraph,
     view: View,
     form: EdgeForm,
@@ -181,7 +182,7 @@ pub fn subgraph(
 /// on the last): the bytes of the `RunsUsingDatasetResponse` built from
 /// [`convert::entity_in_view`].
 pub fn runs_page(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     runs: &[NodeIndex],
     view: View,
     next_page_token: &str,
@@ -191,13 +192,13 @@ pub fn runs_page(
         entity_field(&mut w, 1, graph, run, view);
     }
     w.string(2, next_page_token);
-    w.uint64(3, graph.applied_seq());
+    w.uint64(3, graph.answered_seq());
     Encoded::from_bytes(w.buf)
 }
 
 /// A model trace: the bytes of [`convert::model_trace`].
 pub fn model_trace(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     trace: &ModelTrace,
     view: View,
     form: EdgeForm,
@@ -220,13 +221,13 @@ pub fn model_trace(
     w.message(6, |w| {
         subgraph_fields(w, graph, &trace.upstream, view, form)
     });
-    w.uint64(7, graph.applied_seq());
+    w.uint64(7, graph.answered_seq());
     Encoded::from_bytes(w.buf)
 }
 
 fn subgraph_fields(
     w: &mut Writer,
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     answer: &Subgraph,
     view: View,
     form: EdgeForm,
@@ -238,21 +239,21 @@ fn subgraph_fields(
         w.message(2, |w| edge_fields(w, graph, edge, ends, form));
     }
     w.bool(3, answer.truncated);
-    w.uint64(4, graph.applied_seq());
+    w.uint64(4, graph.answered_seq());
 }
 
 /// One entity in the full view (GetEntity): the bytes of
 /// [`convert::entity_answer`].
-pub fn entity(graph: &LineageGraph, index: NodeIndex) -> EncodedEntity {
+pub fn entity(graph: &AsOf<'_>, index: NodeIndex) -> EncodedEntity {
     let mut w = Writer::with_capacity(1024);
     full_entity_fields(&mut w, graph, index);
-    w.uint64(16, graph.applied_seq());
+    w.uint64(16, graph.answered_seq());
     redactions(&mut w, graph, index);
     Encoded::from_bytes(w.buf)
 }
 
 /// One entity as field `field` of the enclosing message.
-fn entity_field(w: &mut Writer, field: u32, graph: &LineageGraph, node: NodeIndex, view: View) {
+fn entity_field(w: &mut Writer, field: u32, graph: &AsOf<'_>, node: NodeIndex, view: View) {
     // Field 16 (applied_seq) is 0 inside other answers, so not written.
     match view {
         View::Basic => w.message(field, |w| {
@@ -267,8 +268,9 @@ fn entity_field(w: &mut Writer, field: u32, graph: &LineageGraph, node: NodeInde
 }
 
 /// An entity's redactions (field 17, after applied_seq), in both views.
-fn redactions(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
+fn redactions(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
     let node = graph.node(index);
+    let node: &Node = &node;
     // Almost every entity has none: nothing to build.
     if node.redactions().is_empty() {
         return;
@@ -279,8 +281,9 @@ fn redactions(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
 }
 
 /// The fields of [`convert::entity`] up to its details, in its field order.
-fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
+fn full_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
     let node = graph.node(index);
+    let node: &Node = &node;
     w.message(1, |w| entity_ref_fields(w, &node.key));
     w.bool(2, node.is_placeholder());
     w.uint64(3, node.first_seq);
@@ -356,7 +359,7 @@ fn full_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
 }
 
 /// The fields of `convert::run_details`, in its field order.
-fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, run: &RunFacts) {
+fn run_details_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, run: &RunFacts) {
     let started = run
         .started
         .as_ref()
@@ -403,13 +406,13 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
     let inputs = convert::bounded(
         graph
             .incoming(index, EdgeKind::Input)
-            .map(|(_, input)| &graph.node(input).key),
+            .map(|(_, input)| graph.key(input)),
         &mut truncated,
     );
     let outputs = convert::bounded(
         graph
             .outgoing(index, EdgeKind::Produced)
-            .map(|(_, output)| &graph.node(output).key),
+            .map(|(_, output)| graph.key(output)),
         &mut truncated,
     );
     let mut input_datasets: Vec<&EntityKey> = inputs
@@ -451,8 +454,9 @@ fn run_details_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex, ru
 
 /// The fields of `convert::basic_entity` up to its details, in its field
 /// order.
-fn basic_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
+fn basic_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
     let node = graph.node(index);
+    let node: &Node = &node;
     w.message(1, |w| entity_ref_fields(w, &node.key));
     w.bool(2, node.is_placeholder());
     w.uint64(3, node.first_seq);
@@ -506,7 +510,7 @@ fn basic_entity_fields(w: &mut Writer, graph: &LineageGraph, index: NodeIndex) {
 }
 
 /// A model version's deployments (field 8 of its details), in both views.
-fn deployments(w: &mut Writer, graph: &LineageGraph, model: NodeIndex) {
+fn deployments(w: &mut Writer, graph: &AsOf<'_>, model: NodeIndex) {
     for deployment in convert::deployments(graph, model) {
         w.prost(8, &deployment);
     }
@@ -528,15 +532,15 @@ fn entity_ref_fields(w: &mut Writer, key: &EntityKey) {
 
 fn edge_fields(
     w: &mut Writer,
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     index: EdgeIndex,
     (from_node, to_node): (u32, u32),
     form: EdgeForm,
 ) {
     let (from, to, data) = graph.edge(index);
     if form == EdgeForm::Full {
-        w.message(1, |w| entity_ref_fields(w, &graph.node(from).key));
-        w.message(2, |w| entity_ref_fields(w, &graph.node(to).key));
+        w.message(1, |w| entity_ref_fields(w, graph.key(from)));
+        w.message(2, |w| entity_ref_fields(w, graph.key(to)));
     }
     w.enumeration(3, convert::edge_kind(data.kind) as i32);
     w.uint64(4, data.first_seq);

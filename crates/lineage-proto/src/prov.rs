@@ -22,8 +22,8 @@
 //! `lineage:<workspace>/<kind>/<name>[/<version>]` and
 //! `agent:<name>`, with characters outside `[A-Za-z0-9._/-]` percent-encoded.
 
-use lineage_core::graph::{EdgeKind, Facts, LineageGraph, Node};
-use lineage_core::{EntityKey, EntityKind, EventTime, Subgraph};
+use lineage_core::graph::{EdgeKind, Facts, Node};
+use lineage_core::{AsOf, EntityKey, EntityKind, EventTime, Subgraph};
 use serde_json::{Map, Value, json};
 
 use crate::convert;
@@ -36,7 +36,7 @@ pub const AGENT_NAMESPACE: &str = "urn:lineage:agent:";
 /// The PROV-JSON document of `answer`, as compact JSON text. `event_id`
 /// names the event stored at a log sequence (`None` if the log cannot say).
 pub fn document(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     answer: &Subgraph,
     event_id: &dyn Fn(u64) -> Option<String>,
 ) -> String {
@@ -44,20 +44,17 @@ pub fn document(
 }
 
 fn document_value(
-    graph: &LineageGraph,
+    graph: &AsOf<'_>,
     answer: &Subgraph,
     event_id: &dyn Fn(u64) -> Option<String>,
 ) -> Value {
     let mut doc = Document::default();
     for &index in &answer.nodes {
-        doc.node(graph.node(index), event_id);
+        doc.node(&graph.node(index), event_id);
     }
     for &edge in &answer.edges {
         let (from, to, facts) = graph.edge(edge);
-        let (from, to) = (
-            qualified(&graph.node(from).key),
-            qualified(&graph.node(to).key),
-        );
+        let (from, to) = (qualified(graph.key(from)), qualified(graph.key(to)));
         let mut evidence = Map::new();
         cite(&mut evidence, facts.first_seq, event_id);
         if let Some(retired) = facts.retired_seq() {
@@ -415,7 +412,7 @@ mod tests {
             r#"{"event_id":"x1","workspace":"w","occurred_at":"2026-01-02T00:00:00Z","actor":"dpo","redaction_requested":{"entity":{"kind":"RUN","name":"r1"},"fields":["actor"],"reason":"DSR-1"}}"#,
             r#"{"event_id":"x2","workspace":"w","occurred_at":"2026-01-02T00:00:00Z","actor":"dpo","redaction_requested":{"entity":{"kind":"MODEL_VERSION","name":"m","version":"1"},"fields":["approved_by"],"reason":"DSR-1"}}"#,
         ];
-        let mut graph = LineageGraph::new();
+        let mut graph = lineage_core::LineageGraph::new();
         let mut documents = Vec::new();
         for (seq, line) in (1u64..).zip(lines) {
             let event = decode_event(line.as_bytes(), Encoding::Json).expect("decodes");
@@ -424,7 +421,7 @@ mod tests {
                 nodes: graph.nodes().map(|(index, _)| index).collect(),
                 ..Default::default()
             };
-            documents.push(document_value(&graph, &answer, &|_| None));
+            documents.push(document_value(&graph.present(), &answer, &|_| None));
         }
         let agents = |doc: &Value| doc["agent"].as_object().map_or(0, Map::len);
         assert_eq!(agents(&documents[2]), 1, "{}", documents[2]);
@@ -434,5 +431,20 @@ mod tests {
         assert!(!erased.to_string().contains("alice"), "{erased}");
         assert!(erased.get("wasAttributedTo").is_none(), "{erased}");
         assert!(erased.get("wasAssociatedWith").is_none(), "{erased}");
+
+        // Looking back to before the redactions does not bring the name back.
+        let before = graph.as_of(lineage_core::Cut::Logged(3));
+        let answer = Subgraph {
+            nodes: graph
+                .nodes()
+                .map(|(index, _)| index)
+                .filter(|&index| before.contains(index))
+                .collect(),
+            ..Default::default()
+        };
+        let past = document_value(&before, &answer, &|_| None);
+        assert_eq!(agents(&past), 0, "{past}");
+        assert!(!past.to_string().contains("alice"), "{past}");
+        assert!(past["activity"].get("lineage:w/run/r1").is_some(), "{past}");
     }
 }

@@ -25,9 +25,11 @@ mod replay;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lineage_core::diff::diff_model_versions;
 use lineage_core::id;
 use lineage_core::{
-    EdgeKinds, EntityKey, LineageGraph, NodeKinds, Subgraph, TraversalSpec, Walk, Workspace,
+    AsOf, Cut, EdgeKinds, EntityKey, EventTime, LineageGraph, NodeKinds, Subgraph, TraversalSpec,
+    Walk, Workspace,
 };
 use lineage_proto::convert::{self, EdgeForm, View};
 use lineage_proto::encode::{
@@ -166,6 +168,37 @@ impl LineageApi {
                 limit.as_millis()
             ))),
         }
+    }
+
+    /// The moment an `as_of` asks for. A log sequence, given or found as
+    /// the last stored by a recorded time, is waited for as `min_seq` is:
+    /// a view of records the graph has not applied would be short.
+    async fn cut(
+        &self,
+        field: &str,
+        as_of: Option<&v1::AsOf>,
+        deadline: Option<Duration>,
+    ) -> Result<Cut, ApiError> {
+        let seq = match as_of.and_then(|as_of| as_of.point.as_ref()) {
+            None => return Ok(Cut::Now),
+            Some(v1::as_of::Point::Seq(seq)) => *seq,
+            Some(v1::as_of::Point::OccurredBy(time)) => {
+                let field = format!("{field}.occurred_by");
+                let nanos = validate::request_time(&field, Some(time))?.unwrap_or_default();
+                return Ok(Cut::Occurred(EventTime::from_unix_nanos(nanos)));
+            }
+            Some(v1::as_of::Point::RecordedAt(time)) => {
+                let field = format!("{field}.recorded_at");
+                let nanos = validate::request_time(&field, Some(time))?.unwrap_or_default();
+                let log = self.log.clone();
+                tokio::task::spawn_blocking(move || log.last_seq_recorded_by(nanos))
+                    .await
+                    .map_err(|error| ApiError::Internal(error.to_string()))?
+                    .map_err(|error| ApiError::Storage(error.to_string()))?
+            }
+        };
+        self.caught_up(seq, deadline).await?;
+        Ok(Cut::Logged(seq))
     }
 
     /// The newest signed checkpoint stored, as sent.
@@ -342,7 +375,9 @@ impl LineageApi {
         let view = list_view("view", request.view)?;
         let form = EdgeForm::from_wire(request.compact_edges);
         self.caught_up(request.min_seq, deadline).await?;
+        let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
         self.query_within(move |graph, budget| {
+            let graph = &graph.as_of(cut);
             let node = match find(graph, &root) {
                 Ok(node) => node,
                 Err(error) => return Some(Err(error)),
@@ -363,10 +398,19 @@ impl LineageApi {
     }
 }
 
-fn find(graph: &LineageGraph, key: &EntityKey) -> Result<lineage_core::NodeIndex, ApiError> {
-    graph
-        .find(key)
-        .ok_or_else(|| ApiError::NotFound(format!("no {key} in workspace {}", key.workspace)))
+fn find(graph: &AsOf<'_>, key: &EntityKey) -> Result<lineage_core::NodeIndex, ApiError> {
+    graph.find(key).ok_or_else(|| {
+        let ws = &key.workspace;
+        ApiError::NotFound(match (graph.cut(), graph.graph().find(key)) {
+            (Cut::Now, _) | (_, None) => format!("no {key} in workspace {ws}"),
+            (Cut::Logged(seq), Some(_)) => {
+                format!("no {key} in workspace {ws} as of log sequence {seq} (it came later)")
+            }
+            (Cut::Occurred(_), Some(_)) => {
+                format!("no {key} in workspace {ws} by that event time (it happened later)")
+            }
+        })
+    })
 }
 
 /// The entity view a list or subgraph request asks for, or the default.
@@ -463,7 +507,9 @@ impl LineageService for LineageApi {
             let key = validate::entity_key("entity", request.entity.as_ref())?;
             tracing::Span::current().record("entity", tracing::field::display(&key));
             self.caught_up(request.min_seq, deadline).await?;
+            let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             self.query(Cost::Small, move |graph| {
+                let graph = &graph.as_of(cut);
                 Ok(encode::entity(graph, find(graph, &key)?))
             })
             .await
@@ -521,6 +567,7 @@ impl LineageService for LineageApi {
             span.record("dataset", request.dataset.as_str());
             span.record("version", request.version.as_str());
             self.caught_up(request.min_seq, deadline).await?;
+            let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             let dataset = request.dataset;
             let cost = if view == View::Basic && page_size <= SMALL_PAGE {
                 Cost::Small
@@ -528,11 +575,14 @@ impl LineageService for LineageApi {
                 Cost::Large
             };
             self.query(cost, move |graph| {
-                let versions = graph.dataset_versions(&ws, &dataset);
+                let graph = &graph.as_of(cut);
+                let versions = graph.graph().dataset_versions(&ws, &dataset);
                 let known = match (&version, versions) {
                     (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(version), Some(versions)) => versions.contains_key(version),
+                    (None, Some(versions)) => versions.values().any(|&v| graph.contains(v)),
+                    (Some(version), Some(versions)) => {
+                        versions.get(version).is_some_and(|&v| graph.contains(v))
+                    }
                 };
                 if !known {
                     let what = match &version {
@@ -549,7 +599,7 @@ impl LineageService for LineageApi {
                     page_size,
                 );
                 let next_page_token = match (more, runs.last()) {
-                    (true, Some(&last)) => encode_page_token(&graph.node(last).key.name),
+                    (true, Some(&last)) => encode_page_token(&graph.key(last).name),
                     _ => String::new(),
                 };
                 Ok(encode::runs_page(graph, &runs, view, &next_page_token))
@@ -574,6 +624,7 @@ impl LineageService for LineageApi {
             let view = list_view("view", request.view)?;
             let form = EdgeForm::from_wire(request.compact_edges);
             self.caught_up(request.min_seq, deadline).await?;
+            let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             let key = EntityKey::model_version(&ws, &request.model, &request.version);
             let spec = self.spec(
                 Walk::Provenance,
@@ -583,6 +634,7 @@ impl LineageService for LineageApi {
                 NodeKinds::all(),
             );
             self.query_within(move |graph, budget| {
+                let graph = &graph.as_of(cut);
                 let traced = find(graph, &key).and_then(|model| {
                     let spec = budget.map_or(spec, |budget| within(&spec, budget));
                     graph.trace_model(model, &spec).ok_or_else(|| {
@@ -764,12 +816,18 @@ impl LineageService for LineageApi {
                 },
             )?;
             self.caught_up(request.min_seq, deadline).await?;
+            let cut_a = self
+                .cut("a_as_of", request.a_as_of.as_ref(), deadline)
+                .await?;
+            let cut_b = self
+                .cut("b_as_of", request.b_as_of.as_ref(), deadline)
+                .await?;
             self.query(Cost::Large, move |graph| {
-                let (a, b) = (find(graph, &a)?, find(graph, &b)?);
-                let diff = graph
-                    .diff_model_versions(a, b, &spec)
+                let (view_a, view_b) = (graph.as_of(cut_a), graph.as_of(cut_b));
+                let (a, b) = (find(&view_a, &a)?, find(&view_b, &b)?);
+                let diff = diff_model_versions((view_a, a), (view_b, b), &spec)
                     .ok_or_else(|| ApiError::Internal("a model version without facts".into()))?;
-                Ok(convert::lineage_diff(graph, &diff))
+                Ok(convert::lineage_diff(&graph.present(), &diff))
             })
             .await
         }
@@ -805,6 +863,7 @@ impl LineageService for LineageApi {
             };
             let (root, spec) = self.traversal_spec(walk, &traversal)?;
             self.caught_up(request.min_seq, deadline).await?;
+            let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             // The events behind the subgraph are read from the log with the
             // graph's lock released (a large export reads thousands of
             // records): the walk is done once to learn their sequences, and
@@ -813,8 +872,12 @@ impl LineageService for LineageApi {
             let (walk_root, walk_spec) = (root.clone(), spec);
             let seqs = self
                 .query(Cost::Large, move |graph| {
+                    let graph = &graph.as_of(cut);
                     let answer = graph.traverse(find(graph, &walk_root)?, &walk_spec);
-                    let nodes = answer.nodes.iter().map(|&node| graph.node(node).first_seq);
+                    let nodes = answer
+                        .nodes
+                        .iter()
+                        .map(|&node| graph.graph().node(node).first_seq);
                     let edges = answer
                         .edges
                         .iter()
@@ -833,11 +896,12 @@ impl LineageService for LineageApi {
             let log = self.log.clone();
             let (document, truncated, applied_seq) = self
                 .query(Cost::Large, move |graph| {
+                    let graph = &graph.as_of(cut);
                     let answer = graph.traverse(find(graph, &root)?, &spec);
                     let event_id =
                         |seq| known.get(&seq).cloned().or_else(|| event_id_at(&log, seq));
                     let document = lineage_proto::prov::document(graph, &answer, &event_id);
-                    Ok((document, answer.truncated, graph.applied_seq()))
+                    Ok((document, answer.truncated, graph.answered_seq()))
                 })
                 .await?;
             let (signature, public_key) = match &self.signing_key {
