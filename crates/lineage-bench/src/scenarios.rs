@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures_util::StreamExt;
 use lineage_core::{
-    EdgeKinds, EntityKey, LineageGraph, NodeIndex, NodeKinds, Subgraph, TraversalSpec, Walk,
-    Workspace,
+    AsOf, Cut, EdgeKinds, EntityKey, LineageGraph, NodeIndex, NodeKinds, Subgraph, TraversalSpec,
+    Walk, Workspace,
 };
 use lineage_e2e::{Lineaged, NatsServer};
 use lineage_log::{Log, LogOptions};
@@ -1166,7 +1166,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for (depth, target) in [(4, ""), (64, "<= 50 µs")] {
                 let label = if depth == 4 { "depth 4" } else { "full" };
                 figures.push(traversal_figures(
-                    graph,
+                    graph.present(),
                     root,
                     &spec(Walk::Provenance, depth),
                     (200, 100_000),
@@ -1198,6 +1198,35 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 full_written,
                 "",
             ));
+            // Time travel: the same walk and entity halfway between the
+            // model version's first reference and the end of the log,
+            // read through a past view (a copy of each entity it returns).
+            let halfway = (graph.node(root).first_seq + graph.applied_seq()) / 2;
+            let past = graph.as_of(Cut::Logged(halfway));
+            figures.push(traversal_figures(
+                past,
+                root,
+                &spec,
+                (100, 50_000),
+                |_| "Provenance of a model version (full), as of halfway".into(),
+                "",
+            ));
+            let (domain, _) = repeat(budget, 500, 100_000, || past.node(root).into_owned());
+            let write = || encode::entity(&past, root).into_bytes();
+            let build = || convert::entity_answer(&past, root);
+            let answer = answer_samples(budget, 500, 100_000, write, Some(&build));
+            figures.push(QueryFigures {
+                figure: "GetEntity (model version), as of halfway".into(),
+                domain,
+                returned: 1,
+                view: "full",
+                bytes: answer.bytes,
+                written: answer.written,
+                prost_built: answer.prost_built,
+                decoded: answer.decoded,
+                full_written: None,
+                target: "",
+            });
         }
     }
     if let Some((workspace, name, version)) = &facts.hot_dataset {
@@ -1206,7 +1235,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             for depth in [4, 64] {
                 let label = if depth == 4 { "depth 4" } else { "full" };
                 figures.push(traversal_figures(
-                    graph,
+                    graph.present(),
                     root,
                     &spec(Walk::Impact, depth),
                     (50, 20_000),
@@ -1228,7 +1257,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
 /// full view gets half as many); `figure` names the query, given its
 /// answer (which says whether a bound cut it).
 fn traversal_figures(
-    graph: &LineageGraph,
+    graph: AsOf<'_>,
     root: NodeIndex,
     spec: &TraversalSpec,
     (min_runs, max_runs): (usize, usize),
@@ -1240,16 +1269,9 @@ fn traversal_figures(
     let (domain, traversed) = repeat(budget, min_runs, max_runs, || graph.traverse(root, spec));
     let write = |view| {
         let answer = graph.traverse(root, spec);
-        encode::subgraph(&graph.present(), &answer, view, COMPACT).into_bytes()
+        encode::subgraph(&graph, &answer, view, COMPACT).into_bytes()
     };
-    let build = || {
-        convert::subgraph(
-            &graph.present(),
-            &graph.traverse(root, spec),
-            basic,
-            COMPACT,
-        )
-    };
+    let build = || convert::subgraph(&graph, &graph.traverse(root, spec), basic, COMPACT);
     let answer = answer_samples(budget, min_runs, max_runs, || write(basic), Some(&build));
     let (full_written, _) = repeat(budget, min_runs / 2, max_runs / 2, || write(full));
     QueryFigures::listed(

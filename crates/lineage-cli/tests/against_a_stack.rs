@@ -550,3 +550,271 @@ async fn a_redaction_from_the_shell_erases_and_the_log_still_verifies() {
     assert!(stdout(&replayed).contains("tomas.keller@credit-lender.example"));
     lineaged.stop().await;
 }
+
+/// Time travel from a shell: a run re-started in another environment and a
+/// model version re-registered from another run, then `get`, `provenance`
+/// and `diff` asked as of the first stage (by log sequence and by a
+/// recorded time between the stages) and by event time answer as the
+/// lineage stood then; a moment that is neither is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_from_the_shell_answers_as_the_lineage_stood() {
+    use lineage_e2e::events::{artifact, dataset, event, inputs, registered, run_started};
+    use lineage_proto::v1;
+
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().expect("data dir");
+    let files = tempfile::tempdir().expect("files");
+    let (lineaged, shell) = stack(&nats, data.path(), |_| {}).await;
+    let ws = "credit";
+    let in_lightgbm = |mut payload: v1::event::Payload| {
+        if let v1::event::Payload::RunStarted(started) = &mut payload {
+            started.environment = Some(v1::EnvironmentRef {
+                name: "lightgbm".into(),
+                version: "4.1.0".into(),
+            });
+        }
+        payload
+    };
+    // train-a reads applications@1 in xgboost (run_started's environment)
+    // and is credit-risk@1's source run; then it is re-started in lightgbm,
+    // and train-b, reading features@2 too (which happened at minute 5),
+    // becomes the source run.
+    let first = vec![
+        event("app-1", ws, 10, dataset("applications", "1", &[], "")),
+        event(
+            "a-start",
+            ws,
+            20,
+            run_started("train-a", "", &[("lr", "0.1")]),
+        ),
+        event(
+            "a-inputs",
+            ws,
+            21,
+            inputs("train-a", &[("applications", "1")]),
+        ),
+        event("a-model", ws, 22, artifact("train-a", "model.pkl")),
+        event(
+            "m1-registered",
+            ws,
+            23,
+            registered("credit-risk", "1", "train-a", "model.pkl"),
+        ),
+    ];
+    let second = vec![
+        event(
+            "a-restart",
+            ws,
+            40,
+            in_lightgbm(run_started("train-a", "", &[("lr", "0.05")])),
+        ),
+        event(
+            "features-2",
+            ws,
+            5,
+            dataset("features", "2", &[("applications", "1")], ""),
+        ),
+        event(
+            "b-start",
+            ws,
+            41,
+            in_lightgbm(run_started("train-b", "", &[("lr", "0.02")])),
+        ),
+        event(
+            "b-inputs",
+            ws,
+            42,
+            inputs("train-b", &[("applications", "1"), ("features", "2")]),
+        ),
+        event("b-model", ws, 43, artifact("train-b", "model.pkl")),
+        event(
+            "m1-re-registered",
+            ws,
+            44,
+            registered("credit-risk", "1", "train-b", "model.pkl"),
+        ),
+    ];
+    let emit = |name: &str, events: &[v1::Event]| {
+        let path = files.path().join(name);
+        let lines: Vec<String> = events
+            .iter()
+            .map(|event| serde_json::to_string(event).expect("events serialize"))
+            .collect();
+        std::fs::write(&path, lines.join("\n")).expect("write the events");
+        let shell = &shell;
+        async move {
+            let emitted = shell
+                .lineage(&["emit", &path.to_string_lossy(), "--wait"])
+                .await;
+            assert!(emitted.status.success(), "{emitted:?}");
+        }
+    };
+    emit("first.jsonl", &first).await;
+    let s1 = first.len() as u64;
+    lineaged.wait_applied(s1).await;
+    // A recorded time between the stages, well clear of both.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let between = serde_json::to_value(lineage_e2e::timestamp(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_nanos(),
+        )
+        .expect("before 2262"),
+    ))
+    .expect("a timestamp serializes");
+    let between = between.as_str().expect("RFC 3339").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    emit("second.jsonl", &second).await;
+    let s2 = s1 + second.len() as u64;
+    let status = lineaged.wait_applied(s2).await;
+    assert_eq!((status.applied_seq, status.dead_lettered), (s2, 0));
+    let s1_arg = s1.to_string();
+    let ask = |args: &[&str]| {
+        let mut all = vec!["-w", ws];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        let shell = &shell;
+        async move {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            shell.lineage(&all).await
+        }
+    };
+
+    // get: train-a in xgboost as of the first stage, by sequence and by the
+    // recorded time after it (the same answer, byte for byte); in lightgbm
+    // now.
+    let then = ask(&["get", "run:train-a", "--as-of", &s1_arg]).await;
+    assert!(then.status.success(), "{then:?}");
+    let text = stdout(&then);
+    assert!(text.contains("env:xgboost@2.0.3"), "{text}");
+    assert!(text.contains("lr = 0.1"), "{text}");
+    assert!(!text.contains("lightgbm"), "{text}");
+    let by_time = ask(&["--as-of", &between, "get", "run:train-a"]).await;
+    assert!(by_time.status.success(), "{by_time:?}");
+    assert_eq!(stdout(&by_time), text);
+    let now = ask(&["get", "run:train-a"]).await;
+    assert!(stdout(&now).contains("env:lightgbm@4.1.0"), "{now:?}");
+    assert!(stdout(&now).contains("lr = 0.05"), "{now:?}");
+    let json = ask(&["--format", "json", "get", "run:train-a", "--as-of", &s1_arg]).await;
+    assert!(json.status.success(), "{json:?}");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON output");
+    assert_eq!(uint64(&json["applied_seq"]), Some(s1), "{json}");
+    assert_eq!(json["run"]["environment"]["name"], "xgboost", "{json}");
+
+    // By event time: train-a was re-started in lightgbm at minute 40;
+    // features@2, logged in the second stage, happened at minute 5.
+    for (occurred_by, environment) in [
+        ("2026-03-01T00:30:00Z", "env:xgboost@2.0.3"),
+        ("2026-03-01T00:40:00Z", "env:lightgbm@4.1.0"),
+    ] {
+        let then = ask(&["get", "run:train-a", "--occurred-by", occurred_by]).await;
+        assert!(then.status.success(), "{then:?}");
+        assert!(stdout(&then).contains(environment), "{then:?}");
+    }
+    let features = ask(&["get", "dataset:features@2", "--as-of", &s1_arg]).await;
+    assert_eq!(features.status.code(), Some(2), "{features:?}");
+    assert!(
+        String::from_utf8_lossy(&features.stderr).contains("(it came later)"),
+        "{features:?}"
+    );
+    let features = ask(&[
+        "get",
+        "dataset:features@2",
+        "--occurred-by",
+        "2026-03-01T00:30:00Z",
+    ])
+    .await;
+    assert!(features.status.success(), "{features:?}");
+
+    // provenance: the first source run's world as of the first stage.
+    let upstream = ask(&["provenance", "model:credit-risk@1", "--as-of", &s1_arg]).await;
+    assert!(upstream.status.success(), "{upstream:?}");
+    let text = stdout(&upstream);
+    assert!(text.contains("run:train-a"), "{text}");
+    assert!(text.contains("env:xgboost@2.0.3"), "{text}");
+    assert!(
+        !text.contains("train-b") && !text.contains("features"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("as of log seq {s1}")), "{text}");
+    let upstream = ask(&["provenance", "model:credit-risk@1"]).await;
+    let text = stdout(&upstream);
+    assert!(text.contains("run:train-b"), "{text}");
+    assert!(text.contains("dataset:features@2"), "{text}");
+    assert!(text.contains(&format!("as of log seq {s2}")), "{text}");
+
+    // diff: credit-risk@1 as of the first stage against itself now.
+    let diff = ask(&[
+        "diff",
+        "credit-risk@1",
+        "model:credit-risk@1",
+        "--a-as-of",
+        &s1_arg,
+    ])
+    .await;
+    assert!(diff.status.success(), "{diff:?}");
+    let text = stdout(&diff);
+    assert!(text.contains("run:train-a → run:train-b"), "{text}");
+    assert!(
+        text.contains("env:xgboost@2.0.3 → env:lightgbm@4.1.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("datasets added:\n  dataset:features@2\n"),
+        "{text}"
+    );
+    assert!(text.contains("lr: 0.1 → 0.02"), "{text}");
+    let diff = ask(&[
+        "--format",
+        "json",
+        "diff",
+        "credit-risk@1",
+        "credit-risk@1",
+        "--a-as-of",
+        &s1_arg,
+    ])
+    .await;
+    let diff: serde_json::Value = serde_json::from_slice(&diff.stdout).expect("JSON output");
+    assert_eq!(diff["source_run_a"]["name"], "train-a", "{diff}");
+    assert_eq!(diff["source_run_b"]["name"], "train-b", "{diff}");
+    // Without --a-as-of, both sides are now: nothing differs.
+    let same = ask(&["diff", "credit-risk@1", "credit-risk@1"]).await;
+    assert!(
+        stdout(&same).contains("run:train-b → run:train-b"),
+        "{same:?}"
+    );
+
+    // Neither a sequence nor an RFC 3339 time, or two kinds of moment at
+    // once: usage errors (64), before anything is asked.
+    for args in [
+        &["get", "run:train-a", "--as-of", "yesterday"][..],
+        &[
+            "diff",
+            "credit-risk@1",
+            "credit-risk@1",
+            "--a-as-of",
+            "yesterday",
+        ],
+        &["get", "run:train-a", "--occurred-by", "yesterday"],
+    ] {
+        let refused = ask(args).await;
+        assert_eq!(refused.status.code(), Some(64), "{args:?}: {refused:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("RFC 3339"),
+            "{args:?}: {refused:?}"
+        );
+    }
+    let both = ask(&[
+        "get",
+        "run:train-a",
+        "--as-of",
+        &s1_arg,
+        "--occurred-by",
+        "2026-03-01T00:30:00Z",
+    ])
+    .await;
+    assert_eq!(both.status.code(), Some(64), "{both:?}");
+    lineaged.stop().await;
+}
