@@ -156,14 +156,14 @@ impl<'g> AsOf<'g> {
     fn edge_holds(&self, from: NodeIndex, to: NodeIndex, edge: &Edge) -> bool {
         match self.cut {
             Cut::Now => return edge.is_active(),
-            Cut::Logged(last) if edge.first_seq > last => return false,
+            Cut::Logged(last) if edge.first_seq() > last => return false,
             Cut::Logged(_) | Cut::Occurred(_) => {}
         }
-        match owner(edge.kind, from, to, self.graph) {
-            Some(owner) => self.implied_edges(owner).contains(&(from, to, edge.kind)),
+        match owner(edge.kind(), from, to, self.graph) {
+            Some(owner) => self.implied_edges(owner).contains(&(from, to, edge.kind())),
             // An artifact's producing run is known wherever the artifact is.
-            None if edge.kind == EdgeKind::Produced => self.contains(to),
-            None => self.cut.admits(edge.first_seq, edge.first_occurred_at),
+            None if edge.kind() == EdgeKind::Produced => self.contains(to),
+            None => self.cut.admits(edge.first_seq(), edge.first_occurred_at),
         }
     }
 
@@ -193,7 +193,7 @@ impl<'g> AsOf<'g> {
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + 'g {
         self.edges_of(node, Direction::Incoming)
-            .filter(move |(_, _, edge)| edge.kind == kind)
+            .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))
     }
 
@@ -204,7 +204,7 @@ impl<'g> AsOf<'g> {
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + 'g {
         self.edges_of(node, Direction::Outgoing)
-            .filter(move |(_, _, edge)| edge.kind == kind)
+            .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))
     }
 
@@ -236,7 +236,7 @@ impl<'g> AsOf<'g> {
                 let started = self.winner(
                     run.started.as_ref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::RunStart(value) => Some(value),
+                        Displaced::RunStart(value) => Some(&**value),
                         _ => None,
                     }),
                 );
@@ -272,7 +272,7 @@ impl<'g> AsOf<'g> {
                 let registered = self.winner(
                     registered.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Dataset(value) => Some(value),
+                        Displaced::Dataset(value) => Some(&**value),
                         _ => None,
                     }),
                 );
@@ -298,7 +298,7 @@ impl<'g> AsOf<'g> {
                 let registered = self.winner(
                     model.registered.as_ref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Registration(value) => Some(value),
+                        Displaced::Registration(value) => Some(&**value),
                         _ => None,
                     }),
                 );
@@ -319,7 +319,7 @@ impl<'g> AsOf<'g> {
                 let deployed = self.winner(
                     deployed.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Deployment(value) => Some(value),
+                        Displaced::Deployment(value) => Some(&**value),
                         _ => None,
                     }),
                 );
@@ -362,7 +362,7 @@ impl<'g> AsOf<'g> {
                 self.winner(
                     created.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Experiment(value) => Some(value),
+                        Displaced::Experiment(value) => Some(&**value),
                         _ => None,
                     }),
                 )
@@ -374,7 +374,7 @@ impl<'g> AsOf<'g> {
                 self.winner(
                     registered.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Dataset(value) => Some(value),
+                        Displaced::Dataset(value) => Some(&**value),
                         _ => None,
                     }),
                 )
@@ -385,7 +385,7 @@ impl<'g> AsOf<'g> {
                 self.winner(
                     logged.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Artifact(value) => Some(value),
+                        Displaced::Artifact(value) => Some(&**value),
                         _ => None,
                     }),
                 )
@@ -398,7 +398,7 @@ impl<'g> AsOf<'g> {
                     .winner(
                         model.registered.as_ref(),
                         displaced.iter().filter_map(|d| match d {
-                            Displaced::Registration(value) => Some(value),
+                            Displaced::Registration(value) => Some(&**value),
                             _ => None,
                         }),
                     )
@@ -412,7 +412,7 @@ impl<'g> AsOf<'g> {
                 self.winner(
                     deployed.as_deref(),
                     displaced.iter().filter_map(|d| match d {
-                        Displaced::Deployment(value) => Some(value),
+                        Displaced::Deployment(value) => Some(&**value),
                         _ => None,
                     }),
                 )
@@ -456,14 +456,14 @@ impl<'g> AsOf<'g> {
         let started = self.winner(
             run.started.as_ref(),
             displaced.iter().filter_map(|d| match d {
-                Displaced::RunStart(value) => Some(value),
+                Displaced::RunStart(value) => Some(&**value),
                 _ => None,
             }),
         );
         let finished = self.winner(
             run.finished.as_ref(),
             displaced.iter().filter_map(|d| match d {
-                Displaced::RunFinish(value) => Some(value),
+                Displaced::RunFinish(value) => Some(&**value),
                 _ => None,
             }),
         );

@@ -220,7 +220,7 @@ impl LineageGraph {
         let mut edges: Vec<(&EntityKey, &EntityKey, u8)> = self
             .all_edges()
             .filter(|(_, _, edge)| edge.is_active())
-            .map(|(from, to, edge)| (&self.node(from).key, &self.node(to).key, edge.kind as u8))
+            .map(|(from, to, edge)| (&self.node(from).key, &self.node(to).key, edge.kind() as u8))
             .collect();
         edges.sort_unstable();
         canonical.u64(edges.len() as u64);

@@ -314,15 +314,19 @@ fn offer_boxed<T>(slot: &mut Option<Box<Lww<T>>>, offered: Lww<T>) -> Offer<T> {
 /// earlier log sequence, or of an earlier event time, can pick the winner
 /// that held then ([`crate::view`]); almost every register only ever sees one
 /// offer, so almost no node has any.
+///
+/// Facts of a kind an entity states once are boxed, so that the tags and
+/// parameters that make most of these (a tag overwritten) cost 72 bytes
+/// rather than the size of a run's start.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Displaced {
-    Experiment(Lww<ExperimentFacts>),
-    RunStart(Lww<RunStartFacts>),
-    RunFinish(Lww<RunFinishFacts>),
-    Dataset(Lww<DatasetFacts>),
-    Artifact(Lww<ArtifactFacts>),
-    Registration(Lww<RegistrationFacts>),
-    Deployment(Lww<DeploymentFacts>),
+    Experiment(Box<Lww<ExperimentFacts>>),
+    RunStart(Box<Lww<RunStartFacts>>),
+    RunFinish(Box<Lww<RunFinishFacts>>),
+    Dataset(Box<Lww<DatasetFacts>>),
+    Artifact(Box<Lww<ArtifactFacts>>),
+    Registration(Box<Lww<RegistrationFacts>>),
+    Deployment(Box<Lww<DeploymentFacts>>),
     Tag(Name, Lww<Name>),
     Param(Name, Lww<Name>),
     /// A metric point replaced by, or losing to, a point of a greater stamp
@@ -726,11 +730,12 @@ impl Node {
 }
 
 /// One relationship in the graph.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Edge {
-    pub kind: EdgeKind,
-    /// The log sequence at which the edge appeared.
-    pub first_seq: u64,
+    /// The kind in the top four bits, the log sequence at which the edge
+    /// appeared in the other sixty (no log reaches 2^60 records): an edge is
+    /// 24 bytes, as it was before it kept its earliest event time.
+    kind_and_first_seq: u64,
     /// The earliest event time of the events that stated the edge; what a
     /// view as of an event time reads for the edges no register owns
     /// (inputs), whose history is only their first statement.
@@ -741,9 +746,23 @@ pub struct Edge {
     retired_at: u64,
 }
 
+impl fmt::Debug for Edge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Edge")
+            .field("kind", &self.kind())
+            .field("first_seq", &self.first_seq())
+            .field("first_occurred_at", &self.first_occurred_at)
+            .field("retired_seq", &self.retired_seq())
+            .finish()
+    }
+}
+
 impl Edge {
     /// The `retired_at` of an edge that holds; no log reaches this sequence.
     const HOLDS: u64 = u64::MAX;
+    /// Where the kind starts in `kind_and_first_seq`.
+    const KIND_SHIFT: u32 = 60;
+    const SEQ_MASK: u64 = (1 << Self::KIND_SHIFT) - 1;
 
     pub(crate) fn new(
         kind: EdgeKind,
@@ -751,12 +770,24 @@ impl Edge {
         first_occurred_at: EventTime,
         retired_seq: Option<u64>,
     ) -> Self {
+        assert!(
+            first_seq <= Self::SEQ_MASK,
+            "log sequence {first_seq} is past 2^60: no log gets there"
+        );
         Self {
-            kind,
-            first_seq,
+            kind_and_first_seq: (kind as u64) << Self::KIND_SHIFT | first_seq,
             first_occurred_at,
             retired_at: retired_seq.unwrap_or(Self::HOLDS),
         }
+    }
+
+    pub fn kind(&self) -> EdgeKind {
+        EdgeKind::ALL[(self.kind_and_first_seq >> Self::KIND_SHIFT) as usize]
+    }
+
+    /// The log sequence at which the edge appeared.
+    pub fn first_seq(&self) -> u64 {
+        self.kind_and_first_seq & Self::SEQ_MASK
     }
 
     /// The log sequence at which a later fact replaced the fact that implied
@@ -848,7 +879,7 @@ impl LineageGraph {
 
     pub(crate) fn edge_ends(&self, index: EdgeIndex) -> EdgeEnds {
         let (from, to, edge) = self.edge(index);
-        (from, to, edge.kind)
+        (from, to, edge.kind())
     }
 
     /// Indexes a node that was just added to the graph.
@@ -863,7 +894,7 @@ impl LineageGraph {
     pub(crate) fn index_edge(&mut self, index: EdgeIndex) {
         let ends = |i: EdgeIndex| {
             let (from, to) = self.graph.edge_endpoints(i).expect("indexed edges exist");
-            (from, to, self.graph[i].kind)
+            (from, to, self.graph[i].kind())
         };
         let hash = self.hasher.hash_one(ends(index));
         self.edges_by_ends
@@ -896,7 +927,7 @@ impl LineageGraph {
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
         self.active_edges_of(node, Direction::Incoming)
-            .filter(move |(_, _, edge)| edge.kind == kind)
+            .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))
     }
 
@@ -907,7 +938,7 @@ impl LineageGraph {
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
         self.active_edges_of(node, Direction::Outgoing)
-            .filter(move |(_, _, edge)| edge.kind == kind)
+            .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))
     }
 
@@ -1177,7 +1208,7 @@ impl LineageGraph {
             match offer_boxed(slot, offered) {
                 Offer::Won(None) => {}
                 Offer::Won(Some(previous)) | Offer::Lost(previous) => {
-                    self.displace(node, Displaced::Experiment(previous))
+                    self.displace(node, Displaced::Experiment(Box::new(previous)))
                 }
             }
         }
@@ -1218,12 +1249,12 @@ impl LineageGraph {
                 };
                 self.replace_owned_edges(at, &old, &new);
                 if let Some(previous) = previous {
-                    self.displace(run, Displaced::RunStart(previous));
+                    self.displace(run, Displaced::RunStart(Box::new(previous)));
                 }
             }
             Offer::Lost(offered) => {
                 self.add_dormant_edges(at, &new);
-                self.displace(run, Displaced::RunStart(offered));
+                self.displace(run, Displaced::RunStart(Box::new(offered)));
             }
         }
         self.merge_params(run, stamp, at.seq, &started.params);
@@ -1280,7 +1311,7 @@ impl LineageGraph {
         match offer(&mut self.run_facts_mut(run).finished, offered) {
             Offer::Won(None) => {}
             Offer::Won(Some(previous)) | Offer::Lost(previous) => {
-                self.displace(run, Displaced::RunFinish(previous))
+                self.displace(run, Displaced::RunFinish(Box::new(previous)))
             }
         }
     }
@@ -1319,12 +1350,12 @@ impl LineageGraph {
                 };
                 self.replace_owned_edges(at, &old, &new);
                 if let Some(previous) = previous {
-                    self.displace(dataset, Displaced::Dataset(previous));
+                    self.displace(dataset, Displaced::Dataset(Box::new(previous)));
                 }
             }
             Offer::Lost(offered) => {
                 self.add_dormant_edges(at, &new);
-                self.displace(dataset, Displaced::Dataset(offered));
+                self.displace(dataset, Displaced::Dataset(Box::new(offered)));
             }
         }
     }
@@ -1409,7 +1440,7 @@ impl LineageGraph {
             match offer_boxed(slot, offered) {
                 Offer::Won(None) => {}
                 Offer::Won(Some(previous)) | Offer::Lost(previous) => {
-                    self.displace(artifact, Displaced::Artifact(previous))
+                    self.displace(artifact, Displaced::Artifact(Box::new(previous)))
                 }
             }
         }
@@ -1449,12 +1480,12 @@ impl LineageGraph {
                 };
                 self.replace_owned_edges(at, &old, &new);
                 if let Some(previous) = previous {
-                    self.displace(model, Displaced::Registration(previous));
+                    self.displace(model, Displaced::Registration(Box::new(previous)));
                 }
             }
             Offer::Lost(offered) => {
                 self.add_dormant_edges(at, &new);
-                self.displace(model, Displaced::Registration(offered));
+                self.displace(model, Displaced::Registration(Box::new(offered)));
             }
         }
     }
@@ -1532,12 +1563,12 @@ impl LineageGraph {
                 };
                 self.replace_owned_edges(at, &old, &new);
                 if let Some(previous) = previous {
-                    self.displace(endpoint, Displaced::Deployment(previous));
+                    self.displace(endpoint, Displaced::Deployment(Box::new(previous)));
                 }
             }
             Offer::Lost(offered) => {
                 self.add_dormant_edges(at, &new);
-                self.displace(endpoint, Displaced::Deployment(offered));
+                self.displace(endpoint, Displaced::Deployment(Box::new(offered)));
             }
         }
     }
@@ -1659,6 +1690,25 @@ impl LineageGraph {
         }
         for ends in new {
             self.activate_edge(at, *ends);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edge_keeps_its_kind_and_first_sequence_in_one_word() {
+        assert_eq!(std::mem::size_of::<Edge>(), 24);
+        let time = EventTime::from_unix_nanos(7);
+        for kind in EdgeKind::ALL {
+            for seq in [0, 1, 715, (1 << 60) - 1] {
+                let edge = Edge::new(kind, seq, time, Some(seq));
+                assert_eq!((edge.kind(), edge.first_seq()), (kind, seq));
+                assert_eq!(edge.retired_seq(), Some(seq));
+                assert_eq!(edge.first_occurred_at, time);
+            }
         }
     }
 }

@@ -153,7 +153,7 @@ impl AsOf<'_> {
         'walk: while let Some(node) = queue.pop_front() {
             let depth = depth_of[&node];
             for (edge, next, data) in self.edges_of(node, direction) {
-                if !spec.edge_kinds.contains(data.kind) {
+                if !spec.edge_kinds.contains(data.kind()) {
                     continue;
                 }
                 if depth_of.contains_key(&next) {

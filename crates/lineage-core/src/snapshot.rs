@@ -438,8 +438,8 @@ impl Encoder {
             let buf = &mut out.buf;
             varint(buf, from.index() as u64);
             varint(buf, to.index() as u64);
-            buf.push(edge.kind as u8);
-            varint(buf, edge.first_seq);
+            buf.push(edge.kind() as u8);
+            varint(buf, edge.first_seq());
             i64_fixed(buf, edge.first_occurred_at.unix_nanos());
             match edge.retired_seq() {
                 None => buf.push(0),
@@ -1001,7 +1001,7 @@ impl Reader<'_> {
                 let (from, to) = edges
                     .edge_endpoints(i)
                     .unwrap_or((NodeIndex::end(), NodeIndex::end()));
-                hasher.hash_one((from, to, edges[i].kind))
+                hasher.hash_one((from, to, edges[i].kind()))
             });
         }
         for _ in 0..count {
@@ -1026,7 +1026,7 @@ impl Reader<'_> {
             let (edges, hasher) = (&graph.graph, &graph.hasher);
             let ends_of = |i: EdgeIndex| {
                 let (from, to) = edges.edge_endpoints(i).unwrap_or((from, to));
-                (from, to, edges[i].kind)
+                (from, to, edges[i].kind())
             };
             match graph.edges_by_ends.entry(
                 hash,
@@ -1246,21 +1246,25 @@ impl Reader<'_> {
             let variant_at = self.at;
             let value = match self.u8()? {
                 DISPLACED_EXPERIMENT => {
-                    Displaced::Experiment(self.lww(tables, Self::experiment_facts)?)
+                    Displaced::Experiment(Box::new(self.lww(tables, Self::experiment_facts)?))
                 }
                 DISPLACED_RUN_START => {
-                    Displaced::RunStart(self.lww(tables, Self::run_start_facts)?)
+                    Displaced::RunStart(Box::new(self.lww(tables, Self::run_start_facts)?))
                 }
                 DISPLACED_RUN_FINISH => {
-                    Displaced::RunFinish(self.lww(tables, Self::run_finish_facts)?)
+                    Displaced::RunFinish(Box::new(self.lww(tables, Self::run_finish_facts)?))
                 }
-                DISPLACED_DATASET => Displaced::Dataset(self.lww(tables, Self::dataset_facts)?),
-                DISPLACED_ARTIFACT => Displaced::Artifact(self.lww(tables, Self::artifact_facts)?),
+                DISPLACED_DATASET => {
+                    Displaced::Dataset(Box::new(self.lww(tables, Self::dataset_facts)?))
+                }
+                DISPLACED_ARTIFACT => {
+                    Displaced::Artifact(Box::new(self.lww(tables, Self::artifact_facts)?))
+                }
                 DISPLACED_REGISTRATION => {
-                    Displaced::Registration(self.lww(tables, Self::registration_facts)?)
+                    Displaced::Registration(Box::new(self.lww(tables, Self::registration_facts)?))
                 }
                 DISPLACED_DEPLOYMENT => {
-                    Displaced::Deployment(self.lww(tables, Self::deployment_facts)?)
+                    Displaced::Deployment(Box::new(self.lww(tables, Self::deployment_facts)?))
                 }
                 DISPLACED_TAG => {
                     let (key, value) = self.name_register(tables)?;
@@ -1427,7 +1431,7 @@ fn rebuild_indexes(graph: &mut LineageGraph) {
             .insert(key.version.clone(), dataset);
         let mut runs = Vec::new();
         for edge in graph.graph.edges_directed(dataset, Direction::Outgoing) {
-            if edge.weight().kind != EdgeKind::Input {
+            if edge.weight().kind() != EdgeKind::Input {
                 continue;
             }
             let run = edge.target();
@@ -1968,13 +1972,14 @@ mod tests {
         assert!(
             graph
                 .all_edges()
-                .any(|(_, _, edge)| edge.retired_seq() == Some(edge.first_seq)),
+                .any(|(_, _, edge)| edge.retired_seq() == Some(edge.first_seq())),
             "a dormant edge"
         );
         assert!(
             graph
                 .all_edges()
-                .any(|(_, _, edge)| edge.kind == EdgeKind::Input && edge.first_occurred_at == at(5))
+                .any(|(_, _, edge)| edge.kind() == EdgeKind::Input
+                    && edge.first_occurred_at == at(5))
         );
         assert_eq!(graph.node(run).redactions().len(), 1);
         assert_eq!(graph.node(run).flags.len(), 1);

@@ -799,12 +799,12 @@ fn holding_edges(view: &AsOf<'_>, cut: Cut) -> BTreeSet<(String, String, EdgeKin
         .map(|(_, (from, to, edge))| {
             let first_seq = match cut {
                 Cut::Occurred(_) => 0,
-                _ => edge.first_seq,
+                _ => edge.first_seq(),
             };
             (
                 view.key(from).to_string(),
                 view.key(to).to_string(),
-                edge.kind,
+                edge.kind(),
                 first_seq,
             )
         })

@@ -461,12 +461,12 @@ fn q3_a_redeploy_retires_the_old_deployed_edge() {
     let old_edges: Vec<_> = graph
         .all_edges()
         .filter(|(from, to, edge)| {
-            *from == old_model && *to == scoring && edge.kind == EdgeKind::Deployed
+            *from == old_model && *to == scoring && edge.kind() == EdgeKind::Deployed
         })
         .map(|(_, _, edge)| edge.clone())
         .collect();
     assert_eq!(old_edges.len(), 1);
-    assert_eq!(old_edges[0].first_seq, 22);
+    assert_eq!(old_edges[0].first_seq(), 22);
     assert_eq!(old_edges[0].retired_seq(), Some(history.len() as u64));
     let Facts::Endpoint(Some(serving)) = &node(&graph, WS, "endpoint:scoring").facts else {
         panic!("scoring serves a deployment");
@@ -719,7 +719,7 @@ fn filtered_answers_return_only_edges_between_returned_nodes() {
             format!(
                 "{} -{:?}-> {}",
                 graph.node(from).key,
-                data.kind,
+                data.kind(),
                 graph.node(to).key
             )
         })
@@ -931,8 +931,8 @@ fn a_later_run_started_wins_whichever_arrives_first() {
     let old_env = graph.find(&key(WS, "env:sklearn@1.4")).expect("was used");
     let retired: Vec<_> = graph
         .all_edges()
-        .filter(|(from, _, edge)| *from == old_env && edge.kind == EdgeKind::RanIn)
-        .map(|(_, _, edge)| (edge.first_seq, edge.retired_seq()))
+        .filter(|(from, _, edge)| *from == old_env && edge.kind() == EdgeKind::RanIn)
+        .map(|(_, _, edge)| (edge.first_seq(), edge.retired_seq()))
         .collect();
     assert_eq!(retired, [(1, Some(2))]);
 }

@@ -570,8 +570,8 @@ pub fn edge(graph: &AsOf<'_>, index: EdgeIndex, ends: (u32, u32), form: EdgeForm
     v1::Edge {
         from: full.then(|| entity_ref(graph.key(from))),
         to: full.then(|| entity_ref(graph.key(to))),
-        kind: edge_kind(data.kind) as i32,
-        first_seq: data.first_seq,
+        kind: edge_kind(data.kind()) as i32,
+        first_seq: data.first_seq(),
         from_node: ends.0,
         to_node: ends.1,
     }

@@ -542,8 +542,8 @@ fn edge_fields(
         w.message(1, |w| entity_ref_fields(w, graph.key(from)));
         w.message(2, |w| entity_ref_fields(w, graph.key(to)));
     }
-    w.enumeration(3, convert::edge_kind(data.kind) as i32);
-    w.uint64(4, data.first_seq);
+    w.enumeration(3, convert::edge_kind(data.kind()) as i32);
+    w.uint64(4, data.first_seq());
     w.uint64(5, u64::from(from_node));
     w.uint64(6, u64::from(to_node));
 }

@@ -56,11 +56,11 @@ fn document_value(
         let (from, to, facts) = graph.edge(edge);
         let (from, to) = (qualified(graph.key(from)), qualified(graph.key(to)));
         let mut evidence = Map::new();
-        cite(&mut evidence, facts.first_seq, event_id);
+        cite(&mut evidence, facts.first_seq(), event_id);
         if let Some(retired) = facts.retired_seq() {
             evidence.insert("lineage:retired_seq".into(), json!(retired));
         }
-        doc.relation(facts.kind, &from, &to, evidence);
+        doc.relation(facts.kind(), &from, &to, evidence);
     }
     doc.finish()
 }

@@ -881,7 +881,7 @@ impl LineageService for LineageApi {
                     let edges = answer
                         .edges
                         .iter()
-                        .map(|&edge| graph.edge(edge).2.first_seq);
+                        .map(|&edge| graph.edge(edge).2.first_seq());
                     Ok(nodes.chain(edges).collect::<Vec<u64>>())
                 })
                 .await?;
