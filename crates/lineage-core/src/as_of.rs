@@ -341,23 +341,26 @@ impl<'g> AsOf<'g> {
     fn resolve(&self, index: NodeIndex, node: &Node) -> Node {
         let displaced = self.graph.displaced(index);
         let cut = self.cut;
-        let mut view = node.clone();
-        view.tags = self.registers(
+        let tags = self.registers(
             &node.tags,
             displaced.iter().filter_map(|d| match d {
                 Displaced::Tag(key, value) => Some((key, value)),
                 _ => None,
             }),
         );
-        view.flags
-            .retain(|_, flag| cut.admits(flag.seq, flag.flagged_at));
-        if let Some(redactions) = &mut view.redactions {
-            redactions.retain(|r| cut.admits(r.seq, r.requested_at));
-            if redactions.is_empty() {
-                view.redactions = None;
-            }
-        }
-        view.facts = match &node.facts {
+        let flags = node
+            .flags
+            .iter()
+            .filter(|(_, flag)| cut.admits(flag.seq, flag.flagged_at))
+            .map(|(id, flag)| (id.clone(), flag.clone()))
+            .collect();
+        let redactions: Vec<_> = node
+            .redactions()
+            .iter()
+            .filter(|r| cut.admits(r.seq, r.requested_at))
+            .cloned()
+            .collect();
+        let facts = match &node.facts {
             Facts::Experiment(created) => Facts::Experiment(
                 self.winner(
                     created.as_deref(),
@@ -422,7 +425,15 @@ impl<'g> AsOf<'g> {
             Facts::Environment => Facts::Environment,
             Facts::Compute => Facts::Compute,
         };
-        view
+        Node {
+            key: node.key.clone(),
+            first_seq: node.first_seq,
+            first_occurred_at: node.first_occurred_at,
+            facts,
+            tags,
+            flags,
+            redactions: (!redactions.is_empty()).then(|| Box::new(redactions)),
+        }
     }
 
     /// String registers as the view's records left them.
@@ -502,6 +513,15 @@ impl<'g> AsOf<'g> {
     ) -> Option<MetricSeries> {
         let stamps = &self.graph.point_stamps;
         let stamp_of = |point: &MetricPointFacts| -> StampRef<'g> { stamps.get(point.stamp) };
+        let admitted = |point: &MetricPointFacts| {
+            self.cut
+                .admits(stamps.seq(point.stamp), stamp_of(point).occurred_at)
+        };
+        let mut displaced = displaced.peekable();
+        if displaced.peek().is_none() && series.points().all(|point| admitted(&point)) {
+            // Nothing re-logged and nothing later: the series as it is.
+            return Some(series.clone());
+        }
         let mut kept: BTreeMap<(i64, EventTime), MetricPointFacts> = BTreeMap::new();
         for point in series.points().chain(displaced) {
             let (seq, stamp) = (stamps.seq(point.stamp), stamp_of(&point));

@@ -234,23 +234,25 @@ impl AsOf<'_> {
             }
             None => runs.range::<str, _>(..),
         };
+        let mut remaining = remaining.map(|(_, &run)| run);
+        if self.cut() == Cut::Now {
+            let page: Vec<NodeIndex> = remaining.by_ref().take(page_size).collect();
+            return (page, remaining.next().is_some());
+        }
         // The index holds every run that ever declared the input; a past
         // view keeps those whose declaration it admits.
-        let used_in_view = |run: NodeIndex| match (self.cut(), version_node) {
-            (Cut::Now, _) => true,
-            (_, Some(version)) => self
+        let used_in_view = |run: NodeIndex| match version_node {
+            Some(version) => self
                 .incoming(run, EdgeKind::Input)
                 .any(|(_, v)| v == version),
-            (_, None) => self.incoming(run, EdgeKind::Input).any(|(_, input)| {
+            None => self.incoming(run, EdgeKind::Input).any(|(_, input)| {
                 let key = self.key(input);
                 key.kind == EntityKind::DatasetVersion
                     && key.name == dataset
                     && key.workspace == *workspace
             }),
         };
-        let mut remaining = remaining
-            .map(|(_, &run)| run)
-            .filter(|&run| used_in_view(run));
+        let mut remaining = remaining.filter(|&run| used_in_view(run));
         let page: Vec<NodeIndex> = remaining.by_ref().take(page_size).collect();
         let more = remaining.next().is_some();
         (page, more)

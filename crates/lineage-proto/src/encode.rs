@@ -246,31 +246,33 @@ fn subgraph_fields(
 /// [`convert::entity_answer`].
 pub fn entity(graph: &AsOf<'_>, index: NodeIndex) -> EncodedEntity {
     let mut w = Writer::with_capacity(1024);
-    full_entity_fields(&mut w, graph, index);
+    // A past view copies the node it resolves: once per entity written.
+    let node = graph.node(index);
+    full_entity_fields(&mut w, graph, index, &node);
     w.uint64(16, graph.answered_seq());
-    redactions(&mut w, graph, index);
+    redactions(&mut w, &node);
     Encoded::from_bytes(w.buf)
 }
 
 /// One entity as field `field` of the enclosing message.
-fn entity_field(w: &mut Writer, field: u32, graph: &AsOf<'_>, node: NodeIndex, view: View) {
+fn entity_field(w: &mut Writer, field: u32, graph: &AsOf<'_>, index: NodeIndex, view: View) {
+    let node = graph.node(index);
+    let node: &Node = &node;
     // Field 16 (applied_seq) is 0 inside other answers, so not written.
     match view {
         View::Basic => w.message(field, |w| {
-            basic_entity_fields(w, graph, node);
-            redactions(w, graph, node);
+            basic_entity_fields(w, graph, index, node);
+            redactions(w, node);
         }),
         View::Full => w.message(field, |w| {
-            full_entity_fields(w, graph, node);
-            redactions(w, graph, node);
+            full_entity_fields(w, graph, index, node);
+            redactions(w, node);
         }),
     }
 }
 
 /// An entity's redactions (field 17, after applied_seq), in both views.
-fn redactions(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
-    let node = graph.node(index);
-    let node: &Node = &node;
+fn redactions(w: &mut Writer, node: &Node) {
     // Almost every entity has none: nothing to build.
     if node.redactions().is_empty() {
         return;
@@ -281,9 +283,7 @@ fn redactions(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
 }
 
 /// The fields of [`convert::entity`] up to its details, in its field order.
-fn full_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
-    let node = graph.node(index);
-    let node: &Node = &node;
+fn full_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, node: &Node) {
     w.message(1, |w| entity_ref_fields(w, &node.key));
     w.bool(2, node.is_placeholder());
     w.uint64(3, node.first_seq);
@@ -454,9 +454,7 @@ fn run_details_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, run: &
 
 /// The fields of `convert::basic_entity` up to its details, in its field
 /// order.
-fn basic_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex) {
-    let node = graph.node(index);
-    let node: &Node = &node;
+fn basic_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, node: &Node) {
     w.message(1, |w| entity_ref_fields(w, &node.key));
     w.bool(2, node.is_placeholder());
     w.uint64(3, node.first_seq);
