@@ -416,19 +416,28 @@ pub struct DeadLetter {
     pub payload: Vec<u8>,
 }
 
-/// Reads exactly `count` messages from the dead-letter stream.
+/// The most messages one fetch of the dead-letter stream asks for.
+const FETCH_BATCH: usize = 1_000;
+
+/// Reads exactly `count` messages from the dead-letter stream (fewer if
+/// they do not all arrive within [`WAIT`]).
 pub async fn read_dead_letters(js: &jetstream::Context, count: usize) -> Vec<DeadLetter> {
     let stream = wait_for("the dead-letter stream", || async {
         js.get_stream("LINEAGE_DLQ").await.ok()
     })
     .await;
+    // No acks: a consumer waiting for them would stop at its cap of
+    // unacknowledged messages (1,000 by default).
     let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config::default())
+        .create_consumer(jetstream::consumer::pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
         .await
         .expect("ephemeral consumer");
     let mut messages = consumer
         .fetch()
-        .max_messages(count + 1)
+        .max_messages((count + 1).min(FETCH_BATCH))
         .expires(Duration::from_secs(2))
         .messages()
         .await
@@ -461,7 +470,7 @@ pub async fn read_dead_letters(js: &jetstream::Context, count: usize) -> Vec<Dea
             Ok(None) | Ok(Some(Err(_))) | Err(_) => {
                 messages = consumer
                     .fetch()
-                    .max_messages(count + 1 - letters.len())
+                    .max_messages((count + 1 - letters.len()).min(FETCH_BATCH))
                     .expires(Duration::from_secs(2))
                     .messages()
                     .await
