@@ -173,7 +173,7 @@ impl<'g> AsOf<'g> {
         &self,
         node: NodeIndex,
         direction: Direction,
-    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &'g Edge)> + 'g {
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &'g Edge)> + use<'g> {
         let view = *self;
         self.graph
             .all_edges_of(node, direction)
@@ -191,7 +191,7 @@ impl<'g> AsOf<'g> {
         &self,
         node: NodeIndex,
         kind: EdgeKind,
-    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + 'g {
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + use<'g> {
         self.edges_of(node, Direction::Incoming)
             .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))
@@ -202,7 +202,7 @@ impl<'g> AsOf<'g> {
         &self,
         node: NodeIndex,
         kind: EdgeKind,
-    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + 'g {
+    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + use<'g> {
         self.edges_of(node, Direction::Outgoing)
             .filter(move |(_, _, edge)| edge.kind() == kind)
             .map(|(index, other, _)| (index, other))

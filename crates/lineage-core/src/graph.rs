@@ -926,9 +926,7 @@ impl LineageGraph {
         node: NodeIndex,
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
-        self.active_edges_of(node, Direction::Incoming)
-            .filter(move |(_, _, edge)| edge.kind() == kind)
-            .map(|(index, other, _)| (index, other))
+        self.present().incoming(node, kind)
     }
 
     /// Active edges of one kind leaving a node, as (edge, target).
@@ -937,19 +935,7 @@ impl LineageGraph {
         node: NodeIndex,
         kind: EdgeKind,
     ) -> impl Iterator<Item = (EdgeIndex, NodeIndex)> + '_ {
-        self.active_edges_of(node, Direction::Outgoing)
-            .filter(move |(_, _, edge)| edge.kind() == kind)
-            .map(|(index, other, _)| (index, other))
-    }
-
-    /// Active edges at a node in one direction, as (edge, the other end, data).
-    pub(crate) fn active_edges_of(
-        &self,
-        node: NodeIndex,
-        direction: Direction,
-    ) -> impl Iterator<Item = (EdgeIndex, NodeIndex, &Edge)> + '_ {
-        self.all_edges_of(node, direction)
-            .filter(|(_, _, edge)| edge.is_active())
+        self.present().outgoing(node, kind)
     }
 
     /// Every edge at a node in one direction, active or retired, as (edge,
@@ -1241,22 +1227,15 @@ impl LineageGraph {
             seq: at.seq,
             value: facts,
         };
-        match offer(&mut self.run_facts_mut(run).started, offered) {
-            Offer::Won(previous) => {
-                let old = match &previous {
-                    Some(p) => self.run_start_edges(at, ws, run, &p.value),
-                    None => Vec::new(),
-                };
-                self.replace_owned_edges(at, &old, &new);
-                if let Some(previous) = previous {
-                    self.displace(run, Displaced::RunStart(Box::new(previous)));
-                }
-            }
-            Offer::Lost(offered) => {
-                self.add_dormant_edges(at, &new);
-                self.displace(run, Displaced::RunStart(Box::new(offered)));
-            }
-        }
+        let outcome = offer(&mut self.run_facts_mut(run).started, offered);
+        self.settle_owned(
+            at,
+            run,
+            outcome,
+            &new,
+            Displaced::RunStart,
+            |graph, facts| graph.run_start_edges(at, ws, run, facts),
+        );
         self.merge_params(run, stamp, at.seq, &started.params);
         self.merge_tags(run, stamp, at.seq, &started.tags);
     }
@@ -1342,22 +1321,15 @@ impl LineageGraph {
             seq: at.seq,
             value: facts,
         };
-        match offer_boxed(slot, offered) {
-            Offer::Won(previous) => {
-                let old = match &previous {
-                    Some(p) => self.dataset_edges(at, ws, dataset, &p.value),
-                    None => Vec::new(),
-                };
-                self.replace_owned_edges(at, &old, &new);
-                if let Some(previous) = previous {
-                    self.displace(dataset, Displaced::Dataset(Box::new(previous)));
-                }
-            }
-            Offer::Lost(offered) => {
-                self.add_dormant_edges(at, &new);
-                self.displace(dataset, Displaced::Dataset(Box::new(offered)));
-            }
-        }
+        let outcome = offer_boxed(slot, offered);
+        self.settle_owned(
+            at,
+            dataset,
+            outcome,
+            &new,
+            Displaced::Dataset,
+            |graph, facts| graph.dataset_edges(at, ws, dataset, facts),
+        );
     }
 
     /// The edges a dataset version's registration implies, creating the
@@ -1472,22 +1444,15 @@ impl LineageGraph {
             seq: at.seq,
             value: facts,
         };
-        match offer(&mut model_facts.registered, offered) {
-            Offer::Won(previous) => {
-                let old = match &previous {
-                    Some(p) => self.registration_edges(at, ws, model, &p.value),
-                    None => Vec::new(),
-                };
-                self.replace_owned_edges(at, &old, &new);
-                if let Some(previous) = previous {
-                    self.displace(model, Displaced::Registration(Box::new(previous)));
-                }
-            }
-            Offer::Lost(offered) => {
-                self.add_dormant_edges(at, &new);
-                self.displace(model, Displaced::Registration(Box::new(offered)));
-            }
-        }
+        let outcome = offer(&mut model_facts.registered, offered);
+        self.settle_owned(
+            at,
+            model,
+            outcome,
+            &new,
+            Displaced::Registration,
+            |graph, facts| graph.registration_edges(at, ws, model, facts),
+        );
     }
 
     /// The edges a model version's registration implies, creating the
@@ -1555,22 +1520,15 @@ impl LineageGraph {
             seq: at.seq,
             value: facts,
         };
-        match offer_boxed(slot, offered) {
-            Offer::Won(previous) => {
-                let old = match &previous {
-                    Some(p) => self.deployment_edges(at, ws, endpoint, &p.value),
-                    None => Vec::new(),
-                };
-                self.replace_owned_edges(at, &old, &new);
-                if let Some(previous) = previous {
-                    self.displace(endpoint, Displaced::Deployment(Box::new(previous)));
-                }
-            }
-            Offer::Lost(offered) => {
-                self.add_dormant_edges(at, &new);
-                self.displace(endpoint, Displaced::Deployment(Box::new(offered)));
-            }
-        }
+        let outcome = offer_boxed(slot, offered);
+        self.settle_owned(
+            at,
+            endpoint,
+            outcome,
+            &new,
+            Displaced::Deployment,
+            |graph, facts| graph.deployment_edges(at, ws, endpoint, facts),
+        );
     }
 
     /// The edge an endpoint's deployment implies, creating the model version.
@@ -1666,6 +1624,37 @@ impl LineageGraph {
                 let edge = Edge::new(kind, at.seq, at.occurred_at, Some(at.seq));
                 let index = self.graph.add_edge(from, to, edge);
                 self.index_edge(index);
+            }
+        }
+    }
+
+    /// Settles an offer to a register whose value implies edges: a winner's
+    /// edges (`new`) replace those of the value it displaced, a loser's are
+    /// kept dormant, and whichever value left the register goes to the
+    /// node's history as `wrap` makes it.
+    fn settle_owned<T>(
+        &mut self,
+        at: At,
+        node: NodeIndex,
+        outcome: Offer<T>,
+        new: &[EdgeEnds],
+        wrap: fn(Box<Lww<T>>) -> Displaced,
+        mut edges_of: impl FnMut(&mut Self, &T) -> Vec<EdgeEnds>,
+    ) {
+        match outcome {
+            Offer::Won(previous) => {
+                let old = match &previous {
+                    Some(previous) => edges_of(self, &previous.value),
+                    None => Vec::new(),
+                };
+                self.replace_owned_edges(at, &old, new);
+                if let Some(previous) = previous {
+                    self.displace(node, wrap(Box::new(previous)));
+                }
+            }
+            Offer::Lost(offered) => {
+                self.add_dormant_edges(at, new);
+                self.displace(node, wrap(Box::new(offered)));
             }
         }
     }
