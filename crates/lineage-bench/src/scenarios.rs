@@ -972,6 +972,22 @@ impl QueryFigures {
         }
     }
 
+    /// One entity's figures, in the full view it is always answered in.
+    fn entity(figure: &str, domain: Samples, answer: AnswerSamples) -> Self {
+        QueryFigures {
+            figure: figure.into(),
+            domain,
+            returned: 1,
+            view: "full",
+            bytes: answer.bytes,
+            written: answer.written,
+            prost_built: answer.prost_built,
+            decoded: answer.decoded,
+            full_written: None,
+            target: "",
+        }
+    }
+
     fn report(self, report: &mut Report) {
         let QueryFigures {
             figure,
@@ -1114,18 +1130,7 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 .unwrap_or_default()
         };
         let answer = answer_samples(budget, 1_000, 200_000, write, Some(&build));
-        figures.push(QueryFigures {
-            figure: "GetEntity (run)".into(),
-            domain,
-            returned: 1,
-            view: "full",
-            bytes: answer.bytes,
-            written: answer.written,
-            prost_built: answer.prost_built,
-            decoded: answer.decoded,
-            full_written: None,
-            target: "",
-        });
+        figures.push(QueryFigures::entity("GetEntity (run)", domain, answer));
     }
     for (label, dataset) in [("hot", &facts.hot_dataset), ("cold", &facts.cold_dataset)] {
         let Some((workspace, name, version)) = dataset else {
@@ -1215,18 +1220,11 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
             let write = || encode::entity(&past, root).into_bytes();
             let build = || convert::entity_answer(&past, root);
             let answer = answer_samples(budget, 500, 100_000, write, Some(&build));
-            figures.push(QueryFigures {
-                figure: "GetEntity (model version), as of halfway".into(),
+            figures.push(QueryFigures::entity(
+                "GetEntity (model version), as of halfway",
                 domain,
-                returned: 1,
-                view: "full",
-                bytes: answer.bytes,
-                written: answer.written,
-                prost_built: answer.prost_built,
-                decoded: answer.decoded,
-                full_written: None,
-                target: "",
-            });
+                answer,
+            ));
         }
     }
     if let Some((workspace, name, version)) = &facts.hot_dataset {

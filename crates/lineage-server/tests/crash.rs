@@ -40,6 +40,10 @@ mod nats;
 #[path = "../../../tests/e2e/src/events.rs"]
 mod events;
 
+#[allow(dead_code)]
+#[path = "../../../tests/e2e/src/rng.rs"]
+mod rng;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -52,6 +56,7 @@ use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
 use lineage_proto::validate::{Encoding, decode_event, validate_event, validate_logged_event};
 use prost::Message as _;
+use rng::SplitMix64;
 use tonic::transport::Channel;
 
 /// Unique events at the default scale.
@@ -76,31 +81,6 @@ const BATCH_SIZES: [u16; 3] = [16, 64, 256];
 const CALL_WAIT: Duration = Duration::from_secs(30);
 const STREAM: &str = "LINEAGE_EVENTS";
 const CONSUMER: &str = "lineaged";
-
-/// SplitMix64: a small, seedable, well-mixed generator, so that a failing
-/// run can be repeated with the seed it printed.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..bound` (`bound` > 0; the modulo bias is irrelevant
-    /// here).
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -185,7 +165,7 @@ impl Workload {
                     + if copy == 0 {
                         0
                     } else {
-                        1 + rng.below(16 * 3_000)
+                        1 + rng.below(16 * 3_000) as u64
                     };
                 keyed.push((
                     key,
@@ -466,9 +446,9 @@ async fn sigkill_during_ingest_loses_nothing_and_applies_nothing_twice() {
         // A quarter of the kills come early (often during restore and
         // replay), the rest once it has been ingesting for a while.
         let uptime = if rng.below(4) == 0 {
-            Duration::from_millis(rng.below(400))
+            Duration::from_millis(rng.below(400) as u64)
         } else {
-            Duration::from_millis(300 + rng.below(1_700))
+            Duration::from_millis(300 + rng.below(1_700) as u64)
         };
         let kill_at = Instant::now() + uptime;
         while Instant::now() < kill_at {

@@ -9,6 +9,7 @@
 
 pub mod events;
 mod nats;
+pub mod rng;
 pub mod store;
 
 pub use nats::{NatsServer, free_port};

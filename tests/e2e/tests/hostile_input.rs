@@ -35,6 +35,7 @@ use lineage_core::id::MAX_EVENT_ID_LEN;
 use lineage_e2e::events::{
     dataset, event, flagged, inputs, map, metric, registered, run_started, stage,
 };
+use lineage_e2e::rng::SplitMix64;
 use lineage_e2e::{Lineaged, NatsServer, WAIT, entity};
 use lineage_proto::v1;
 use lineage_proto::v1::event::Payload;
@@ -654,40 +655,9 @@ struct Counts {
     bad: u64,
 }
 
-/// SplitMix64: small, seedable and the same everywhere, so a failure can be
-/// reproduced from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
-    }
-}
-
 /// The corpus and what it expects of the service.
 struct Corpus {
-    rng: Rng,
+    rng: SplitMix64,
     expectations: Expectations,
     messages: Vec<Planned>,
     published: Vec<Published>,
@@ -705,7 +675,7 @@ struct Corpus {
 impl Corpus {
     fn generate(seed: u64) -> Self {
         let mut corpus = Corpus {
-            rng: Rng(seed),
+            rng: SplitMix64(seed),
             expectations: Expectations::default(),
             messages: Vec::new(),
             published: Vec::new(),
@@ -1454,7 +1424,7 @@ impl Corpus {
         ];
         let character = *self.rng.pick(&CHARACTERS);
         let mut event = self.template("ctl");
-        let insert = |rng: &mut Rng, text: &str| {
+        let insert = |rng: &mut SplitMix64, text: &str| {
             let at = rng.below(text.len() + 1);
             format!("{}{character}{}", &text[..at], &text[at..])
         };
@@ -1916,7 +1886,7 @@ fn padded(event: &mut v1::Event, target: usize) -> Vec<u8> {
 
 /// The event's top-level fields, each encoded on its own, concatenated in
 /// a random order: the same message to a protobuf decoder.
-fn fields_in_any_order(event: &v1::Event, rng: &mut Rng) -> Vec<u8> {
+fn fields_in_any_order(event: &v1::Event, rng: &mut SplitMix64) -> Vec<u8> {
     let mut parts = [
         v1::Event {
             event_id: event.event_id.clone(),
