@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::entity::ParseError;
@@ -20,8 +22,42 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response decoded; matches what the server may encode.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The generated client over a tonic channel.
-pub type Client = LineageServiceClient<Channel>;
+/// The generated client over a tonic channel, sending the caller's token.
+pub type Client = LineageServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// Adds `authorization: Bearer <token>` to every call, when there is a
+/// token (a service without an access file needs none).
+#[derive(Clone, Debug)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl BearerToken {
+    pub fn new(token: Option<&str>) -> Result<Self, UsageError> {
+        token
+            .map(|token| {
+                format!("Bearer {}", token.trim()).parse().map_err(|_| {
+                    UsageError(
+                        "the token must be printable ASCII (LINEAGE_TOKEN, --token-file)".into(),
+                    )
+                })
+            })
+            .transpose()
+            .map(Self)
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// A mistake on the command line, reported before anything is sent.
 #[derive(Debug)]
@@ -68,8 +104,10 @@ pub fn endpoint_url(addr: &str) -> String {
     }
 }
 
-/// Connects to the service at `addr` (`host:port` or `http://host:port`).
-pub async fn connect(addr: &str) -> anyhow::Result<Client> {
+/// Connects to the service at `addr` (`host:port` or `http://host:port`),
+/// calling with `token` when given.
+pub async fn connect(addr: &str, token: Option<&str>) -> anyhow::Result<Client> {
+    let bearer = BearerToken::new(token)?;
     let url = endpoint_url(addr);
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|error| UsageError(format!("--grpc-addr {addr:?} is not a URL: {error}")))?
@@ -81,7 +119,8 @@ pub async fn connect(addr: &str) -> anyhow::Result<Client> {
             error_chain(&error)
         ))
     })?;
-    Ok(LineageServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES))
+    Ok(LineageServiceClient::with_interceptor(channel, bearer)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 
 /// An error and its sources, `: `-separated (transport errors say little

@@ -100,6 +100,8 @@ pub struct EmitOptions {
 pub struct WaitOptions {
     /// The service's gRPC address.
     pub grpc_addr: String,
+    /// The caller's token, if the service asks for one.
+    pub token: Option<String>,
     /// Give up after this long.
     pub timeout: Duration,
 }
@@ -204,7 +206,7 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
     // includes everything this command sent.
     let mut waiter = match &options.wait {
         Some(wait) => {
-            let mut grpc = client::connect(&wait.grpc_addr).await?;
+            let mut grpc = client::connect(&wait.grpc_addr, wait.token.as_deref()).await?;
             let baseline = grpc
                 .get_status(v1::GetStatusRequest::default())
                 .await?

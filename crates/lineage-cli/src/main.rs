@@ -7,8 +7,10 @@
 //! - [`emit`]: publishing JSON lines of events to JetStream (and the one
 //!   event `redact` builds);
 //! - [`render`]: text, JSON and Graphviz output;
-//! - [`replay`]: the log as JSON lines, and the chain checked client-side.
+//! - [`replay`]: the log as JSON lines, and the chain checked client-side;
+//! - [`access`]: tokens for the principals of lineaged's access file.
 
+mod access;
 mod client;
 mod emit;
 mod entity;
@@ -63,6 +65,21 @@ struct GlobalArgs {
         global = true
     )]
     grpc_addr: String,
+
+    /// The caller's token, when lineaged has an access file (`lineage token
+    /// new` makes one). Prefer --token-file: a variable is inherited by
+    /// every child process.
+    #[arg(long, env = "LINEAGE_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+
+    /// A file holding the caller's token (its first line).
+    #[arg(
+        long,
+        env = "LINEAGE_TOKEN_FILE",
+        global = true,
+        conflicts_with = "token"
+    )]
+    token_file: Option<std::path::PathBuf>,
 
     /// NATS server(s) that `emit` publishes to.
     #[arg(
@@ -274,11 +291,34 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Make a token for a principal of lineaged's access file: writes the
+    /// token to a new file, readable by its owner only, and prints the
+    /// `[[principal]]` entry to add to the access file (which holds only
+    /// the token's hash).
+    Token(TokenArgs),
     /// Write the log's records as JSON lines (the JSON mapping of
     /// lineage.v1.LogRecord: chain fields, the event, the original bytes in
     /// base64), whatever --format says. With --workspace, only that
     /// workspace's events.
     Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The principal's name, as the service's logs and errors show it.
+    #[arg(long)]
+    name: String,
+    /// Its roles: reader (queries), auditor (replay, verify, export),
+    /// admin (status).
+    #[arg(long = "role", required = true, value_parser = ["reader", "auditor", "admin"])]
+    roles: Vec<String>,
+    /// The workspaces it may read; `*` for every workspace.
+    #[arg(long = "workspace-scope", required = true)]
+    workspaces: Vec<String>,
+    /// The file to write the token to; an existing file is never
+    /// overwritten.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -540,7 +580,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get { entity: raw } => {
             let workspace = entity::workspace(global.workspace.as_deref())?;
             let key = entity::parse_entity(&workspace, raw)?;
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             let answer = grpc
                 .get_entity(v1::GetEntityRequest {
                     entity: Some(entity::to_wire(&key)),
@@ -567,7 +607,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name: name.clone(),
                 version: version.clone(),
             };
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             let answer = grpc
                 .trace_model(v1::TraceModelRequest {
                     workspace: workspace.as_str().to_owned(),
@@ -588,7 +628,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { digest } => {
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             let answer = grpc
                 .get_status(v1::GetStatusRequest {
                     include_state_digest: *digest,
@@ -606,7 +646,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             public_key,
         } => {
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             let answer = grpc
                 .verify_log(v1::VerifyLogRequest {
                     from_seq: from.unwrap_or(0),
@@ -658,7 +698,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     version,
                 })
             };
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             let answer = grpc
                 .diff_lineage(v1::DiffLineageRequest {
                     a: Some(model(a)?),
@@ -674,6 +714,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json => render::json(&serde_json::to_value(&answer)?)?,
                 _ => render::text::diff(&answer),
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(args) => {
+            let entry =
+                access::generate_token(&args.name, &args.roles, &args.workspaces, &args.out)?;
+            write_stdout(&entry)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out } => {
@@ -747,7 +793,7 @@ async fn run_replay(global: &GlobalArgs, args: &ReplayArgs) -> anyhow::Result<Ex
     let mut records = match &args.input {
         Some(path) => replay::Records::saved(path)?,
         None => {
-            let mut grpc = client::connect(&global.grpc_addr).await?;
+            let mut grpc = global.connect().await?;
             // The newest checkpoint before the replay starts: the replay,
             // which ends at the head it starts at, must reach it.
             if let Some(verifier) = &mut verifier
@@ -814,7 +860,7 @@ async fn run_export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Ex
         .map(|raw| lineage_proto::validate::public_key("--public-key", raw))
         .transpose()
         .map_err(|error| UsageError(error.to_string()))?;
-    let mut grpc = client::connect(&global.grpc_addr).await?;
+    let mut grpc = global.connect().await?;
     let answer = grpc
         .export_prov(v1::ExportProvRequest {
             root: Some(root),
@@ -888,6 +934,31 @@ fn as_of(
 }
 
 impl GlobalArgs {
+    /// The caller's token, from --token or --token-file.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        match (&self.token, &self.token_file) {
+            (Some(token), _) => Ok(Some(token.trim().to_owned())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    UsageError(format!("reading --token-file {}: {error}", path.display()))
+                })?;
+                let token = text.lines().next().unwrap_or_default().trim();
+                if token.is_empty() {
+                    return Err(
+                        UsageError(format!("--token-file {} is empty", path.display())).into(),
+                    );
+                }
+                Ok(Some(token.to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Connects to lineaged as the caller.
+    async fn connect(&self) -> anyhow::Result<Client> {
+        client::connect(&self.grpc_addr, self.token()?.as_deref()).await
+    }
+
     /// The moment the global time-travel flags name.
     fn as_of(&self) -> Result<Option<v1::AsOf>, UsageError> {
         as_of(
@@ -912,6 +983,7 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
         .as_deref()
         .map(|raw| entity::workspace(Some(raw)))
         .transpose()?;
+    let token = global.token()?;
     let options = emit::EmitOptions {
         input: emit::Input::from_arg(&args.file),
         nats_url: global.nats_url.clone(),
@@ -919,6 +991,7 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
         workspace,
         wait: args.wait.then(|| emit::WaitOptions {
             grpc_addr: global.grpc_addr.clone(),
+            token,
             timeout: Duration::from_secs(args.wait_timeout),
         }),
     };
@@ -947,6 +1020,7 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
     };
     let event = emit::redaction_event(&request, std::time::SystemTime::now());
     let what = format!("the redaction of {}", entity::display_ref(&request.entity));
+    let token = global.token()?;
     let options = emit::EmitOptions {
         input: emit::Input::Memory {
             lines: serde_json::to_vec(&event)?,
@@ -957,6 +1031,7 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
         workspace: Some(workspace),
         wait: args.wait.then(|| emit::WaitOptions {
             grpc_addr: global.grpc_addr.clone(),
+            token,
             timeout: Duration::from_secs(args.wait_timeout),
         }),
     };
@@ -1006,7 +1081,7 @@ async fn run_traversal(
         min_seq: global.min_seq,
         as_of: global.as_of()?,
     };
-    let mut grpc: Client = client::connect(&global.grpc_addr).await?;
+    let mut grpc: Client = global.connect().await?;
     let answer = match direction {
         Direction::Upstream => grpc.provenance(request).await?,
         Direction::Downstream => grpc.impact(request).await?,
@@ -1023,7 +1098,7 @@ async fn run_traversal(
 async fn run_runs_using(global: &GlobalArgs, args: &RunsUsingArgs) -> anyhow::Result<ExitCode> {
     let workspace: Workspace = entity::workspace(global.workspace.as_deref())?;
     let (dataset, version) = entity::parse_dataset_spec(&args.dataset)?;
-    let mut grpc = client::connect(&global.grpc_addr).await?;
+    let mut grpc = global.connect().await?;
     let mut request = v1::RunsUsingDatasetRequest {
         workspace: workspace.as_str().to_owned(),
         dataset: dataset.clone(),

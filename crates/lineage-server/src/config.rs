@@ -40,6 +40,18 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
+    /// The access file (TOML): each principal's token hash, roles and
+    /// workspaces (see README, "Who may do what"). Without one, anyone who
+    /// can connect may do anything, so the service then listens on a
+    /// loopback address only, unless --allow-unauthenticated.
+    #[arg(long, env = "LINEAGE_ACCESS_FILE")]
+    pub access_file: Option<PathBuf>,
+
+    /// Serve without an access file on a non-loopback address (a network
+    /// that is itself the access control; never the internet).
+    #[arg(long, env = "LINEAGE_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
     /// JetStream stream holding the events (created if missing).
     #[arg(long, env = "LINEAGE_STREAM", default_value = "LINEAGE_EVENTS")]
     pub stream: String,
@@ -192,6 +204,23 @@ impl Config {
             )
         })?;
         Ok(Some(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// Who may call, from the access file; refuses an open service
+    /// listening on a non-loopback address unless that was asked for.
+    pub fn load_access(&self, listening_on: SocketAddr) -> Result<crate::auth::Access, String> {
+        match &self.access_file {
+            Some(path) => crate::auth::Access::load(path),
+            None if listening_on.ip().is_loopback() || self.allow_unauthenticated => {
+                Ok(crate::auth::Access::open())
+            }
+            None => Err(format!(
+                "--grpc-addr {} is not a loopback address and there is no --access-file: \
+                 anyone who can reach it could read every workspace; give an access file, \
+                 or --allow-unauthenticated if the network itself is the access control",
+                listening_on
+            )),
+        }
     }
 
     pub fn replay_stall(&self) -> Duration {

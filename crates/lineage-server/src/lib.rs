@@ -10,11 +10,13 @@
 //! - [`redact`]: redactions carried out on the log, and the check of
 //!   erased records that `VerifyLog` runs.
 //! - [`grpc`]: the query service and the one error-to-status mapping.
+//! - [`auth`]: principals, their tokens, roles and workspaces.
 //! - [`state`]: what ingest and queries share.
 //!
 //! [`run`] is the whole service as a function: the binary only parses flags,
 //! sets up tracing and calls it; tests bind port 0 and call the same.
 
+pub mod auth;
 pub mod checkpoint;
 pub mod config;
 pub mod grpc;
@@ -78,6 +80,18 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let config = Arc::new(config);
     let signing_key = config.load_signing_key().map_err(ServerError::Config)?;
+    let listening_on = listener
+        .local_addr()
+        .map_err(|e| ServerError::Grpc(e.to_string()))?;
+    let access = config
+        .load_access(listening_on)
+        .map_err(ServerError::Config)?;
+    if access.is_open() {
+        tracing::warn!(
+            addr = %listening_on,
+            "no access file: every caller may read every workspace"
+        );
+    }
     let shared = Arc::new(Shared::default());
     let (stop_sender, stop) = watch::channel(false);
 
@@ -112,14 +126,17 @@ pub async fn run(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|e| ServerError::Grpc(e.to_string()))?;
-    let api = LineageServiceServer::new(LineageApi::new(
-        shared.clone(),
-        config.clone(),
-        log.reader(),
-        signing_key.clone(),
-    ))
-    .max_decoding_message_size(MAX_REQUEST_BYTES)
-    .max_encoding_message_size(MAX_RESPONSE_BYTES);
+    let api = tonic::service::interceptor::InterceptedService::new(
+        LineageServiceServer::new(LineageApi::new(
+            shared.clone(),
+            config.clone(),
+            log.reader(),
+            signing_key.clone(),
+        ))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_RESPONSE_BYTES),
+        auth::Authenticate(access),
+    );
     let local_addr = listener.local_addr().ok();
     // Without TCP_NODELAY, answers larger than one segment wait on the
     // client's delayed ACK (tens of milliseconds each).

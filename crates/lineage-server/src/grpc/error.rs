@@ -26,6 +26,12 @@ pub enum ApiError {
     /// The log could not be read; retry once the storage is back.
     #[error("storage: {0}")]
     Storage(String),
+    /// No credentials, or ones the service does not know.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller lacks the role or the workspace the call needs.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A bug or a lost task; report it.
     #[error("{0}")]
     Internal(String),
@@ -59,6 +65,8 @@ impl From<ApiError> for tonic::Status {
             }
             ApiError::Busy(_) => tonic::Status::resource_exhausted(error.to_string()),
             ApiError::NotYet(_) => tonic::Status::deadline_exceeded(error.to_string()),
+            ApiError::Unauthenticated(_) => tonic::Status::unauthenticated(error.to_string()),
+            ApiError::PermissionDenied(_) => tonic::Status::permission_denied(error.to_string()),
             ApiError::Internal(_) => tonic::Status::internal(error.to_string()),
         }
     }

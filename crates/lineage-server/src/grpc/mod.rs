@@ -44,6 +44,7 @@ use tracing::instrument;
 
 pub use error::ApiError;
 
+use crate::auth::{Role, caller};
 use crate::checkpoint;
 use crate::config::Config;
 use crate::redact;
@@ -370,8 +371,10 @@ impl LineageApi {
         request: Request<v1::TraversalRequest>,
     ) -> Result<EncodedSubgraph, ApiError> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request)?;
         let request = request.into_inner();
         let (root, spec) = self.traversal_spec(walk, &request)?;
+        caller.may(Role::Reader, [&root.workspace])?;
         let view = list_view("view", request.view)?;
         let form = EdgeForm::from_wire(request.compact_edges);
         self.caught_up(request.min_seq, deadline).await?;
@@ -502,10 +505,12 @@ impl LineageService for LineageApi {
         request: Request<v1::GetEntityRequest>,
     ) -> Result<Response<EncodedEntity>, Status> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request);
         let request = request.into_inner();
         let result = async {
             let key = validate::entity_key("entity", request.entity.as_ref())?;
             tracing::Span::current().record("entity", tracing::field::display(&key));
+            caller?.may(Role::Reader, [&key.workspace])?;
             self.caught_up(request.min_seq, deadline).await?;
             let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             self.query(Cost::Small, move |graph| {
@@ -540,9 +545,11 @@ impl LineageService for LineageApi {
         request: Request<v1::RunsUsingDatasetRequest>,
     ) -> Result<Response<EncodedRunsPage>, Status> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request);
         let request = request.into_inner();
         let result = async {
             let ws = workspace("workspace", &request.workspace)?;
+            caller?.may(Role::Reader, [&ws])?;
             checked("dataset", &request.dataset, id::check_name)?;
             let version = if request.version.is_empty() {
                 None
@@ -616,9 +623,11 @@ impl LineageService for LineageApi {
         request: Request<v1::TraceModelRequest>,
     ) -> Result<Response<EncodedModelTrace>, Status> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request);
         let request = request.into_inner();
         let result = async {
             let ws = workspace("workspace", &request.workspace)?;
+            caller?.may(Role::Reader, [&ws])?;
             checked("model", &request.model, id::check_name)?;
             checked("version", &request.version, id::check_version)?;
             let view = list_view("view", request.view)?;
@@ -667,6 +676,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::GetStatusRequest>,
     ) -> Result<Response<v1::StatusResponse>, Status> {
+        caller(&request)?.may(Role::Admin, [])?;
         let include_digest = request.into_inner().include_state_digest;
         let ingest = self.shared.status();
         let ready = self.shared.is_ready();
@@ -710,6 +720,7 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::VerifyLogRequest>,
     ) -> Result<Response<v1::VerifyLogResponse>, Status> {
+        caller(&request)?.may(Role::Auditor, [])?;
         let request = request.into_inner();
         let from = request.from_seq.max(1);
         let to = match request.to_seq {
@@ -793,6 +804,7 @@ impl LineageService for LineageApi {
         request: Request<v1::DiffLineageRequest>,
     ) -> Result<Response<v1::LineageDiff>, Status> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request);
         let request = request.into_inner();
         let result = async {
             let model = |field: &str, entity: Option<&v1::EntityRef>| {
@@ -807,6 +819,7 @@ impl LineageService for LineageApi {
             };
             let a = model("a", request.a.as_ref())?;
             let b = model("b", request.b.as_ref())?;
+            caller?.may(Role::Reader, [&a.workspace, &b.workspace])?;
             let (_, spec) = self.traversal_spec(
                 Walk::Provenance,
                 &v1::TraversalRequest {
@@ -841,6 +854,7 @@ impl LineageService for LineageApi {
         request: Request<v1::ExportProvRequest>,
     ) -> Result<Response<v1::ExportProvResponse>, Status> {
         let deadline = grpc_timeout(request.metadata());
+        let caller = caller(&request);
         let request = request.into_inner();
         let result = async {
             let walk = match v1::ProvDirection::try_from(request.direction) {
@@ -862,6 +876,7 @@ impl LineageService for LineageApi {
                 ..Default::default()
             };
             let (root, spec) = self.traversal_spec(walk, &traversal)?;
+            caller?.may(Role::Auditor, [&root.workspace])?;
             self.caught_up(request.min_seq, deadline).await?;
             let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
             // The events behind the subgraph are read from the log with the
@@ -933,7 +948,9 @@ impl LineageService for LineageApi {
         &self,
         request: Request<v1::ReplayRequest>,
     ) -> Result<Response<Self::ReplayStream>, Status> {
-        let filter = replay::ReplayFilter::parse(request.get_ref())?;
+        let caller = caller(&request)?;
+        caller.may(Role::Auditor, [])?;
+        let filter = replay::ReplayFilter::parse(request.get_ref())?.within(&caller)?;
         let slot = replay::try_slot(&self.replays)?;
         // Records stored by now are visible to readers.
         let filter = filter.up_to(self.shared.status().head_seq);

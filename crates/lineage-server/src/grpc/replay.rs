@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tonic::Status;
 
 use super::{ApiError, MAX_FILTER_ITEMS};
+use crate::auth::{Principal, Role, Scope};
 use crate::redact;
 
 /// Most records one chunk sends.
@@ -108,6 +109,20 @@ impl ReplayFilter {
             kinds,
             entity,
         })
+    }
+
+    /// The filter narrowed to what `caller` may read: a caller scoped to
+    /// some workspaces replays only theirs (all of them when the request
+    /// names none), and naming another is PERMISSION_DENIED.
+    pub(super) fn within(mut self, caller: &Principal) -> Result<Self, ApiError> {
+        match caller.scope() {
+            Scope::Every => {}
+            Scope::Only(readable) if self.workspaces.is_empty() => {
+                self.workspaces = readable.iter().cloned().collect();
+            }
+            Scope::Only(_) => caller.may(Role::Auditor, &self.workspaces)?,
+        }
+        Ok(self)
     }
 
     /// Ends the replay at `head` when the request left its end open: a
