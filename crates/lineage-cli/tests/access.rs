@@ -1,0 +1,212 @@
+//! The real `lineage` binary against a lineaged with an access file made
+//! from `lineage token`'s output: the token a principal was given opens
+//! its workspace and nothing else; no token, another workspace, a role it
+//! lacks each fail with the service's reason; `token` never overwrites a
+//! file and refuses what the access file could not hold.
+
+use std::process::Output;
+
+use lineage_e2e::{Lineaged, nats_with_events_stream};
+
+const DEMO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../deploy/demo/history.jsonl"
+);
+
+/// Runs `lineage` with `args` against `grpc_addr`, off the runtime.
+async fn lineage(grpc_addr: &str, nats_url: &str, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lineage"));
+    command
+        .args(args)
+        .env("LINEAGE_GRPC_ADDR", grpc_addr)
+        .env("LINEAGE_NATS_URL", nats_url)
+        .env_remove("LINEAGE_WORKSPACE")
+        .env_remove("LINEAGE_TOKEN")
+        .env_remove("LINEAGE_TOKEN_FILE");
+    tokio::task::spawn_blocking(move || command.output().expect("run lineage"))
+        .await
+        .expect("lineage finished")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_made_by_the_cli_open_their_workspace_and_nothing_else() {
+    // The stream exists before lineaged (whose readiness only an admin
+    // may ask) comes up, so that the first publishes land.
+    let (nats, _js) = nats_with_events_stream().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let nats_url = nats.url();
+
+    // Tokens for an analyst of the fraud team and for operators.
+    let mut access = String::new();
+    for (name, roles, scope) in [
+        ("fraud-analysts", &["reader"][..], "insurer-fraud"),
+        ("operators", &["admin", "reader"][..], "*"),
+    ] {
+        let mut args = vec!["token", "--name", name, "--workspace-scope", scope];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        let out = at(&format!("{name}.token"));
+        args.extend(["--out", &out]);
+        let made = lineage("127.0.0.1:1", &nats_url, &args).await;
+        assert!(made.status.success(), "{}", text(&made));
+        access.push_str(&String::from_utf8_lossy(&made.stdout));
+        access.push('\n');
+        let token = std::fs::read_to_string(&out).expect("token file");
+        assert!(
+            token.starts_with("lin_") && token.trim().len() == 68,
+            "{token}"
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out)
+            .expect("token file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the token is its owner's only");
+        assert!(
+            !access.contains(token.trim()),
+            "the entry holds the hash only"
+        );
+    }
+    std::fs::write(at("access.toml"), &access).expect("write the access file");
+
+    let lineaged = Lineaged::start(&nats_url, &dir.path().join("log"), |config| {
+        config.access_file = Some(dir.path().join("access.toml"));
+    })
+    .await;
+    let grpc = lineaged.addr.to_string();
+    let operators = format!("--token-file={}", at("operators.token"));
+    let analysts = format!("--token-file={}", at("fraud-analysts.token"));
+
+    // `emit --wait` asks the status: an operator's call.
+    let emitted = lineage(&grpc, &nats_url, &[&operators, "emit", DEMO, "--wait"]).await;
+    assert!(emitted.status.success(), "{}", text(&emitted));
+
+    let trace = ["-w", "insurer-fraud", "trace", "fraud@12"];
+    let answered = lineage(
+        &grpc,
+        &nats_url,
+        &[&[analysts.as_str()][..], &trace].concat(),
+    )
+    .await;
+    assert!(answered.status.success(), "{}", text(&answered));
+    assert!(text(&answered).contains("fraud@12"), "{}", text(&answered));
+
+    let anonymous = lineage(&grpc, &nats_url, &trace).await;
+    assert_eq!(anonymous.status.code(), Some(1), "{}", text(&anonymous));
+    assert!(
+        text(&anonymous).contains("UNAUTHENTICATED"),
+        "{}",
+        text(&anonymous)
+    );
+
+    let elsewhere = lineage(
+        &grpc,
+        &nats_url,
+        &[
+            &analysts,
+            "-w",
+            "credit-lender",
+            "get",
+            "model:credit-risk@7",
+        ],
+    )
+    .await;
+    assert_eq!(elsewhere.status.code(), Some(1), "{}", text(&elsewhere));
+    assert!(
+        text(&elsewhere).contains("PERMISSION_DENIED")
+            && text(&elsewhere).contains("may not read workspace credit-lender"),
+        "{}",
+        text(&elsewhere)
+    );
+    let status = lineage(&grpc, &nats_url, &[&analysts, "status"]).await;
+    assert!(text(&status).contains("admin role"), "{}", text(&status));
+    let status = lineage(&grpc, &nats_url, &[&operators, "status"]).await;
+    assert!(status.status.success(), "{}", text(&status));
+
+    // The token itself in the environment works as the file does.
+    let token = std::fs::read_to_string(at("fraud-analysts.token")).expect("token");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lineage"));
+    command
+        .args(trace)
+        .env("LINEAGE_GRPC_ADDR", &grpc)
+        .env("LINEAGE_TOKEN", token.trim())
+        .env_remove("LINEAGE_TOKEN_FILE");
+    let from_env = tokio::task::spawn_blocking(move || command.output().expect("run"))
+        .await
+        .expect("finished");
+    assert!(from_env.status.success(), "{}", text(&from_env));
+
+    // `token` never overwrites, and refuses what the file could not hold.
+    for (args, expected) in [
+        (
+            vec![
+                "--name",
+                "again",
+                "--role",
+                "reader",
+                "--workspace-scope",
+                "x",
+            ],
+            "fraud-analysts.token",
+        ),
+        (
+            vec![
+                "--name",
+                "bad name",
+                "--role",
+                "reader",
+                "--workspace-scope",
+                "x",
+            ],
+            "--name",
+        ),
+        (
+            vec![
+                "--name",
+                "n",
+                "--role",
+                "reader",
+                "--workspace-scope",
+                "Not A Ws",
+            ],
+            "--workspace-scope",
+        ),
+        (
+            vec!["--name", "n", "--role", "root", "--workspace-scope", "x"],
+            "root",
+        ),
+    ] {
+        let out = if expected == "fraud-analysts.token" {
+            at("fraud-analysts.token")
+        } else {
+            at("never.token")
+        };
+        let mut all = vec!["token"];
+        all.extend(args);
+        all.extend(["--out", &out]);
+        let refused = lineage(&grpc, &nats_url, &all).await;
+        assert!(!refused.status.success(), "{all:?}: {}", text(&refused));
+        assert!(
+            text(&refused).contains(expected),
+            "{all:?}: {}",
+            text(&refused)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(at("fraud-analysts.token")).expect("kept"),
+        token,
+        "the existing token file is untouched"
+    );
+    assert!(!dir.path().join("never.token").exists());
+    lineaged.stop().await;
+}
