@@ -11,7 +11,7 @@ use std::time::Duration;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::entity::ParseError;
 
@@ -104,15 +104,28 @@ pub fn endpoint_url(addr: &str) -> String {
     }
 }
 
-/// Connects to the service at `addr` (`host:port` or `http://host:port`),
-/// calling with `token` when given.
-pub async fn connect(addr: &str, token: Option<&str>) -> anyhow::Result<Client> {
+/// Connects to the service at `addr` (`host:port`, `http://host:port` or
+/// `https://host:port`), calling with `token` when given, over TLS when
+/// `tls` is given (which makes a bare `host:port` an https one).
+pub async fn connect(
+    addr: &str,
+    token: Option<&str>,
+    tls: Option<ClientTlsConfig>,
+) -> anyhow::Result<Client> {
     let bearer = BearerToken::new(token)?;
-    let url = endpoint_url(addr);
-    let endpoint = Endpoint::from_shared(url.clone())
+    let url = match &tls {
+        Some(_) if !addr.contains("://") => format!("https://{addr}"),
+        _ => endpoint_url(addr),
+    };
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|error| UsageError(format!("--grpc-addr {addr:?} is not a URL: {error}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT);
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|error| UsageError(format!("TLS settings: {}", error_chain(&error))))?;
+    }
     let channel = endpoint.connect().await.map_err(|error| {
         Unreachable(format!(
             "cannot connect to lineaged at {url}: {}",
@@ -121,6 +134,33 @@ pub async fn connect(addr: &str, token: Option<&str>) -> anyhow::Result<Client> 
     })?;
     Ok(LineageServiceClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+/// The TLS a client speaks: the CA that signed lineaged's certificate and,
+/// for a service that requires client certificates, the client's own
+/// certificate and key (all PEM files). `None` when no file is given.
+pub fn client_tls(
+    ca: Option<&std::path::Path>,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Option<ClientTlsConfig>, UsageError> {
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|error| UsageError(format!("{flag} {}: {error}", path.display())))
+    };
+    if ca.is_none() && identity.is_none() {
+        return Ok(None);
+    }
+    let mut tls = ClientTlsConfig::new();
+    if let Some(ca) = ca {
+        tls = tls.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+    }
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(
+            read("--tls-cert", cert)?,
+            read("--tls-key", key)?,
+        ));
+    }
+    Ok(Some(tls))
 }
 
 /// An error and its sources, `: `-separated (transport errors say little
@@ -171,7 +211,11 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 fn is_unreachable(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable
         || (status.code() == tonic::Code::Unknown
-            && status.message().starts_with("Service was not ready"))
+            && (status.message().starts_with("Service was not ready")
+                // The connection failed under the call (a TLS 1.3 server
+                // refusing the client's certificate does it after the
+                // client's side of the handshake).
+                || status.message() == "transport error"))
 }
 
 /// The exit code for an error, by what kind of failure it is.
@@ -200,7 +244,16 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// otherwise the error with its context.
 pub fn describe(error: &anyhow::Error) -> String {
     match error.downcast_ref::<tonic::Status>() {
-        Some(status) => format!("{}: {}", code_name(status.code()), status.message()),
+        Some(status) => match std::error::Error::source(status) {
+            // A transport failure says what happened only in its sources.
+            Some(source) => format!(
+                "{}: {}: {}",
+                code_name(status.code()),
+                status.message(),
+                error_chain(source)
+            ),
+            None => format!("{}: {}", code_name(status.code()), status.message()),
+        },
         None => format!("{error:#}"),
     }
 }

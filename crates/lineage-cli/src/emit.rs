@@ -102,6 +102,8 @@ pub struct WaitOptions {
     pub grpc_addr: String,
     /// The caller's token, if the service asks for one.
     pub token: Option<String>,
+    /// The TLS to speak, if the service serves it.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
     /// Give up after this long.
     pub timeout: Duration,
 }
@@ -206,7 +208,8 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
     // includes everything this command sent.
     let mut waiter = match &options.wait {
         Some(wait) => {
-            let mut grpc = client::connect(&wait.grpc_addr, wait.token.as_deref()).await?;
+            let mut grpc =
+                client::connect(&wait.grpc_addr, wait.token.as_deref(), wait.tls.clone()).await?;
             let baseline = grpc
                 .get_status(v1::GetStatusRequest::default())
                 .await?

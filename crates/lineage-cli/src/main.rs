@@ -81,6 +81,19 @@ struct GlobalArgs {
     )]
     token_file: Option<std::path::PathBuf>,
 
+    /// The CA (PEM) that signed lineaged's certificate: speak TLS to it.
+    #[arg(long, env = "LINEAGE_TLS_CA", global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+
+    /// This client's certificate (PEM), for a lineaged that requires one
+    /// (mutual TLS).
+    #[arg(long, env = "LINEAGE_TLS_CERT", global = true, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "LINEAGE_TLS_KEY", global = true, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+
     /// NATS server(s) that `emit` publishes to.
     #[arg(
         long,
@@ -954,9 +967,17 @@ impl GlobalArgs {
         }
     }
 
+    /// The TLS to speak to lineaged, if any file says so.
+    fn tls(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, UsageError> {
+        client::client_tls(
+            self.tls_ca.as_deref(),
+            self.tls_cert.as_deref().zip(self.tls_key.as_deref()),
+        )
+    }
+
     /// Connects to lineaged as the caller.
     async fn connect(&self) -> anyhow::Result<Client> {
-        client::connect(&self.grpc_addr, self.token()?.as_deref()).await
+        client::connect(&self.grpc_addr, self.token()?.as_deref(), self.tls()?).await
     }
 
     /// The moment the global time-travel flags name.
@@ -984,6 +1005,7 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
         .map(|raw| entity::workspace(Some(raw)))
         .transpose()?;
     let token = global.token()?;
+    let tls = global.tls()?;
     let options = emit::EmitOptions {
         input: emit::Input::from_arg(&args.file),
         nats_url: global.nats_url.clone(),
@@ -992,6 +1014,7 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
         wait: args.wait.then(|| emit::WaitOptions {
             grpc_addr: global.grpc_addr.clone(),
             token,
+            tls,
             timeout: Duration::from_secs(args.wait_timeout),
         }),
     };
@@ -1021,6 +1044,7 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
     let event = emit::redaction_event(&request, std::time::SystemTime::now());
     let what = format!("the redaction of {}", entity::display_ref(&request.entity));
     let token = global.token()?;
+    let tls = global.tls()?;
     let options = emit::EmitOptions {
         input: emit::Input::Memory {
             lines: serde_json::to_vec(&event)?,
@@ -1032,6 +1056,7 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
         wait: args.wait.then(|| emit::WaitOptions {
             grpc_addr: global.grpc_addr.clone(),
             token,
+            tls,
             timeout: Duration::from_secs(args.wait_timeout),
         }),
     };

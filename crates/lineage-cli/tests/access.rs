@@ -210,3 +210,90 @@ async fn tokens_made_by_the_cli_open_their_workspace_and_nothing_else() {
     assert!(!dir.path().join("never.token").exists());
     lineaged.stop().await;
 }
+
+/// A CA and a leaf it signed, as PEM: (CA, leaf certificate, leaf key,
+/// the leaf's SHA-256 fingerprint in hex).
+fn certificates(leaf_names: &[&str]) -> (String, String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use sha2::Digest as _;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let names: Vec<String> = leaf_names.iter().map(|name| name.to_string()).collect();
+    let leaf = CertificateParams::new(names)
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("leaf");
+    let fingerprint = hex::encode(sha2::Sha256::digest(leaf.der()));
+    (ca.pem(), leaf.pem(), key.serialize_pem(), fingerprint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_speaks_mutual_tls_as_a_principal_named_by_its_certificate() {
+    let (nats, _js) = nats_with_events_stream().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = |name: &str| dir.path().join(name);
+    let write = |name: &str, text: &str| std::fs::write(at(name), text).expect("write");
+    // One CA signs the server's certificate and the operator's.
+    let (ca, server_cert, server_key, _) = certificates(&["localhost", "127.0.0.1"]);
+    write("ca.pem", &ca);
+    write("server.pem", &server_cert);
+    write("server.key", &server_key);
+    let (client_ca, client_cert, client_key, fingerprint) = certificates(&["operator"]);
+    write("client-ca.pem", &client_ca);
+    write("operator.pem", &client_cert);
+    write("operator.key", &client_key);
+    write(
+        "access.toml",
+        &format!(
+            "[[principal]]\nname = \"operator\"\nclient_cert_sha256 = \"{fingerprint}\"\nroles = [\"admin\", \"reader\"]\nworkspaces = [\"*\"]\n"
+        ),
+    );
+    let lineaged = Lineaged::start(&nats.url(), &at("log"), |config| {
+        config.access_file = Some(at("access.toml"));
+        config.tls_cert = Some(at("server.pem"));
+        config.tls_key = Some(at("server.key"));
+        config.tls_client_ca = Some(at("client-ca.pem"));
+    })
+    .await;
+    // The certificate names "localhost": ask for it by that name.
+    let grpc = format!("https://localhost:{}", lineaged.addr.port());
+    let path = |name: &str| at(name).display().to_string();
+    let tls = [
+        "--tls-ca".to_owned(),
+        path("ca.pem"),
+        "--tls-cert".to_owned(),
+        path("operator.pem"),
+        "--tls-key".to_owned(),
+        path("operator.key"),
+    ];
+    let with_tls = |args: &[&str]| {
+        let mut all: Vec<String> = tls.to_vec();
+        all.extend(args.iter().map(|arg| arg.to_string()));
+        all
+    };
+    let ask = |args: Vec<String>| {
+        let grpc = grpc.clone();
+        let nats_url = nats.url();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lineage(&grpc, &nats_url, &args).await
+        }
+    };
+    let status = ask(with_tls(&["status"])).await;
+    assert!(status.status.success(), "{}", text(&status));
+    // Past the handshake and the principal, to the graph: NOT_FOUND (2).
+    let missing = ask(with_tls(&["-w", "lender", "get", "model:none@1"])).await;
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(text(&missing).contains("NOT_FOUND"), "{}", text(&missing));
+    // Without its certificate the handshake fails: unreachable (4).
+    let without = ask(vec!["--tls-ca".into(), path("ca.pem"), "status".into()]).await;
+    assert_eq!(without.status.code(), Some(4), "{}", text(&without));
+    assert!(
+        text(&without).contains("CertificateRequired"),
+        "{}",
+        text(&without)
+    );
+    lineaged.stop().await;
+}

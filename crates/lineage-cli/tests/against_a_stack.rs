@@ -80,6 +80,27 @@ async fn emit_then_ask_the_three_questions() {
     let (emitted, lines) = emit_demo(&shell).await;
     let status = lineaged.wait_applied(lines as u64).await;
     assert_eq!(status.dead_lettered, 0);
+    // `lineage status` at a glance, once the sampled lag is back at 0:
+    // caught up with the stream, healthy, nothing dead-lettered.
+    let at_a_glance = lineage_e2e::wait_for("`lineage status` to show no lag", || async {
+        let shown = stdout(&shell.lineage(&["status"]).await);
+        shown
+            .contains(&format!(
+                "consumer lag:     0 messages (stream at {lines}, acknowledged through {lines})\n"
+            ))
+            .then_some(shown)
+    })
+    .await;
+    for line in [
+        format!("applied seq:      {lines}\n"),
+        format!("head seq:         {lines}\n"),
+        "dead lettered:    0\n".to_owned(),
+        "ingest connected: true\n".to_owned(),
+        "ingest healthy:   true\n".to_owned(),
+        "ingest error:     none\n".to_owned(),
+    ] {
+        assert!(at_a_glance.contains(&line), "{line:?} in\n{at_a_glance}");
+    }
     // It says which log sequence reads what it published.
     assert!(
         stdout(&emitted).contains(&format!(

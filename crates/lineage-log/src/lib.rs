@@ -32,15 +32,25 @@
 //! values, whatever the number of records, and becomes durable at
 //! [`Log::flush`]; callers acknowledge nothing before it.
 //!
+//! sled 0.34 poisons a store after a failed write (a full or read-only
+//! disk): every later write and flush of that handle fails, even once the
+//! disk is back, and what was appended since the last good flush may or
+//! may not be on disk. So after a storage error the writer closes the log
+//! ([`Log::close`]: the files are released at once, and every handle then
+//! answers [`LogError::Closed`]) and reopens it ([`Log::reopen`]) once the
+//! directory takes writes again: the head and the idempotency index are
+//! rebuilt from what is durable, and every reader and sync handle moves to
+//! the reopened store.
+//!
 //! Architecture invariant: this crate knows nothing about events' meaning; it
 //! stores bytes under keys and digests that the caller computes.
 
 mod index;
 pub mod segment;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
@@ -90,6 +100,29 @@ pub enum LogError {
         "the store in {0} is in use: its lock was still held after {LOCK_WAIT:?}; is another lineaged running on it?"
     )]
     InUse(String),
+    /// The log was closed after a storage error and is not reopened yet
+    /// (the reason says why). Retry once the storage is back.
+    #[error("the log is closed: {0}")]
+    Closed(String),
+    /// A reopen found no store, or another one, where the log was: its
+    /// volume may not be mounted. Nothing is written there; fix the
+    /// directory and the next reopen proceeds.
+    #[error("{0}")]
+    StoreMoved(String),
+}
+
+impl LogError {
+    /// Whether this error may have left appended records out of the
+    /// durable store, so that the writer must reopen the log before it
+    /// appends again (every error but the caller's own mistakes).
+    pub fn needs_reopen(&self) -> bool {
+        !matches!(
+            self,
+            LogError::KeyTooLong(_)
+                | LogError::PayloadTooLong(_)
+                | LogError::WrongPayloadDigest { .. }
+        )
+    }
 }
 
 /// How long an open waits for the store's lock. sled releases it only when
@@ -165,6 +198,10 @@ pub struct NewRecord<'a> {
     /// content digest too). Debug builds refuse a wrong one; `verify`
     /// reports one that got stored.
     pub payload_digest: [u8; 32],
+    /// A redaction request: when stored, it is marked pending in the same
+    /// transaction, so no crash or failed flush can keep the record and
+    /// lose the mark (and with it the erasures it asks for).
+    pub redaction: bool,
 }
 
 /// What happened to one message of a batch.
@@ -221,16 +258,99 @@ struct Staged<'a> {
     new: &'a NewRecord<'a>,
 }
 
-/// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
-pub struct Log {
-    checkpoints: sled::Tree,
-    erased: sled::Tree,
-    pending_redactions: sled::Tree,
-    field_secret: [u8; 32],
+/// The open sled store and its trees (see the crate's doc for each).
+struct Store {
+    db: sled::Db,
     segments: sled::Tree,
     key_hashes: sled::Tree,
     collisions: sled::Tree,
+    rejections: sled::Tree,
+    checkpoints: sled::Tree,
+    erased: sled::Tree,
+    pending_redactions: sled::Tree,
     meta: sled::Tree,
+}
+
+/// The store every handle of one log uses: open, or closed with the
+/// reason. Handles take the store for one operation at a time, so closing
+/// releases sled's files (and its lock) as soon as the operations under
+/// way end, and a reopen moves every handle to the new store.
+#[derive(Clone)]
+struct StoreCell(Arc<RwLock<Result<Arc<Store>, String>>>);
+
+impl StoreCell {
+    fn new(store: Store) -> Self {
+        Self(Arc::new(RwLock::new(Ok(Arc::new(store)))))
+    }
+
+    fn get(&self) -> Result<Arc<Store>, LogError> {
+        match &*self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            Ok(store) => Ok(store.clone()),
+            Err(reason) => Err(LogError::Closed(reason.clone())),
+        }
+    }
+
+    fn set(&self, store: Result<Arc<Store>, String>) {
+        // The old store is dropped outside the lock: dropping sled's last
+        // handle joins its flusher thread.
+        let old = std::mem::replace(
+            &mut *self
+                .0
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            store,
+        );
+        drop(old);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_ok()
+    }
+}
+
+impl std::fmt::Debug for StoreCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            Ok(_) => f.write_str("StoreCell(open)"),
+            Err(reason) => write!(f, "StoreCell(closed: {reason})"),
+        }
+    }
+}
+
+/// Everything [`Log::open`] reads from a store.
+struct Loaded {
+    store: Store,
+    /// The secret the caller derives field salts from (`meta`).
+    field_secret: [u8; 32],
+    /// The idempotency index, rebuilt from the stored key hashes.
+    index: KeyIndex,
+    /// The chain's end, and when its record was stored.
+    head: Head,
+    last_recorded_at: i64,
+    /// The counters the store keeps: duplicates and dead-letters.
+    duplicates: u64,
+    rejected: u64,
+}
+
+/// The log. One writer (the ingest loop) owns it; readers use [`Log::reader`].
+pub struct Log {
+    /// Where the store lives, and how it is opened: for [`Log::reopen`].
+    dir: PathBuf,
+    options: LogOptions,
+    /// The store, shared with every reader and sync handle.
+    store: StoreCell,
+    field_secret: [u8; 32],
     sync: LogSync,
     index: KeyIndex,
     /// How keys are hashed for the index; replaced only by tests that need
@@ -256,10 +376,10 @@ impl std::fmt::Debug for Log {
     }
 }
 
-impl Log {
-    /// Opens (or creates) the log in `dir`, and rebuilds the idempotency
-    /// index from the stored key hashes.
-    pub fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
+impl Loaded {
+    /// Opens (or creates) the store in `dir` and reads what the writer
+    /// keeps in memory: the head and the idempotency index.
+    fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
         let db = open_sled(dir, options.cache_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get(FORMAT_KEY)? {
@@ -353,31 +473,123 @@ impl Log {
             .get(DUPLICATES_KEY)?
             .map(|raw| read_u64(&raw))
             .unwrap_or(0);
-        let sync = LogSync {
-            rejected: Arc::new(AtomicU64::new(rejections.len() as u64)),
-            db,
-            rejections,
-            checkpoints: checkpoints.clone(),
-            segments: segments.clone(),
-            erased: erased.clone(),
-            pending_redactions: pending_redactions.clone(),
-        };
+        let rejected = rejections.len() as u64;
         Ok(Self {
-            checkpoints,
-            erased,
-            pending_redactions,
+            store: Store {
+                db,
+                segments,
+                key_hashes,
+                collisions,
+                rejections,
+                checkpoints,
+                erased,
+                pending_redactions,
+                meta,
+            },
             field_secret,
-            segments,
-            key_hashes,
-            collisions,
-            meta,
-            sync,
             index,
-            hash_key: KeyHash::of,
             head,
             last_recorded_at,
             duplicates,
+            rejected,
         })
+    }
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, and rebuilds the idempotency
+    /// index from the stored key hashes.
+    pub fn open(dir: &Path, options: LogOptions) -> Result<Self, LogError> {
+        let loaded = Loaded::open(dir, options)?;
+        let store = StoreCell::new(loaded.store);
+        let sync = LogSync {
+            store: store.clone(),
+            rejected: Arc::new(AtomicU64::new(loaded.rejected)),
+        };
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            options,
+            store,
+            field_secret: loaded.field_secret,
+            sync,
+            index: loaded.index,
+            hash_key: KeyHash::of,
+            head: loaded.head,
+            last_recorded_at: loaded.last_recorded_at,
+            duplicates: loaded.duplicates,
+        })
+    }
+
+    /// Closes the store after a storage error: sled's files are released
+    /// as soon as the reads under way end, and until [`Log::reopen`] every
+    /// handle answers [`LogError::Closed`] with `reason`. What was
+    /// appended and not flushed may or may not be in the store reopened.
+    pub fn close(&mut self, reason: String) {
+        self.store.set(Err(reason));
+    }
+
+    /// Whether the store is open (not closed after a storage error).
+    pub fn is_open(&self) -> bool {
+        self.store.is_open()
+    }
+
+    /// Reopens the store in the directory it was opened from, after
+    /// [`Log::close`] or a failed write (a store sled poisoned stays
+    /// unusable until it is reopened). The head, the idempotency index and
+    /// the counters are read again from what is durable, which may be less
+    /// than what was appended (never less than what was flushed). Refuses
+    /// a directory that no longer holds this store (a volume that is not
+    /// mounted, say) rather than start an empty one there. On error the
+    /// log stays closed, with that error as the reason, and may be
+    /// reopened again later.
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        // sled's lock is released only once the old store is dropped.
+        self.store.set(Err("the log is being reopened".into()));
+        let reopened = self.load_same_store();
+        match reopened {
+            Ok(loaded) => {
+                self.index = loaded.index;
+                self.head = loaded.head;
+                self.last_recorded_at = loaded.last_recorded_at;
+                self.duplicates = loaded.duplicates;
+                self.sync.rejected.store(loaded.rejected, Ordering::Relaxed);
+                self.store.set(Ok(Arc::new(loaded.store)));
+                Ok(())
+            }
+            Err(error) => {
+                self.store.set(Err(format!("reopening failed: {error}")));
+                Err(error)
+            }
+        }
+    }
+
+    fn load_same_store(&self) -> Result<Loaded, LogError> {
+        // sled names its data file `db`; without it, sled would start an
+        // empty store in whatever the directory now is.
+        if !self.dir.join("db").is_file() {
+            return Err(LogError::StoreMoved(format!(
+                "{} no longer holds the log (is its volume mounted?)",
+                self.dir.display()
+            )));
+        }
+        let loaded = Loaded::open(&self.dir, self.options)?;
+        if loaded.field_secret != self.field_secret {
+            return Err(LogError::StoreMoved(format!(
+                "{} now holds another store than the log opened there",
+                self.dir.display()
+            )));
+        }
+        Ok(loaded)
+    }
+
+    fn store(&self) -> Result<Arc<Store>, LogError> {
+        self.store.get()
+    }
+
+    /// The segments tree, for tests that damage the store.
+    #[cfg(test)]
+    fn segments(&self) -> sled::Tree {
+        self.store().expect("open").segments.clone()
     }
 
     pub fn head(&self) -> Head {
@@ -395,7 +607,9 @@ impl Log {
     /// durable with the next flush, so a crash before they are done leaves
     /// them to the next start ([`LogReader::pending_redactions`]).
     pub fn mark_redaction_pending(&self, seq: u64) -> Result<(), LogError> {
-        self.pending_redactions.insert(seq.to_be_bytes(), &[])?;
+        self.store()?
+            .pending_redactions
+            .insert(seq.to_be_bytes(), &[])?;
         Ok(())
     }
 
@@ -432,6 +646,7 @@ impl Log {
                 stream_seq: record.stream_seq,
             });
         }
+        let store = self.store()?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut staged: Vec<Staged<'_>> = Vec::with_capacity(batch.len());
         let mut duplicates = self.duplicates;
@@ -464,12 +679,13 @@ impl Log {
         let collisions: Vec<&Staged<'_>> = staged.iter().filter(|s| s.collided).collect();
         let duplicates_changed = duplicates != self.duplicates;
         (
-            &self.segments,
-            &self.key_hashes,
-            &self.collisions,
-            &self.meta,
+            &store.segments,
+            &store.key_hashes,
+            &store.collisions,
+            &store.meta,
+            &store.pending_redactions,
         )
-            .transaction(|(segment_tree, hash_tree, collision_tree, meta)| {
+            .transaction(|(segment_tree, hash_tree, collision_tree, meta, pending)| {
                 for segment in &segments {
                     let key = segment.first_seq.to_be_bytes();
                     segment_tree.insert(&key, segment.value.as_slice())?;
@@ -480,6 +696,9 @@ impl Log {
                 }
                 if duplicates_changed {
                     meta.insert(DUPLICATES_KEY, &duplicates.to_be_bytes())?;
+                }
+                for record in staged.iter().filter(|record| record.new.redaction) {
+                    pending.insert(&record.seq.to_be_bytes(), &[])?;
                 }
                 Ok::<_, ConflictableTransactionError<LogError>>(())
             })?;
@@ -560,11 +779,7 @@ impl Log {
     /// A handle for reading records while the writer appends.
     pub fn reader(&self) -> LogReader {
         LogReader {
-            segments: self.segments.clone(),
-            key_hashes: self.key_hashes.clone(),
-            checkpoints: self.checkpoints.clone(),
-            erased: self.erased.clone(),
-            pending_redactions: self.pending_redactions.clone(),
+            store: self.store.clone(),
             field_secret: self.field_secret,
         }
     }
@@ -574,20 +789,20 @@ impl Log {
 /// beside the writer.
 #[derive(Debug, Clone)]
 pub struct LogSync {
-    db: sled::Db,
-    rejections: sled::Tree,
-    checkpoints: sled::Tree,
-    segments: sled::Tree,
-    erased: sled::Tree,
-    pending_redactions: sled::Tree,
+    store: StoreCell,
     /// Messages dead-lettered, ever (one per stream sequence).
     rejected: Arc<AtomicU64>,
 }
 
 impl LogSync {
+    fn store(&self) -> Result<Arc<Store>, LogError> {
+        self.store.get()
+    }
+
     /// Makes everything appended so far, by any handle, durable.
     pub async fn flush(&self) -> Result<(), LogError> {
-        self.db.flush_async().await?;
+        let db = self.store()?.db.clone();
+        db.flush_async().await?;
         Ok(())
     }
 
@@ -595,7 +810,7 @@ impl LogSync {
     /// `reason`. Returns false if it was already recorded (a redelivery).
     /// Not durable until the next flush.
     pub fn record_rejection(&self, stream_seq: u64, reason: &str) -> Result<bool, LogError> {
-        let previous = self.rejections.compare_and_swap(
+        let previous = self.store()?.rejections.compare_and_swap(
             stream_seq.to_be_bytes(),
             None::<&[u8]>,
             Some(reason),
@@ -615,7 +830,9 @@ impl LogSync {
     /// Stores a checkpoint of record `seq` (replacing one stored for it).
     /// Not durable until the next flush.
     pub fn store_checkpoint(&self, seq: u64, checkpoint: &[u8]) -> Result<(), LogError> {
-        self.checkpoints.insert(seq.to_be_bytes(), checkpoint)?;
+        self.store()?
+            .checkpoints
+            .insert(seq.to_be_bytes(), checkpoint)?;
         Ok(())
     }
 
@@ -633,13 +850,14 @@ impl LogSync {
             seq,
             problem: "no stored segment holds the record to erase",
         };
-        let (key, _) = self
+        let store = self.store()?;
+        let (key, _) = store
             .segments
             .range(..=seq.to_be_bytes())
             .next_back()
             .ok_or_else(|| missing.clone())??;
         let first_seq = seq_from_key(&key)?;
-        (&self.segments, &self.erased).transaction(|(segments, erased)| {
+        (&store.segments, &store.erased).transaction(|(segments, erased)| {
             let raw = segments
                 .get(&key)?
                 .ok_or_else(|| ConflictableTransactionError::Abort(missing.clone()))?;
@@ -655,7 +873,7 @@ impl LogSync {
     /// Notes that every erasure the redaction at `seq` asked for is done.
     /// Not durable until the next flush.
     pub fn redaction_done(&self, seq: u64) -> Result<(), LogError> {
-        self.pending_redactions.remove(seq.to_be_bytes())?;
+        self.store()?.pending_redactions.remove(seq.to_be_bytes())?;
         Ok(())
     }
 }
@@ -736,22 +954,40 @@ fn encode_segments(
 /// Reads records; cheap to clone, safe beside the writer.
 #[derive(Debug, Clone)]
 pub struct LogReader {
-    segments: sled::Tree,
-    key_hashes: sled::Tree,
-    checkpoints: sled::Tree,
-    erased: sled::Tree,
-    pending_redactions: sled::Tree,
+    store: StoreCell,
     field_secret: [u8; 32],
 }
 
+/// The entries of a range of a tree, or the error that kept it from being
+/// read, as one iterator.
+fn entries_or(
+    range: Result<sled::Iter, LogError>,
+) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> {
+    let (range, error) = match range {
+        Ok(range) => (Some(range), None),
+        Err(error) => (None, Some(error)),
+    };
+    error.into_iter().map(Err).chain(
+        range
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.map_err(LogError::from)),
+    )
+}
+
 impl LogReader {
+    fn store(&self) -> Result<Arc<Store>, LogError> {
+        self.store.get()
+    }
+
     /// The stored segments that hold `from_seq` and everything after it.
     fn segments_from(&self, from_seq: u64) -> Result<sled::Iter, LogError> {
-        let start = match self.segments.range(..=from_seq.to_be_bytes()).next_back() {
+        let store = self.store()?;
+        let start = match store.segments.range(..=from_seq.to_be_bytes()).next_back() {
             Some(entry) => entry?.0,
             None => sled::IVec::from(&from_seq.to_be_bytes()),
         };
-        Ok(self.segments.range(start..))
+        Ok(store.segments.range(start..))
     }
 
     /// Calls `visit` with each record from `from_seq` (inclusive) to the
@@ -825,12 +1061,15 @@ impl LogReader {
         from_seq: u64,
         to_seq: u64,
     ) -> impl Iterator<Item = Result<(u64, sled::IVec), LogError>> + use<> {
-        self.checkpoints
-            .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
-            .map(|entry| {
-                let (key, value) = entry?;
-                Ok((seq_from_key(&key)?, value))
-            })
+        let range = self.store().map(|store| {
+            store
+                .checkpoints
+                .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
+        });
+        entries_or(range).map(|entry| {
+            let (key, value) = entry?;
+            Ok((seq_from_key(&key)?, value))
+        })
     }
 
     /// See [`Log::field_secret`].
@@ -841,7 +1080,7 @@ impl LogReader {
     /// What was kept beside record `seq` when its payload was erased, if it
     /// was ([`LogSync::erase_payload`]).
     pub fn erased(&self, seq: u64) -> Result<Option<sled::IVec>, LogError> {
-        Ok(self.erased.get(seq.to_be_bytes())?)
+        Ok(self.store()?.erased.get(seq.to_be_bytes())?)
     }
 
     /// The records of `from_seq..=to_seq` whose payloads were erased, with
@@ -851,17 +1090,21 @@ impl LogReader {
         from_seq: u64,
         to_seq: u64,
     ) -> impl Iterator<Item = Result<(u64, sled::IVec), LogError>> + use<> {
-        self.erased
-            .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
-            .map(|entry| {
-                let (key, value) = entry?;
-                Ok((seq_from_key(&key)?, value))
-            })
+        let range = self.store().map(|store| {
+            store
+                .erased
+                .range(from_seq.to_be_bytes()..=to_seq.to_be_bytes())
+        });
+        entries_or(range).map(|entry| {
+            let (key, value) = entry?;
+            Ok((seq_from_key(&key)?, value))
+        })
     }
 
     /// Redactions whose erasures are not all done, oldest first.
     pub fn pending_redactions(&self) -> Result<Vec<u64>, LogError> {
-        self.pending_redactions
+        self.store()?
+            .pending_redactions
             .iter()
             .keys()
             .map(|key| seq_from_key(&key?))
@@ -870,7 +1113,7 @@ impl LogReader {
 
     /// The last record's sequence (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, LogError> {
-        let Some((key, raw)) = self.segments.last()? else {
+        let Some((key, raw)) = self.store()?.segments.last()? else {
             return Ok(0);
         };
         let first_seq = seq_from_key(&key)?;
@@ -880,7 +1123,7 @@ impl LogReader {
 
     /// The newest checkpoint stored, of any record.
     pub fn last_checkpoint(&self) -> Result<Option<(u64, sled::IVec)>, LogError> {
-        match self.checkpoints.last()? {
+        match self.store()?.checkpoints.last()? {
             Some((key, value)) => Ok(Some((seq_from_key(&key)?, value))),
             None => Ok(None),
         }
@@ -888,7 +1131,12 @@ impl LogReader {
 
     /// The record at `seq`, if stored.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, LogError> {
-        let Some(entry) = self.segments.range(..=seq.to_be_bytes()).next_back() else {
+        let Some(entry) = self
+            .store()?
+            .segments
+            .range(..=seq.to_be_bytes())
+            .next_back()
+        else {
             return Ok(None);
         };
         let (key, raw) = entry?;
@@ -963,6 +1211,7 @@ impl LogReader {
                 }
             },
         };
+        let store = self.store()?;
         let mut check = ChainCheck::anchored(head.seq, head.hash);
         // Erased payloads are rare: their sequences fit in memory.
         let erased = self
@@ -998,7 +1247,7 @@ impl LogReader {
                 }
                 Err(error) => return Err(error),
             };
-            let hashes = self.key_hashes.get(&key)?.unwrap_or_default();
+            let hashes = store.key_hashes.get(&key)?.unwrap_or_default();
             if hashes.len() != records.len() as usize * KEY_HASH_LEN {
                 return Ok(problem_at(
                     &check,
@@ -1030,7 +1279,7 @@ impl LogReader {
                         // Erased since the erased records were listed (a
                         // redaction carried out beside this verification).
                         Err(ChainBreak::Payload)
-                            if self.erased.contains_key(record.seq.to_be_bytes())? =>
+                            if store.erased.contains_key(record.seq.to_be_bytes())? =>
                         {
                             check.check_erased(&record.chained())
                         }

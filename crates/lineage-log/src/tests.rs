@@ -15,6 +15,7 @@ fn new_record<'a>(stream_seq: u64, key: &'a str, content: &'a str) -> NewRecord<
         encoding: 0,
         bytes: content.as_bytes(),
         payload_digest: digest(content),
+        redaction: false,
     }
 }
 
@@ -183,7 +184,7 @@ fn rewrite_segment(log: &Log, change: impl FnOnce(&mut Vec<Record>)) {
             bytes: &record.bytes,
         });
     }
-    log.segments
+    log.segments()
         .insert(1u64.to_be_bytes(), writer.finish())
         .expect("rewrite");
 }
@@ -253,7 +254,7 @@ fn verify_finds_a_missing_segment() {
         log.append_batch(&[new_record(seq, &key, "x")], 1)
             .expect("append");
     }
-    log.segments.remove(2u64.to_be_bytes()).expect("delete");
+    log.segments().remove(2u64.to_be_bytes()).expect("delete");
     let verification = log.reader().verify().expect("verify");
     assert_eq!(verification.first_problem, Some((2, "sequence gap")));
     assert_eq!(verification.records_checked, 1);
@@ -276,7 +277,7 @@ fn large_batches_span_segments_and_read_back_from_any_sequence() {
             .iter()
             .all(|o| matches!(o, Appended::Stored { .. }))
     );
-    assert!(log.segments.len() > 1, "300 KB must not fit one segment");
+    assert!(log.segments().len() > 1, "300 KB must not fit one segment");
     let reader = log.reader();
     let from_middle: Vec<u64> = reader
         .records_from(150)
@@ -436,7 +437,7 @@ fn verify_range_checks_only_its_records_anchored_on_the_one_before() {
 
     // A missing record is found by a range that covers it, not by one
     // that ends before it.
-    log.segments.remove(4u64.to_be_bytes()).expect("delete");
+    log.segments().remove(4u64.to_be_bytes()).expect("delete");
     assert_eq!(
         log.reader()
             .verify_range(3, 5)
@@ -652,4 +653,135 @@ fn a_recorded_time_maps_to_the_last_record_stored_by_then() {
     assert_eq!(by(29), 4);
     assert_eq!(by(30), 8);
     assert_eq!(by(i64::MAX), 8);
+}
+
+#[test]
+fn a_closed_log_answers_closed_everywhere_and_releases_its_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    three_records(&mut log);
+    block_on(log.flush()).expect("flush");
+    // Handles taken before the close, as the query service holds them.
+    let (reader, sync) = (log.reader(), log.sync_handle());
+    log.close("No space left on device".into());
+    assert!(!log.is_open());
+    for error in [
+        reader.record(1).expect_err("record"),
+        reader.verify().expect_err("verify"),
+        block_on(sync.flush()).expect_err("flush"),
+        sync.record_rejection(9, "reason").expect_err("rejection"),
+        log.append_batch(&[new_record(4, "w\0d", "D")], 4)
+            .expect_err("append"),
+    ] {
+        assert!(
+            matches!(&error, LogError::Closed(reason) if reason.contains("No space")),
+            "{error:?}"
+        );
+    }
+    assert!(matches!(
+        reader.checkpoints(1, 3).next(),
+        Some(Err(LogError::Closed(_)))
+    ));
+    // sled's lock is free: another process could open (or fsck) the store.
+    drop(Log::open(dir.path(), LogOptions::default()).expect("the files were released"));
+}
+
+#[test]
+fn reopen_reads_the_durable_store_and_moves_every_handle_to_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    let (reader, sync) = (log.reader(), log.sync_handle());
+    three_records(&mut log);
+    block_on(log.flush()).expect("flush");
+    assert!(sync.record_rejection(7, "undecodable").expect("rejection"));
+    block_on(sync.flush()).expect("flush");
+    let head = log.head();
+    log.close("a failed write".into());
+    log.reopen().expect("reopen");
+    assert!(log.is_open());
+    assert_eq!(log.head(), head);
+    assert_eq!(log.rejected(), 1);
+    // The handles taken before the close read and write the reopened store.
+    assert_eq!(reader.last_seq().expect("read"), 3);
+    assert!(!sync.record_rejection(7, "undecodable").expect("rejection"));
+    // The idempotency index was rebuilt from the store.
+    let outcomes = log
+        .append_batch(
+            &[new_record(9, "w\0b", "B"), new_record(10, "w\0d", "D")],
+            9,
+        )
+        .expect("append");
+    assert_eq!(
+        outcomes,
+        vec![Appended::Duplicate { seq: 2 }, Appended::Stored { seq: 4 }]
+    );
+    block_on(sync.flush()).expect("flush");
+    let verification = reader.verify().expect("verify");
+    assert_eq!(verification.first_problem, None);
+    assert_eq!(verification.records_checked, 4);
+}
+
+#[test]
+fn reopen_refuses_a_directory_that_no_longer_holds_the_store() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("log");
+    let mut log = Log::open(&dir, LogOptions::default()).expect("open");
+    three_records(&mut log);
+    block_on(log.flush()).expect("flush");
+    log.close("a failed write".into());
+    // As a volume that failed to mount leaves an empty mount point.
+    std::fs::rename(&dir, parent.path().join("moved")).expect("move away");
+    std::fs::create_dir(&dir).expect("empty directory");
+    let error = log.reopen().expect_err("no store");
+    assert!(matches!(error, LogError::StoreMoved(_)), "{error:?}");
+    assert!(
+        std::fs::read_dir(&dir).expect("list").next().is_none(),
+        "nothing was created in the empty directory"
+    );
+    assert!(matches!(log.reader().record(1), Err(LogError::Closed(_))));
+    // Another store where the log was is refused too.
+    drop(Log::open(&dir, LogOptions::default()).expect("another store"));
+    let error = log.reopen().expect_err("another store");
+    assert!(matches!(error, LogError::StoreMoved(_)), "{error:?}");
+    // The store back in place: the reopen proceeds.
+    std::fs::remove_dir_all(&dir).expect("remove the other store");
+    std::fs::rename(parent.path().join("moved"), &dir).expect("move back");
+    log.reopen().expect("reopen");
+    assert_eq!(log.head().seq, 3);
+}
+
+#[test]
+fn a_stored_redaction_is_marked_pending_with_its_record_and_only_then() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+        let redaction = |stream_seq, key| NewRecord {
+            redaction: true,
+            ..new_record(stream_seq, key, "erase the actor of w\0a")
+        };
+        let outcomes = log
+            .append_batch(
+                &[
+                    new_record(1, "w\0a", "A"),
+                    redaction(2, "w\0r"),
+                    // A retry of the same request is a duplicate: no mark.
+                    redaction(3, "w\0r"),
+                ],
+                10,
+            )
+            .expect("append");
+        assert_eq!(
+            outcomes,
+            vec![
+                Appended::Stored { seq: 1 },
+                Appended::Stored { seq: 2 },
+                Appended::Duplicate { seq: 2 }
+            ]
+        );
+        assert_eq!(log.reader().pending_redactions().expect("pending"), vec![2]);
+        block_on(log.flush()).expect("flush");
+    }
+    // Durable together: the reopened log still owes the erasure.
+    let log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
+    assert_eq!(log.reader().pending_redactions().expect("pending"), vec![2]);
 }

@@ -1,10 +1,16 @@
-//! Who may ask what: principals authenticated by bearer token, each with
-//! roles and a scope of workspaces, read from an access file.
+//! Who may ask what: principals authenticated by bearer token or by client
+//! certificate, each with roles and a scope of workspaces, read from an
+//! access file; and the TLS the gRPC listener serves with.
 //!
 //! The file (`--access-file`, TOML) lists principals; a token is stored only
 //! as its blake3 hash, so the file can be read by more people than may
 //! query. Tokens are 256-bit random strings (`lineage token`), which is
 //! why a fast hash suffices: there is nothing to guess from a hash of one.
+//! A client certificate is named by the SHA-256 fingerprint of its DER
+//! bytes (what `openssl x509 -noout -fingerprint -sha256` prints); it only
+//! counts when the service requires client certificates from a CA
+//! (`--tls-client-ca`), so the TLS handshake has proven the client holds
+//! its key.
 //!
 //! ```toml
 //! [[principal]]
@@ -12,12 +18,20 @@
 //! token_hash = "blake3:3b9c..."      # printed by `lineage token`
 //! roles = ["reader"]                # reader, auditor, admin
 //! workspaces = ["credit"]           # or ["*"] for every workspace
+//!
+//! [[principal]]
+//! name = "audit-robot"
+//! client_cert_sha256 = "9F:86:D0:..."  # instead of, or beside, a token
+//! roles = ["auditor"]
+//! workspaces = ["*"]
 //! ```
 //!
 //! [`Authenticate`] runs before every `LineageService` call (the health and
 //! reflection services stay open, for probes and tools): it finds the
 //! caller's principal and hands it to the handler in the request's
-//! extensions; a missing, malformed or unknown token is UNAUTHENTICATED. The
+//! extensions. A bearer token, when sent, decides; otherwise the client
+//! certificate does; a missing, malformed or unknown one is
+//! UNAUTHENTICATED. The
 //! handler then asks [`Principal::may`] for the role its RPC needs and the
 //! workspaces it touches: PERMISSION_DENIED names what is missing. With no
 //! access file, every caller is [`Principal::anyone`] (the local demo and
@@ -34,8 +48,12 @@ use std::sync::Arc;
 
 use lineage_core::Workspace;
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 use tonic::{Request, Status};
 
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use crate::config::Config;
 use crate::grpc::ApiError;
 
 /// The prefix of a stored token hash: the algorithm, so another can follow.
@@ -146,8 +164,20 @@ pub fn caller<T>(request: &Request<T>) -> Result<Arc<Principal>, ApiError> {
 pub enum Access {
     /// No access file: everyone is [`Principal::anyone`].
     Open(Arc<Principal>),
+    /// By their bearer token or client certificate.
+    Known(Arc<Principals>),
+}
+
+/// The principals of an access file, by credential.
+#[derive(Clone, Debug, Default)]
+pub struct Principals {
     /// By the blake3 hash of their bearer token.
-    Tokens(Arc<HashMap<[u8; 32], Arc<Principal>>>),
+    by_token_hash: HashMap<[u8; 32], Arc<Principal>>,
+    /// By the SHA-256 fingerprint of their client certificate.
+    by_certificate: HashMap<[u8; 32], Arc<Principal>>,
+    /// Whether the TLS handshake proves a client certificate (set when the
+    /// service requires them): only then does one name a principal.
+    certificates_verified: bool,
 }
 
 impl Access {
@@ -157,6 +187,24 @@ impl Access {
 
     pub fn is_open(&self) -> bool {
         matches!(self, Access::Open(_))
+    }
+
+    /// Lets client certificates name principals: the listener now requires
+    /// them, signed by the client CA.
+    pub fn with_verified_certificates(self) -> Self {
+        match self {
+            Access::Known(principals) => {
+                let mut principals = Arc::unwrap_or_clone(principals);
+                principals.certificates_verified = true;
+                Access::Known(Arc::new(principals))
+            }
+            open => open,
+        }
+    }
+
+    /// Whether a principal is named by its client certificate.
+    pub fn names_certificates(&self) -> bool {
+        matches!(self, Access::Known(principals) if !principals.by_certificate.is_empty())
     }
 
     /// Reads an access file.
@@ -178,7 +226,8 @@ impl Access {
         #[serde(deny_unknown_fields)]
         struct Entry {
             name: String,
-            token_hash: String,
+            token_hash: Option<String>,
+            client_cert_sha256: Option<String>,
             roles: Vec<Role>,
             workspaces: Vec<String>,
         }
@@ -192,7 +241,7 @@ impl Access {
                 file.principal.len()
             ));
         }
-        let mut by_hash = HashMap::with_capacity(file.principal.len());
+        let mut principals = Principals::default();
         let mut names = BTreeSet::new();
         for (i, entry) in file.principal.into_iter().enumerate() {
             let at = format!("principal {} ({:?})", i + 1, entry.name);
@@ -202,7 +251,23 @@ impl Access {
             if !names.insert(entry.name.clone()) {
                 return Err(format!("{at}: the name is used twice"));
             }
-            let hash = parse_token_hash(&entry.token_hash).map_err(|e| format!("{at}: {e}"))?;
+            let token_hash = entry
+                .token_hash
+                .as_deref()
+                .map(parse_token_hash)
+                .transpose()
+                .map_err(|e| format!("{at}: {e}"))?;
+            let certificate = entry
+                .client_cert_sha256
+                .as_deref()
+                .map(parse_fingerprint)
+                .transpose()
+                .map_err(|e| format!("{at}: {e}"))?;
+            if token_hash.is_none() && certificate.is_none() {
+                return Err(format!(
+                    "{at}: names neither a token_hash nor a client_cert_sha256"
+                ));
+            }
             if entry.roles.is_empty() {
                 return Err(format!("{at}: lists no roles"));
             }
@@ -221,23 +286,60 @@ impl Access {
                 roles: entry.roles.into_iter().collect(),
                 scope,
             };
-            if by_hash.insert(hash, Arc::new(principal)).is_some() {
+            let principal = Arc::new(principal);
+            if let Some(hash) = token_hash
+                && principals
+                    .by_token_hash
+                    .insert(hash, principal.clone())
+                    .is_some()
+            {
                 return Err(format!("{at}: the token hash is used twice"));
             }
+            if let Some(fingerprint) = certificate
+                && principals
+                    .by_certificate
+                    .insert(fingerprint, principal)
+                    .is_some()
+            {
+                return Err(format!("{at}: the certificate is used twice"));
+            }
         }
-        Ok(Access::Tokens(Arc::new(by_hash)))
+        Ok(Access::Known(Arc::new(principals)))
     }
 
-    fn principal_for(&self, authorization: Option<&[u8]>) -> Result<Arc<Principal>, ApiError> {
-        let by_hash = match self {
+    /// The principal of a call that sent `authorization` (the header's
+    /// bytes) over a connection whose client presented `certificate` (its
+    /// DER bytes).
+    fn principal_for(
+        &self,
+        authorization: Option<&[u8]>,
+        certificate: Option<&[u8]>,
+    ) -> Result<Arc<Principal>, ApiError> {
+        let principals = match self {
             Access::Open(anyone) => return Ok(anyone.clone()),
-            Access::Tokens(by_hash) => by_hash,
+            Access::Known(principals) => principals,
         };
-        let header = authorization.ok_or_else(|| {
-            ApiError::Unauthenticated(
-                "no credentials: send the header `authorization: Bearer <token>`".into(),
-            )
-        })?;
+        let header = match (authorization, certificate) {
+            (Some(header), _) => header,
+            (None, Some(certificate)) if principals.certificates_verified => {
+                let fingerprint: [u8; 32] = Sha256::digest(certificate).into();
+                return principals
+                    .by_certificate
+                    .get(&fingerprint)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ApiError::Unauthenticated(format!(
+                            "the client certificate (sha256 {}) is not in the access file",
+                            hex::encode_upper(fingerprint)
+                        ))
+                    });
+            }
+            (None, _) => {
+                return Err(ApiError::Unauthenticated(
+                    "no credentials: send the header `authorization: Bearer <token>`".into(),
+                ));
+            }
+        };
         let token = header
             .strip_prefix(b"Bearer ")
             .or_else(|| header.strip_prefix(b"bearer "))
@@ -247,7 +349,8 @@ impl Access {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::Unauthenticated("the token is too long".into()));
         }
-        by_hash
+        principals
+            .by_token_hash
             .get(blake3::hash(token).as_bytes())
             .cloned()
             .ok_or_else(|| {
@@ -271,6 +374,38 @@ fn parse_token_hash(raw: &str) -> Result<[u8; 32], String> {
     Ok(hash)
 }
 
+/// The TLS the gRPC listener serves with, from `--tls-cert`, `--tls-key`
+/// and `--tls-client-ca` (PEM files), if any.
+pub fn server_tls(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
+    let read = |flag: &str, path: &Path| {
+        std::fs::read(path).map_err(|error| format!("{flag} {}: {error}", path.display()))
+    };
+    let (cert, key) = match (&config.tls_cert, &config.tls_key) {
+        (None, None) if config.tls_client_ca.is_some() => {
+            return Err("--tls-client-ca needs --tls-cert and --tls-key".into());
+        }
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (read("--tls-cert", cert)?, read("--tls-key", key)?),
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read("--tls-client-ca", ca)?));
+    }
+    Ok(Some(tls))
+}
+
+/// Reads a SHA-256 fingerprint: 64 hex digits, colons between pairs
+/// allowed (as openssl prints it), either case.
+fn parse_fingerprint(raw: &str) -> Result<[u8; 32], String> {
+    let digits: String = raw.chars().filter(|&c| c != ':').collect();
+    let mut fingerprint = [0u8; 32];
+    hex::decode_to_slice(&digits, &mut fingerprint).map_err(|_| {
+        "client_cert_sha256 must be a SHA-256 fingerprint: 64 hex digits".to_owned()
+    })?;
+    Ok(fingerprint)
+}
+
 /// The interceptor in front of `LineageService`: finds the caller's
 /// principal, or answers UNAUTHENTICATED.
 #[derive(Clone, Debug)]
@@ -282,7 +417,13 @@ impl tonic::service::Interceptor for Authenticate {
             .metadata()
             .get("authorization")
             .map(|value| value.as_bytes());
-        let principal = self.0.principal_for(authorization)?;
+        // The leaf certificate the client proved it holds the key of.
+        let certificates = request.peer_certs();
+        let certificate = certificates
+            .as_ref()
+            .and_then(|chain| chain.first())
+            .map(|der| der.as_ref());
+        let principal = self.0.principal_for(authorization, certificate)?;
         request.extensions_mut().insert(principal);
         Ok(request)
     }
@@ -328,7 +469,7 @@ mod tests {
     fn tokens_find_their_principal_and_nothing_else_does() {
         let access = access();
         let reader = access
-            .principal_for(Some(&bearer(READER_TOKEN)))
+            .principal_for(Some(&bearer(READER_TOKEN)), None)
             .expect("known token");
         assert_eq!(reader.name, "credit-analysts");
         for bad in [
@@ -338,7 +479,7 @@ mod tests {
             Some(bearer(&READER_TOKEN[..READER_TOKEN.len() - 1])),
             Some(bearer(&"x".repeat(MAX_TOKEN_BYTES + 1))),
         ] {
-            match access.principal_for(bad.as_deref()) {
+            match access.principal_for(bad.as_deref(), None) {
                 Err(ApiError::Unauthenticated(_)) => {}
                 other => panic!("expected UNAUTHENTICATED for {bad:?}, got {other:?}"),
             }
@@ -349,7 +490,7 @@ mod tests {
     fn roles_and_workspaces_are_checked_together() {
         let access = access();
         let reader = access
-            .principal_for(Some(&bearer(READER_TOKEN)))
+            .principal_for(Some(&bearer(READER_TOKEN)), None)
             .expect("known token");
         reader
             .may(Role::Reader, [&ws("credit"), &ws("shared")])
@@ -362,7 +503,7 @@ mod tests {
         assert!(denied(reader.may(Role::Auditor, [&ws("credit")])).contains("auditor"));
         assert!(denied(reader.may(Role::Admin, [])).contains("admin"));
         let admin = access
-            .principal_for(Some(&bearer(ADMIN_TOKEN)))
+            .principal_for(Some(&bearer(ADMIN_TOKEN)), None)
             .expect("known token");
         admin
             .may(Role::Auditor, [&ws("anything")])
@@ -371,8 +512,61 @@ mod tests {
     }
 
     #[test]
+    fn certificates_name_principals_only_once_the_handshake_proves_them() {
+        let robot_certificate = b"the DER bytes of the robot's certificate";
+        let fingerprint: [u8; 32] = Sha256::digest(robot_certificate).into();
+        // As openssl prints it: upper case, colons between bytes.
+        let printed = fingerprint
+            .iter()
+            .map(|byte| format!("{byte:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let access = Access::parse(&format!(
+            "[[principal]]\nname = \"robot\"\nclient_cert_sha256 = \"{printed}\"\nroles = [\"auditor\"]\nworkspaces = [\"*\"]\n\n\
+             [[principal]]\nname = \"reader\"\ntoken_hash = \"{}\"\nroles = [\"reader\"]\nworkspaces = [\"credit\"]\n",
+            token_hash(READER_TOKEN)
+        ))
+        .expect("a valid access file");
+        assert!(access.names_certificates());
+        // Without --tls-client-ca a certificate proves nothing.
+        match access.principal_for(None, Some(robot_certificate)) {
+            Err(ApiError::Unauthenticated(_)) => {}
+            other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+        }
+        let access = access.with_verified_certificates();
+        let robot = access
+            .principal_for(None, Some(robot_certificate))
+            .expect("a known certificate");
+        assert_eq!(robot.name, "robot");
+        match access.principal_for(None, Some(b"another certificate")) {
+            Err(ApiError::Unauthenticated(reason)) => assert!(reason.contains("sha256")),
+            other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+        }
+        // A token, when sent, decides.
+        let reader = access
+            .principal_for(Some(&bearer(READER_TOKEN)), Some(robot_certificate))
+            .expect("the token's principal");
+        assert_eq!(reader.name, "reader");
+        assert!(
+            access
+                .principal_for(
+                    Some(&bearer("lin_wrong-token-0000000000000000000000")),
+                    Some(robot_certificate)
+                )
+                .is_err(),
+            "a bad token is not rescued by a good certificate"
+        );
+        let neither = "[[principal]]\nname = \"x\"\nroles = [\"reader\"]\nworkspaces = [\"*\"]\n";
+        assert!(
+            Access::parse(neither)
+                .expect_err("no credential")
+                .contains("neither")
+        );
+    }
+
+    #[test]
     fn an_open_service_lets_anyone_do_anything() {
-        let anyone = Access::open().principal_for(None).expect("open");
+        let anyone = Access::open().principal_for(None, None).expect("open");
         for role in [Role::Reader, Role::Auditor, Role::Admin] {
             anyone.may(role, [&ws("any")]).expect("open");
         }

@@ -16,6 +16,11 @@ pub struct Config {
     )]
     pub nats_url: String,
 
+    /// Who `lineaged` is to NATS (credentials file, nkey, user and
+    /// password) and the connection's TLS.
+    #[command(flatten)]
+    pub nats_connect: crate::nats_connect::NatsConnect,
+
     /// Directory of the sled event log.
     #[arg(long, env = "LINEAGE_DATA_DIR", default_value = "./data/lineaged")]
     pub data_dir: PathBuf,
@@ -40,6 +45,16 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
 
+    /// Address of the HTTP listener serving /metrics (Prometheus),
+    /// /healthz and /readyz; off when unset.
+    #[arg(long, env = "LINEAGE_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+
+    /// How log lines are written to stderr: text for people, JSON (one
+    /// object per line) for log collectors.
+    #[arg(long, env = "LINEAGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// The access file (TOML): each principal's token hash, roles and
     /// workspaces (see README, "Who may do what"). Without one, anyone who
     /// can connect may do anything, so the service then listens on a
@@ -51,6 +66,21 @@ pub struct Config {
     /// that is itself the access control; never the internet).
     #[arg(long, env = "LINEAGE_ALLOW_UNAUTHENTICATED")]
     pub allow_unauthenticated: bool,
+
+    /// The gRPC listener's certificate chain (PEM): with --tls-key, gRPC is
+    /// served over TLS only.
+    #[arg(long, env = "LINEAGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "LINEAGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require every gRPC client to present a certificate signed by this CA
+    /// (PEM): mutual TLS. Principals of the access file may then be named
+    /// by their certificate's SHA-256 fingerprint.
+    #[arg(long, env = "LINEAGE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 
     /// JetStream stream holding the events (created if missing).
     #[arg(long, env = "LINEAGE_STREAM", default_value = "LINEAGE_EVENTS")]
@@ -156,6 +186,16 @@ pub struct Config {
     pub checkpoint_every_secs: u64,
 }
 
+/// How `lineaged` writes its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, with its fields as `key=value`.
+    Text,
+    /// One JSON object per line: time, level, target, message, fields and
+    /// the spans it happened in.
+    Json,
+}
+
 /// How the ingest threads are scheduled against the query threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum IngestPriority {
@@ -248,5 +288,25 @@ impl Config {
         config.data_dir = data_dir;
         config.grpc_addr = ([127, 0, 0, 1], 0).into();
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_service_listens_on_loopback_only_unless_asked() {
+        let mut config = Config::for_tests("nats://127.0.0.1:4222", PathBuf::from("unused"));
+        let loopback: SocketAddr = ([127, 0, 0, 1], 50051).into();
+        let network: SocketAddr = ([10, 1, 2, 3], 50051).into();
+        assert!(config.load_access(loopback).expect("loopback").is_open());
+        let refused = config.load_access(network).expect_err("open on a network");
+        assert!(refused.contains("--access-file"), "{refused}");
+        config.allow_unauthenticated = true;
+        assert!(config.load_access(network).expect("asked for").is_open());
+        config.access_file = Some(PathBuf::from("/nonexistent/access.toml"));
+        let missing = config.load_access(loopback).expect_err("unreadable file");
+        assert!(missing.contains("/nonexistent/access.toml"), "{missing}");
     }
 }

@@ -18,7 +18,14 @@
 //! A crash at any point leaves messages unacknowledged, and their redelivery
 //! is recognised by the log's idempotency index, so nothing is lost or
 //! applied twice. Storage trouble stops acknowledgements (messages are NAKed
-//! with a delay) while queries keep being served from the graph.
+//! with a delay) while queries keep being served from the graph: a batch
+//! whose append or flush failed is neither applied nor acknowledged, the
+//! log is closed at once (sled poisons a store after a failed write) and
+//! reopened once the directory takes writes again, and the graph then
+//! applies whatever of those batches the reopened log holds
+//! ([`Ingest::recover`]). Ingest reports itself as the health service
+//! [`INGEST_HEALTH_SERVICE`]: SERVING while it consumes, NOT_SERVING with
+//! `GetStatus.ingest_error` saying why while it cannot.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,9 +41,12 @@ use lineage_proto::validate::{
     Encoding, RejectReason, Rejection, decode_event, validate_event, validate_logged_event,
 };
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, instrument, warn};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tracing::{debug, error, info, instrument, warn};
 
 use crate::config::Config;
+use crate::metrics::ConsumerLagSampler;
 use crate::redact;
 use crate::snapshot::SnapshotStore;
 use crate::state::Shared;
@@ -48,6 +58,12 @@ pub mod dlq_headers {
     pub const ORIGINAL_SUBJECT: &str = "Lineage-Original-Subject";
     pub const ORIGINAL_STREAM_SEQ: &str = "Lineage-Original-Stream-Seq";
 }
+
+/// The name ingest's health is reported under in the standard gRPC health
+/// service: NOT_SERVING while the log or NATS fails, when queries (the
+/// `lineage.v1.LineageService`, still SERVING) are answered from a graph
+/// that does not move.
+pub const INGEST_HEALTH_SERVICE: &str = "lineage.v1.Ingest";
 
 /// Why the loop had to stop consuming for a while.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +78,11 @@ pub enum IngestError {
     /// retried with the ingest.
     #[error("redaction: {0}")]
     Redaction(String),
+    /// The reopened log's records could not be applied to the graph (a
+    /// record no longer decodes: the store is damaged). Retried; an
+    /// operator must look at the store.
+    #[error("catching the graph up with the log: {0}")]
+    CatchUp(String),
 }
 
 fn jetstream_error(error: impl std::fmt::Display) -> IngestError {
@@ -74,6 +95,8 @@ pub(crate) struct Ingest {
     pub config: Arc<Config>,
     pub shared: Arc<Shared>,
     pub client: async_nats::Client,
+    /// Where ingest says whether it is consuming ([`INGEST_HEALTH_SERVICE`]).
+    pub health: HealthReporter,
 }
 
 /// Doubles from 100 ms to 5 s; reset after a healthy batch.
@@ -156,19 +179,40 @@ impl Ingest {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut backoff = Backoff(Backoff::FIRST);
+        // Set at the first interruption: from then on, the log and the
+        // graph are brought back to agreement before each consume (when
+        // they agree already, that is a flush and a comparison).
+        let mut interrupted = false;
         while !*stop.borrow() {
-            let (returned, consumed) = self
-                .consume(&mut log, snapshots, &mut stop, &mut backoff)
-                .await;
-            snapshots = returned;
+            let recovered = match interrupted {
+                true => self.recover(&mut log).await,
+                false => Ok(()),
+            };
+            let consumed = match recovered {
+                Ok(()) => {
+                    let (returned, consumed) = self
+                        .consume(&mut log, snapshots, &mut stop, &mut backoff)
+                        .await;
+                    snapshots = returned;
+                    consumed
+                }
+                Err(error) => Err(error),
+            };
             match consumed {
                 Ok(()) => break,
                 Err(error) => {
                     warn!(%error, "ingest interrupted; retrying");
-                    self.shared.update_status(|status| {
-                        status.connected = false;
-                        status.last_error = error.to_string();
-                    });
+                    interrupted = true;
+                    if let IngestError::Storage(log_error) = &error
+                        && log_error.needs_reopen()
+                        && log.is_open()
+                    {
+                        // Released at once rather than at the reopen, so
+                        // that an operator can remount or repair the volume
+                        // meanwhile; log reads answer UNAVAILABLE until then.
+                        log.close(format!("closed after a storage error ({log_error})"));
+                    }
+                    self.report_unhealthy(&error).await;
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next()) => {}
                         _ = stop.changed() => break,
@@ -185,6 +229,86 @@ impl Ingest {
         }
         snapshots.finish().await;
         info!("ingest stopped");
+    }
+
+    /// Says ingest is not consuming, and why, in `GetStatus` and the
+    /// health service.
+    async fn report_unhealthy(&self, error: &IngestError) {
+        self.shared.update_status(|status| {
+            status.connected = false;
+            status.last_error = error.to_string();
+        });
+        self.health
+            .set_service_status(INGEST_HEALTH_SERVICE, ServingStatus::NotServing)
+            .await;
+    }
+
+    /// After an interrupted consume, brings the log and the graph back to
+    /// agreement before anything more is appended: reopens the log if it
+    /// was closed after a storage error, flushes it, and applies to the
+    /// graph the records it holds past the graph's applied sequence.
+    ///
+    /// Those are records of batches that were appended but not applied
+    /// (their flush failed, or they were queued behind a failed commit):
+    /// their messages were NAKed, and their redeliveries will be
+    /// duplicates of them, so the graph must apply them now or never. A
+    /// batch whose flush failed may or may not have reached the disk
+    /// (sled writes in the background too), which is why nothing of it was
+    /// applied before: after the reopen the log holds what is durable, and
+    /// the graph applies exactly that. The graph never holds a record the
+    /// log lost, and a sequence is never applied twice.
+    ///
+    /// Runs on the ingest runtime's thread, as appends do: a reopen waits
+    /// up to a few seconds for sled's lock and rebuilds the idempotency
+    /// index; ingest has nothing else to do meanwhile.
+    async fn recover(&self, log: &mut Log) -> Result<(), IngestError> {
+        if !log.is_open() {
+            log.reopen()?;
+            info!(head = log.head().seq, "log reopened");
+        }
+        // Whatever was appended becomes durable before the graph applies it.
+        if let Err(error) = log.flush().await {
+            if error.needs_reopen() {
+                log.close(format!("closed after a storage error ({error})"));
+            }
+            return Err(error.into());
+        }
+        let head = log.head();
+        let reader = log.reader();
+        let applied = self.shared.graph().applied_seq();
+        if head.seq > applied {
+            let mut graph = self.shared.graph_mut();
+            let replayed =
+                replay_into(&mut graph, &reader, applied + 1).map_err(IngestError::CatchUp)?;
+            drop(graph);
+            self.shared.metrics().recovered_applied(replayed);
+            info!(
+                from = applied + 1,
+                records = replayed,
+                "the graph applied what the log held of interrupted batches"
+            );
+        } else if head.seq < applied {
+            // Only a store that lost flushed records gets here: the graph
+            // must again be the projection of the log it answers for.
+            error!(
+                log_head = head.seq,
+                graph_applied = applied,
+                "the log holds fewer records than the graph applied; rebuilding the graph from the log"
+            );
+            let rebuilt = replay(&reader).map_err(IngestError::CatchUp)?;
+            *self.shared.graph_mut() = rebuilt;
+        }
+        self.shared
+            .publish_applied(self.shared.graph().applied_seq());
+        let redactions_pending = reader.pending_redactions()?.len() as u64;
+        self.shared.update_status(|status| {
+            status.head_seq = head.seq;
+            status.head_hash = head.hash;
+            status.duplicates = log.duplicates();
+            status.dead_lettered = log.rejected();
+            status.redactions_pending = redactions_pending;
+        });
+        Ok(())
     }
 
     /// Consumes until stopped or interrupted; hands the snapshotter back
@@ -263,6 +387,13 @@ impl Ingest {
     ) -> (Snapshotter, Result<(), IngestError>) {
         let config = &self.config;
         let (pulled_tx, mut pulled) = mpsc::channel(PULLED_QUEUE);
+        // Samples the lag until dropped, on every way out of this function.
+        let _lag_sampler = ConsumerLagSampler::start(
+            jetstream.clone(),
+            config.stream.clone(),
+            consumer.clone(),
+            self.shared.clone(),
+        );
         let puller = tokio::spawn(pull_batches(
             self.client.clone(),
             consumer,
@@ -274,6 +405,9 @@ impl Ingest {
             status.connected = true;
             status.last_error.clear();
         });
+        self.health
+            .set_service_status(INGEST_HEALTH_SERVICE, ServingStatus::Serving)
+            .await;
 
         let (to_commit, pending) = mpsc::channel(COMMIT_QUEUE);
         let committer = tokio::spawn(self.clone().commit_all(
@@ -377,6 +511,7 @@ impl Ingest {
                 payload_digest: valid.digests.payload,
                 encoding: valid.encoding.as_byte(),
                 bytes: &batch[*index].payload,
+                redaction: matches!(valid.event.payload, Payload::RedactionRequested(_)),
             })
             .collect();
         let outcomes = log.append_batch(&new_records, now_unix_nanos());
@@ -385,16 +520,12 @@ impl Ingest {
             Ok(outcomes) => outcomes,
             Err(error) => return Err((batch, error)),
         };
-        // Noted before the flush that makes the redaction durable, so no
-        // crash can leave a stored redaction without its erasures.
+        // The log marked each redaction stored pending with its record.
         let mut redactions = false;
         for ((_, valid), outcome) in accepted.iter().zip(&outcomes) {
-            if let (Payload::RedactionRequested(_), Appended::Stored { seq }) =
+            if let (Payload::RedactionRequested(_), Appended::Stored { .. }) =
                 (&valid.event.payload, outcome)
             {
-                if let Err(error) = log.mark_redaction_pending(*seq) {
-                    return Err((batch, error));
-                }
                 self.shared
                     .update_status(|status| status.redactions_pending += 1);
                 redactions = true;
@@ -439,23 +570,28 @@ impl Ingest {
                     Err(_) => break,
                 }
             }
+            let commit_started = std::time::Instant::now();
             let flushed = sync.flush().await;
+            self.shared.metrics().log_flushed(commit_started.elapsed());
             let head = group.last().map(|batch| batch.head);
             let redactions = group.iter().any(|batch| batch.redactions);
             let mut failed = None;
             for batch in group.drain(..) {
                 if failed.is_some() {
-                    self.apply_and_nak(batch).await;
+                    nak_unflushed(&batch).await;
                 } else if let Err(error) =
                     self.commit(&jetstream, &sync, batch, flushed.clone()).await
                 {
                     failed = Some(error);
                 }
             }
+            self.shared
+                .metrics()
+                .group_committed(commit_started.elapsed());
             if let Some(error) = failed {
                 pending.close();
                 while let Some(batch) = pending.recv().await {
-                    self.apply_and_nak(batch).await;
+                    nak_unflushed(&batch).await;
                 }
                 return (snapshots, Err(error));
             }
@@ -466,7 +602,7 @@ impl Ingest {
             {
                 pending.close();
                 while let Some(batch) = pending.recv().await {
-                    self.apply_and_nak(batch).await;
+                    nak_unflushed(&batch).await;
                 }
                 return (snapshots, Err(error));
             }
@@ -550,13 +686,6 @@ impl Ingest {
         Ok(())
     }
 
-    /// For a batch behind a failed commit: its records are in the log, so
-    /// their redeliveries will be duplicates, and the graph must have them now.
-    async fn apply_and_nak(&self, mut batch: AppendedBatch) {
-        self.apply(&mut batch);
-        nak_all(&batch.messages).await;
-    }
-
     /// Applies the stored records of a batch to the graph, and turns
     /// conflicting duplicates into rejections. Returns (stored, duplicates).
     fn apply(&self, batch: &mut AppendedBatch) -> (usize, usize) {
@@ -592,6 +721,9 @@ impl Ingest {
         }
         let applied = self.shared.graph().applied_seq();
         self.shared.publish_applied(applied);
+        self.shared
+            .metrics()
+            .batch_applied(batch.messages.len(), stored, duplicates);
         (stored, duplicates)
     }
 
@@ -603,6 +735,16 @@ impl Ingest {
         mut batch: AppendedBatch,
         flushed: Result<(), lineage_log::LogError>,
     ) -> Result<(), IngestError> {
+        // A batch whose flush failed is neither applied nor acknowledged,
+        // nor is its head reported: its records may not be durable (sled
+        // poisons its store after a failed write, and what it appended
+        // since the last good flush may or may not be on disk). The log is
+        // reopened, and the graph applies what the reopened log holds,
+        // before anything more is consumed ([`Ingest::recover`]).
+        if let Err(error) = flushed {
+            nak_all(&batch.messages).await;
+            return Err(error.into());
+        }
         // The log's head is reported before the graph's applied sequence
         // moves, so whoever sees a sequence applied also sees a head at or
         // past it, never the hash of an older head beside it.
@@ -612,17 +754,10 @@ impl Ingest {
             status.duplicates = batch.duplicates;
             status.dead_lettered = sync.rejected();
         });
-        // Apply what the log holds even if the flush failed: sled keeps it
-        // and persists it with a later flush, while redeliveries of these
-        // messages will be recognised as duplicates and not applied again.
         let (stored, duplicates) = self.apply(&mut batch);
         let AppendedBatch {
             messages, rejected, ..
         } = batch;
-        if let Err(error) = flushed {
-            nak_all(&messages).await;
-            return Err(error.into());
-        }
 
         let mut unacked = vec![false; messages.len()];
         for (index, rejection) in &rejected {
@@ -630,7 +765,18 @@ impl Ingest {
             match self.dead_letter(jetstream, message, rejection).await {
                 Ok(()) => {
                     debug!(reason = rejection.reason.code(), detail = %rejection.detail, "dead-lettered");
-                    sync.record_rejection(stream_seq(message), rejection.reason.code())?;
+                    match sync.record_rejection(stream_seq(message), rejection.reason.code()) {
+                        // Counted once per message, not per redelivery.
+                        Ok(true) => self.shared.metrics().dead_lettered(rejection.reason),
+                        Ok(false) => {}
+                        Err(error) => {
+                            // Applied and durable, but not acknowledged: the
+                            // messages come back as duplicates (and rejects,
+                            // which the dead-letter stream deduplicates).
+                            nak_all(&messages).await;
+                            return Err(error.into());
+                        }
+                    }
                 }
                 Err(error) => {
                     warn!(%error, "dead-letter publish failed; will retry on redelivery");
@@ -641,7 +787,10 @@ impl Ingest {
             }
         }
         if !rejected.is_empty() {
-            sync.flush().await?;
+            if let Err(error) = sync.flush().await {
+                nak_all(&messages).await;
+                return Err(error.into());
+            }
             let dead_lettered = sync.rejected();
             self.shared
                 .update_status(|status| status.dead_lettered = dead_lettered);
@@ -977,6 +1126,15 @@ fn stream_seq(message: &jetstream::Message) -> u64 {
         .info()
         .map(|info| info.stream_sequence)
         .unwrap_or_default()
+}
+
+/// For a batch behind a failed commit: nothing of it is applied or
+/// acknowledged, since its records are not known to be durable. What the
+/// log holds of it is applied by [`Ingest::recover`] before ingest goes on;
+/// the messages come back and are recognised as duplicates of those
+/// records, or stored anew.
+async fn nak_unflushed(batch: &AppendedBatch) {
+    nak_all(&batch.messages).await;
 }
 
 async fn nak_all(batch: &[jetstream::Message]) {

@@ -3,6 +3,7 @@
 //! gRPC queries.
 //!
 //! - [`config`]: every setting, as flags and `LINEAGE_*` variables.
+//! - [`nats_connect`]: the NATS server list, credentials and TLS.
 //! - [`ingest`]: the two-stage JetStream consumer (append, then flush,
 //!   apply and ack) and the replay of log records into the graph.
 //! - [`snapshot`]: graph snapshots beside the log, and the restore at start.
@@ -12,6 +13,8 @@
 //! - [`grpc`]: the query service and the one error-to-status mapping.
 //! - [`auth`]: principals, their tokens, roles and workspaces.
 //! - [`state`]: what ingest and queries share.
+//! - [`metrics`]: what is counted and timed, and the gRPC layer that times
+//!   each call; [`http`]: `/metrics`, `/healthz` and `/readyz`.
 //!
 //! [`run`] is the whole service as a function: the binary only parses flags,
 //! sets up tracing and calls it; tests bind port 0 and call the same.
@@ -20,7 +23,10 @@ pub mod auth;
 pub mod checkpoint;
 pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod ingest;
+pub mod metrics;
+pub mod nats_connect;
 pub mod redact;
 pub mod snapshot;
 pub mod state;
@@ -35,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-pub use config::{Config, IngestPriority};
+pub use config::{Config, IngestPriority, LogFormat};
 
 use crate::checkpoint::Checkpointer;
 use crate::grpc::LineageApi;
@@ -47,6 +53,12 @@ use crate::state::Shared;
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// The largest response it encodes (bounded answers stay well below).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Requests handled at once on one connection, and HTTP/2 streams open on
+/// it. An answer waits in memory until its client reads it, so without a
+/// stream limit (tonic sets none) one connection that never reads could
+/// pin any number of answers (tests/e2e/tests/load.rs: 3,000 streams of a
+/// 180 KB answer held 550 MiB).
+const STREAMS_PER_CONNECTION: u32 = 256;
 
 /// Why the service could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -71,21 +83,70 @@ pub enum ServerError {
     Grpc(String),
 }
 
+/// The sockets the service answers on, bound by the caller (tests bind
+/// port 0 and read the ports back).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC service.
+    pub grpc: TcpListener,
+    /// `/metrics`, `/healthz` and `/readyz`; none leaves them off.
+    pub http: Option<TcpListener>,
+}
+
 /// Runs the service until `shutdown` completes, then stops consuming after
-/// the batch in flight, flushes the log, and stops serving.
+/// the batch in flight, flushes the log, and stops serving. The HTTP
+/// listener is bound at `config.http_addr`, if set.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let listeners = Listeners {
+        grpc: listener,
+        http: bind_http(config.http_addr).await?,
+    };
+    serve(config, listeners, shutdown).await
+}
+
+/// The HTTP listener at `addr`, if one is configured.
+async fn bind_http(addr: Option<std::net::SocketAddr>) -> Result<Option<TcpListener>, ServerError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr).await.map_err(|error| {
+        ServerError::Config(format!("binding the HTTP address {addr}: {error}"))
+    })?;
+    Ok(Some(listener))
+}
+
+/// [`run`] on listeners the caller bound (`config.http_addr` is not read).
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let Listeners {
+        grpc: listener,
+        http: http_listener,
+    } = listeners;
     let config = Arc::new(config);
     let signing_key = config.load_signing_key().map_err(ServerError::Config)?;
     let listening_on = listener
         .local_addr()
         .map_err(|e| ServerError::Grpc(e.to_string()))?;
-    let access = config
+    let mut access = config
         .load_access(listening_on)
         .map_err(ServerError::Config)?;
+    let tls = auth::server_tls(&config).map_err(ServerError::Config)?;
+    if config.tls_client_ca.is_some() {
+        access = access.with_verified_certificates();
+    } else if access.names_certificates() {
+        return Err(ServerError::Config(
+            "the access file names principals by client certificate, which needs \
+             --tls-client-ca (so that the TLS handshake proves them)"
+                .into(),
+        ));
+    }
     if access.is_open() {
         tracing::warn!(
             addr = %listening_on,
@@ -93,6 +154,12 @@ pub async fn run(
         );
     }
     let shared = Arc::new(Shared::default());
+    // Checked before the log is replayed, which can take minutes: a wrong
+    // path or file stops the service at once.
+    let nats_servers = nats_connect::server_addrs(&config.nats_url)
+        .map_err(|e| ServerError::Nats(e.to_string()))?;
+    let nats_options = nats_connect::connect_options(&config.nats_connect, shared.clone())
+        .map_err(|e| ServerError::Nats(e.to_string()))?;
     let (stop_sender, stop) = watch::channel(false);
 
     // The newest snapshot is decoded while the log opens: the two take
@@ -112,6 +179,13 @@ pub async fn run(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_not_serving::<LineageServiceServer<LineageApi>>()
+        .await;
+    // SERVING once ingest consumes; see `ingest::INGEST_HEALTH_SERVICE`.
+    health_reporter
+        .set_service_status(
+            ingest::INGEST_HEALTH_SERVICE,
+            tonic_health::ServingStatus::NotServing,
+        )
         .await;
     // Both reflection versions: v1alpha is what many deployed tools
     // (older grpcurl, Postman) still ask for.
@@ -144,10 +218,18 @@ pub async fn run(
         .with_nodelay(Some(true))
         .with_keepalive(Some(Duration::from_secs(60)));
     let mut grpc_stop = stop.clone();
+    let mut grpc_server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        grpc_server = grpc_server
+            .tls_config(tls)
+            .map_err(|e| ServerError::Config(format!("the TLS certificate or key: {e}")))?;
+    }
     let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
+        grpc_server
             .timeout(config.request_timeout())
-            .concurrency_limit_per_connection(256)
+            .concurrency_limit_per_connection(STREAMS_PER_CONNECTION as usize)
+            .max_concurrent_streams(STREAMS_PER_CONNECTION)
+            .layer(metrics::GrpcMetricsLayer::new(shared.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -157,6 +239,17 @@ pub async fn run(
             }),
     );
     info!(addr = ?local_addr, "gRPC listening (not serving until the log is replayed)");
+    let http = http_listener.map(|http_listener| {
+        if let Ok(addr) = http_listener.local_addr() {
+            info!(%addr, "HTTP listening (/metrics, /healthz, /readyz)");
+        }
+        tokio::spawn(http::serve(
+            http_listener,
+            shared.clone(),
+            log.reader(),
+            stop.clone(),
+        ))
+    });
 
     // The shutdown future may complete at any time from here on.
     let signal = tokio::spawn({
@@ -228,11 +321,7 @@ pub async fn run(
     ));
     // The client's connection task runs on the runtime it is created on:
     // NATS traffic is ingest work, so it is scheduled like the rest of it.
-    let connecting = async_nats::ConnectOptions::new()
-        .name("lineaged")
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(config.nats_url.clone());
+    let connecting = nats_options.connect(nats_servers);
     let client = ingest_runtime
         .spawn(connecting)
         .await
@@ -243,6 +332,7 @@ pub async fn run(
             config: config.clone(),
             shared: shared.clone(),
             client: client.clone(),
+            health: health_reporter.clone(),
         }
         .run(log, Snapshotter::new(&config, snapshot_seq), stop.clone()),
     );
@@ -268,8 +358,19 @@ pub async fn run(
     health_reporter
         .set_not_serving::<LineageServiceServer<LineageApi>>()
         .await;
+    health_reporter
+        .set_service_status(
+            ingest::INGEST_HEALTH_SERVICE,
+            tonic_health::ServingStatus::NotServing,
+        )
+        .await;
     drop(ingest_runtime);
     let served = grpc.await;
+    if let Some(http) = http
+        && let Err(error) = http.await
+    {
+        error!(%error, "HTTP task failed");
+    }
     signal.abort();
     drop(client);
     match served {

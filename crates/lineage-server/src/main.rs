@@ -1,9 +1,10 @@
-//! The `lineaged` binary: flags, tracing, signals; everything else is
-//! [`lineage_server::run`].
+//! The `lineaged` binary: flags, tracing (as text or JSON lines), the
+//! listeners, signals; everything else is [`lineage_server::serve`].
 
 use anyhow::Context;
 use clap::Parser;
-use lineage_server::Config;
+use lineage_server::{Config, Listeners, LogFormat};
+use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 // The graph is millions of small allocations; glibc's allocator fragments
@@ -21,19 +22,46 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_env("LINEAGE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    // Flags first: they say how to log (clap reports its own errors).
     let config = Cli::parse().config;
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+    init_tracing(config.log_format);
+    let grpc = TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("binding gRPC address {}", config.grpc_addr))?;
-    lineage_server::run(config, listener, shutdown_signal()).await?;
+    let http = match config.http_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding HTTP address {addr}"))?,
+        ),
+        None => None,
+    };
+    lineage_server::serve(config, Listeners { grpc, http }, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Log lines go to stderr, filtered by `LINEAGE_LOG` (`info` by default),
+/// as text or as one JSON object per line.
+fn init_tracing(format: LogFormat) {
+    let filter =
+        || EnvFilter::try_from_env("LINEAGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter())
+            .init(),
+        // Collectors read fields at the top level of each object; the span
+        // an event happened in (an RPC, an ingest batch) comes with it.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter())
+            .init(),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -11,6 +11,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use lineage_core::LineageGraph;
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
+
 /// Ingest figures for `GetStatus`.
 #[derive(Debug, Clone, Default)]
 pub struct IngestStatus {
@@ -27,6 +29,14 @@ pub struct IngestStatus {
     pub last_error: String,
     /// Redactions stored whose erasures are not all done.
     pub redactions_pending: u64,
+    /// The events stream's last sequence, the stream sequence through which
+    /// every message is acknowledged (the consumer's ack floor), and the
+    /// messages not acknowledged yet: how far ingest is behind, sampled
+    /// from JetStream while the consumer is held
+    /// ([`crate::metrics::ConsumerLagSampler`]); 0 before the first sample.
+    pub stream_last_seq: u64,
+    pub consumer_acked_seq: u64,
+    pub consumer_lag: u64,
 }
 
 /// State shared by the ingest loop and the query service.
@@ -41,6 +51,8 @@ pub struct Shared {
     /// The graph's applied sequence, for requests that wait to read their
     /// own writes.
     applied: watch::Sender<u64>,
+    /// What ingest and queries count and time, for `/metrics`.
+    metrics: Metrics,
 }
 
 impl Default for Shared {
@@ -50,6 +62,7 @@ impl Default for Shared {
             ready: AtomicBool::default(),
             status: Mutex::default(),
             applied: watch::Sender::new(0),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -99,6 +112,10 @@ impl Shared {
         self.graph
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn is_ready(&self) -> bool {

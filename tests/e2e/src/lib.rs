@@ -65,6 +65,9 @@ where
 #[derive(Debug)]
 pub struct Lineaged {
     pub addr: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` answer, when the test
+    /// set `config.http_addr` (to `127.0.0.1:0` for any free port).
+    pub http_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), lineage_server::ServerError>>>,
@@ -83,12 +86,29 @@ impl Lineaged {
             .await
             .expect("bind gRPC port");
         let addr = listener.local_addr().expect("local addr");
+        // Bound here, not by the service, so the port can be read back.
+        let http = match config.http_addr {
+            Some(http_addr) => Some(
+                tokio::net::TcpListener::bind(http_addr)
+                    .await
+                    .expect("bind HTTP port"),
+            ),
+            None => None,
+        };
+        let http_addr = http
+            .as_ref()
+            .map(|http| http.local_addr().expect("local addr"));
+        let listeners = lineage_server::Listeners {
+            grpc: listener,
+            http,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(lineage_server::run(config, listener, async move {
+        let task = tokio::spawn(lineage_server::serve(config, listeners, async move {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            http_addr,
             data_dir: data_dir.to_path_buf(),
             stop: Some(stop),
             task: Some(task),

@@ -807,18 +807,30 @@ pub fn trace(root: &v1::EntityRef, trace: &v1::ModelTrace) -> String {
     })
 }
 
-/// `status`: one `key: value` line per field.
+/// `status`: one `key: value` line per field, the figures an operator
+/// checks first (how far behind, is ingest healthy) near the top.
 pub fn status(status: &v1::StatusResponse) -> String {
     render(|out| {
         field(out, "", "ready", status.ready)?;
         field(out, "", "applied seq", status.applied_seq)?;
+        field(out, "", "head seq", status.head_seq)?;
         field(out, "", "head hash", &status.head_hash)?;
+        field(
+            out,
+            "",
+            "consumer lag",
+            format_args!(
+                "{} messages (stream at {}, acknowledged through {})",
+                status.consumer_lag, status.stream_last_seq, status.consumer_acked_seq
+            ),
+        )?;
         field(out, "", "nodes", status.nodes)?;
         field(out, "", "edges", status.edges)?;
         field(out, "", "duplicates", status.duplicates)?;
         field(out, "", "dead lettered", status.dead_lettered)?;
         field(out, "", "redactions due", status.redactions_pending)?;
         field(out, "", "ingest connected", status.ingest_connected)?;
+        field(out, "", "ingest healthy", status.ingest_error.is_empty())?;
         field(
             out,
             "",
@@ -831,12 +843,17 @@ pub fn status(status: &v1::StatusResponse) -> String {
         )?;
         field_if(out, "", "state digest", &status.state_digest)?;
         if let Some(checkpoint) = &status.last_checkpoint {
+            let signed_at = checkpoint
+                .signed_at
+                .as_ref()
+                .map(|t| format!(" at {}", rfc3339(t.seconds, t.nanos)))
+                .unwrap_or_default();
             field(
                 out,
                 "",
                 "last checkpoint",
                 format_args!(
-                    "record {}, signed by {}",
+                    "record {}, signed by {}{signed_at}",
                     checkpoint.seq, checkpoint.public_key
                 ),
             )?;
@@ -1267,7 +1284,11 @@ more runs: --page-token tok-2 (or --all)
     fn status_lines() {
         let rendered = status(&v1::StatusResponse {
             applied_seq: 42,
+            head_seq: 43,
             head_hash: "ab12".to_owned(),
+            stream_last_seq: 50,
+            consumer_acked_seq: 45,
+            consumer_lag: 5,
             nodes: 6,
             edges: 7,
             ready: true,
@@ -1279,15 +1300,45 @@ more runs: --page-token tok-2 (or --all)
             "\
 ready:            true
 applied seq:      42
+head seq:         43
 head hash:        ab12
+consumer lag:     5 messages (stream at 50, acknowledged through 45)
 nodes:            6
 edges:            7
 duplicates:       0
 dead lettered:    0
 redactions due:   0
 ingest connected: true
+ingest healthy:   true
 ingest error:     none
 "
+        );
+    }
+
+    #[test]
+    fn status_of_a_troubled_ingest_says_why_and_when_it_last_signed() {
+        let rendered = status(&v1::StatusResponse {
+            ingest_error: "storage: No space left on device".to_owned(),
+            last_checkpoint: Some(v1::SignedCheckpoint {
+                seq: 40,
+                public_key: "cd34".to_owned(),
+                signed_at: Some(pbjson_types::Timestamp {
+                    seconds: 1_783_324_800,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert!(rendered.contains("ingest healthy:   false\n"), "{rendered}");
+        assert!(
+            rendered.contains("ingest error:     storage: No space left on device\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered
+                .contains("last checkpoint:  record 40, signed by cd34 at 2026-07-06T08:00:00Z\n"),
+            "{rendered}"
         );
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Each handler parses its request into domain arguments (malformed input is
 //! INVALID_ARGUMENT naming the field), then computes the answer on the
-//! blocking pool under the graph's read lock, bounded by a semaphore so a
-//! burst of heavy queries cannot starve ingest or the runtime. Small queries
+//! blocking pool under the graph's read lock, bounded by the query slots
+//! (`slots`: a few at once, and a bounded queue for a slot, past which a
+//! query is refused RESOURCE_EXHAUSTED) so a burst of heavy queries cannot
+//! starve ingest or the runtime, nor queue without bound. Small queries
 //! run inline instead, when the lock is free at once: one entity, a page of
 //! at most 100 basic runs, and traversals and traces that finish within a
 //! budget of visited nodes with a small answer (others are redone on the
@@ -21,6 +23,7 @@
 
 mod error;
 mod replay;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,8 +115,8 @@ pub struct LineageApi {
     shared: Arc<Shared>,
     /// Limits and defaults for queries.
     config: Arc<Config>,
-    /// Bounds the queries computed at once.
-    permits: Arc<Semaphore>,
+    /// Bounds the queries computed at once, and those waiting for a slot.
+    slots: Arc<slots::QuerySlots>,
     /// The log, for verification.
     log: LogReader,
     /// One verification at a time: each reads the whole range it checks.
@@ -134,12 +137,15 @@ impl LineageApi {
         signing_key: Option<ed25519_dalek::SigningKey>,
     ) -> Self {
         let checkpoint_key = signing_key.as_ref().map(|key| key.verifying_key());
-        let permits = Arc::new(Semaphore::new(config.query_concurrency.max(1) as usize));
+        let slots = Arc::new(slots::QuerySlots::new(
+            config.query_concurrency as usize,
+            config.request_timeout(),
+        ));
         let replays = Arc::new(Semaphore::new(config.replay_concurrency.max(1) as usize));
         Self {
             shared,
             config,
-            permits,
+            slots,
             log,
             verifying: Arc::new(Semaphore::new(1)),
             replays,
@@ -219,13 +225,16 @@ impl LineageApi {
     /// [`Cost::Small`] query inline when the graph's lock is free at once
     /// (handing a few microseconds of work to another thread costs more
     /// than the work; waiting for the lock on the runtime would stall it).
+    /// `deadline` is the client's, if it set one: a query does not wait for
+    /// a slot past it.
     async fn query<T: Send + 'static>(
         &self,
+        deadline: Option<Duration>,
         cost: Cost,
         answer: impl FnOnce(&LineageGraph) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let mut answer = Some(answer);
-        self.query_within(move |graph, budget| match (cost, budget) {
+        self.query_within(deadline, move |graph, budget| match (cost, budget) {
             (Cost::Large, Some(_)) => None,
             _ => answer.take().map(|answer| answer(graph)),
         })
@@ -240,6 +249,7 @@ impl LineageApi {
     /// handoff, and wastes at most a budget's work on the large ones.
     async fn query_within<T: Send + 'static>(
         &self,
+        deadline: Option<Duration>,
         mut answer: impl FnMut(&LineageGraph, Option<usize>) -> Option<Result<T, ApiError>>
         + Send
         + 'static,
@@ -249,12 +259,7 @@ impl LineageApi {
                 "lineaged is replaying its log; retry shortly".into(),
             ));
         }
-        let _permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Internal("query permits closed".into()))?;
+        let _permit = self.slots.acquire(deadline).await?;
         if let Some(graph) = self.shared.try_graph()
             && let Some(result) = answer(&graph, Some(INLINE_VISITS))
         {
@@ -379,7 +384,7 @@ impl LineageApi {
         let form = EdgeForm::from_wire(request.compact_edges);
         self.caught_up(request.min_seq, deadline).await?;
         let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
-        self.query_within(move |graph, budget| {
+        self.query_within(deadline, move |graph, budget| {
             let graph = &graph.as_of(cut);
             let node = match find(graph, &root) {
                 Ok(node) => node,
@@ -513,7 +518,7 @@ impl LineageService for LineageApi {
             caller?.may(Role::Reader, [&key.workspace])?;
             self.caught_up(request.min_seq, deadline).await?;
             let cut = self.cut("as_of", request.as_of.as_ref(), deadline).await?;
-            self.query(Cost::Small, move |graph| {
+            self.query(deadline, Cost::Small, move |graph| {
                 let graph = &graph.as_of(cut);
                 Ok(encode::entity(graph, find(graph, &key)?))
             })
@@ -581,7 +586,7 @@ impl LineageService for LineageApi {
             } else {
                 Cost::Large
             };
-            self.query(cost, move |graph| {
+            self.query(deadline, cost, move |graph| {
                 let graph = &graph.as_of(cut);
                 let versions = graph.graph().dataset_versions(&ws, &dataset);
                 let known = match (&version, versions) {
@@ -642,7 +647,7 @@ impl LineageService for LineageApi {
                 EdgeKinds::lineage(),
                 NodeKinds::all(),
             );
-            self.query_within(move |graph, budget| {
+            self.query_within(deadline, move |graph, budget| {
                 let graph = &graph.as_of(cut);
                 let traced = find(graph, &key).and_then(|model| {
                     let spec = budget.map_or(spec, |budget| within(&spec, budget));
@@ -677,11 +682,12 @@ impl LineageService for LineageApi {
         request: Request<v1::GetStatusRequest>,
     ) -> Result<Response<v1::StatusResponse>, Status> {
         caller(&request)?.may(Role::Admin, [])?;
+        let deadline = grpc_timeout(request.metadata());
         let include_digest = request.into_inner().include_state_digest;
         let ingest = self.shared.status();
         let ready = self.shared.is_ready();
         let (applied_seq, nodes, edges, state_digest) = if include_digest && ready {
-            self.query(Cost::Large, |graph| {
+            self.query(deadline, Cost::Large, |graph| {
                 Ok((
                     graph.applied_seq(),
                     graph.node_count(),
@@ -710,8 +716,14 @@ impl LineageService for LineageApi {
             ready,
             ingest_connected: ingest.connected,
             ingest_error: ingest.last_error,
-            last_checkpoint: self.last_checkpoint()?,
+            // A log closed after a storage error shows no checkpoint: the
+            // status must still answer, and say why ingest stopped.
+            last_checkpoint: self.last_checkpoint().ok().flatten(),
             redactions_pending: ingest.redactions_pending,
+            head_seq: ingest.head_seq,
+            stream_last_seq: ingest.stream_last_seq,
+            consumer_acked_seq: ingest.consumer_acked_seq,
+            consumer_lag: ingest.consumer_lag,
         }))
     }
 
@@ -835,7 +847,7 @@ impl LineageService for LineageApi {
             let cut_b = self
                 .cut("b_as_of", request.b_as_of.as_ref(), deadline)
                 .await?;
-            self.query(Cost::Large, move |graph| {
+            self.query(deadline, Cost::Large, move |graph| {
                 let (view_a, view_b) = (graph.as_of(cut_a), graph.as_of(cut_b));
                 let (a, b) = (find(&view_a, &a)?, find(&view_b, &b)?);
                 let diff = diff_model_versions((view_a, a), (view_b, b), &spec)
@@ -886,7 +898,7 @@ impl LineageService for LineageApi {
             // graph gained in between.
             let (walk_root, walk_spec) = (root.clone(), spec);
             let seqs = self
-                .query(Cost::Large, move |graph| {
+                .query(deadline, Cost::Large, move |graph| {
                     let graph = &graph.as_of(cut);
                     let answer = graph.traverse(find(graph, &walk_root)?, &walk_spec);
                     let nodes = answer
@@ -910,7 +922,7 @@ impl LineageService for LineageApi {
             .map_err(|error| ApiError::Internal(error.to_string()))?;
             let log = self.log.clone();
             let (document, truncated, applied_seq) = self
-                .query(Cost::Large, move |graph| {
+                .query(deadline, Cost::Large, move |graph| {
                     let graph = &graph.as_of(cut);
                     let answer = graph.traverse(find(graph, &root)?, &spec);
                     let event_id =

@@ -1,0 +1,471 @@
+//! A workload of lineage events with duplicates, a producer that publishes
+//! it through broker outages (retrying what was not acknowledged, as a
+//! well-behaved producer does), and the end check of the fault tests:
+//! every unique event applied exactly once (count and set), the log
+//! verifies, and the state digest equals a clean single-pass projection of
+//! the same events computed in this process.
+//!
+//! Some copies of an event carry `Nats-Msg-Id` (JetStream drops repeats of
+//! those within its window) and some do not, so lineaged's own idempotency
+//! by workspace and event id is what keeps the rest out of the log. A retry
+//! after a lost publish ack adds copies of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use lineage_core::LineageGraph;
+use lineage_e2e::Lineaged;
+use lineage_e2e::events;
+use lineage_e2e::rng::SplitMix64;
+use lineage_proto::v1;
+use lineage_proto::validate::{Encoding, decode_event, validate_event, validate_logged_event};
+use prost::Message as _;
+
+/// Messages published before waiting for their acks.
+const PUBLISH_CHUNK: usize = 100;
+/// How long one publish or its ack may take before it is retried.
+const PUBLISH_WAIT: Duration = Duration::from_secs(4);
+/// How long a message may keep failing (the broker away, a leader being
+/// elected) before the producer gives up and the test fails.
+const PUBLISH_GIVE_UP: Duration = Duration::from_secs(90);
+/// The events stream and lineaged's durable consumer (the defaults).
+pub const STREAM: &str = "LINEAGE_EVENTS";
+pub const CONSUMER: &str = "lineaged";
+
+/// Reads a number from the environment (the full-scale knobs).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// One message the producer publishes: a copy of a unique event.
+#[derive(Debug, Clone, Copy)]
+pub struct Publication {
+    /// Index into the unique events.
+    pub event: usize,
+    /// Whether the copy carries `Nats-Msg-Id` = its event id.
+    pub msg_id: bool,
+}
+
+/// The unique events, each encoded once (copies are byte-identical), and
+/// the order the producer publishes copies of them in.
+#[derive(Debug)]
+pub struct Workload {
+    pub events: Vec<v1::Event>,
+    pub encoded: Vec<Vec<u8>>,
+    pub publications: Vec<Publication>,
+}
+
+/// The `n`-th payload of a history of runs: each run starts, registers a
+/// dataset version derived from an earlier one, declares an input, logs a
+/// metric and an artifact, registers a model from it and finishes.
+fn payload(n: usize) -> v1::event::Payload {
+    let unit = n / 7;
+    let run = format!("run-{unit}");
+    let previous = unit.saturating_sub(1);
+    let dataset = format!("data-{}", unit % 50);
+    let parent = format!("data-{}", (unit + 49) % 50);
+    let input = format!("data-{}", (unit + 1) % 50);
+    match n % 7 {
+        0 => events::run_started(&run, "", &[("lr", &format!("0.{}", unit % 97))]),
+        1 => events::dataset(
+            &dataset,
+            &format!("v{unit}"),
+            &[(&parent, &format!("v{previous}"))],
+            &run,
+        ),
+        2 => events::inputs(&run, &[(&input, &format!("v{previous}"))]),
+        3 => events::metric(&run, "auc", (unit % 1000) as f64 / 1000.0),
+        4 => events::artifact(&run, "model.pkl"),
+        5 => events::registered(
+            &format!("model-{}", unit % 7),
+            &unit.to_string(),
+            &run,
+            "model.pkl",
+        ),
+        _ => events::run_finished(&run),
+    }
+}
+
+impl Workload {
+    /// `unique` events spread over `workspaces` (a run's seven events stay
+    /// in one workspace), about a third of them published two or three
+    /// times.
+    pub fn generate(unique: usize, workspaces: &[&str], rng: &mut SplitMix64) -> Self {
+        let events: Vec<v1::Event> = (0..unique)
+            .map(|n| {
+                let workspace = workspaces[(n / 7) % workspaces.len()];
+                events::event(&format!("ev-{n:07}"), workspace, n as i64, payload(n))
+            })
+            .collect();
+        let encoded = events.iter().map(|event| event.encode_to_vec()).collect();
+        // Each copy gets a sort key: the first at the event's place, later
+        // ones up to a few hundred events after it, so that duplicates
+        // arrive in other batches and, often, across an outage.
+        let mut keyed = Vec::with_capacity(unique * 3 / 2);
+        for event in 0..unique {
+            let copies = match rng.below(100) {
+                0..70 => 1,
+                70..90 => 2,
+                _ => 3,
+            };
+            for copy in 0..copies {
+                let key = event as u64 * 16
+                    + if copy == 0 {
+                        0
+                    } else {
+                        1 + rng.below(16 * 500) as u64
+                    };
+                keyed.push((
+                    key,
+                    Publication {
+                        event,
+                        msg_id: rng.below(2) == 0,
+                    },
+                ));
+            }
+        }
+        keyed.sort_by_key(|(key, _)| *key);
+        Self {
+            events,
+            encoded,
+            publications: keyed
+                .into_iter()
+                .map(|(_, publication)| publication)
+                .collect(),
+        }
+    }
+
+    pub fn unique(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    /// The clean single pass: every unique event, validated as a
+    /// producer's, applied once, in generation order.
+    pub fn clean_digest(&self) -> String {
+        let mut graph = LineageGraph::new();
+        for (index, bytes) in self.encoded.iter().enumerate() {
+            let wire = decode_event(bytes, Encoding::Protobuf).expect("the workload decodes");
+            let event = validate_event(&wire)
+                .unwrap_or_else(|rejection| panic!("{} is invalid: {rejection}", wire.event_id));
+            graph.apply(index as u64 + 1, &event);
+        }
+        hex::encode(graph.state_digest())
+    }
+}
+
+/// What the producer saw.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Published {
+    /// Publish acks saying the stream stored the message.
+    pub stored: u64,
+    /// Publish acks saying JetStream dropped it as a repeat of a
+    /// `Nats-Msg-Id` (some of them retries of a message whose first ack
+    /// was lost).
+    pub dropped_by_jetstream: u64,
+    /// Publishes that failed (no ack in time, no responders, a closed
+    /// connection) and were sent again.
+    pub retried: u64,
+}
+
+/// Holds the producer back before a given publication until the test
+/// opens it, so that a fault is sure to land while events still arrive:
+/// what comes after the gate is published only once the fault is there.
+#[derive(Debug)]
+pub struct Gate {
+    /// Index into the workload's publications.
+    pub before: usize,
+    pub open: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A gate before `fraction` of the publications, and the sender that
+/// opens it.
+pub fn gate(workload: &Workload, fraction: f64) -> (tokio::sync::watch::Sender<bool>, Gate) {
+    let (open, receiver) = tokio::sync::watch::channel(false);
+    let before = (workload.publications.len() as f64 * fraction) as usize;
+    (
+        open,
+        Gate {
+            before,
+            open: receiver,
+        },
+    )
+}
+
+/// How long a gate may stay shut before the producer gives up.
+const GATE_WAIT: Duration = Duration::from_secs(300);
+
+/// Publishes every copy, a chunk at a time, waiting for each chunk's acks
+/// and then `pause`, and at each of `gates` until the test opens it. A copy
+/// whose publish or ack fails is sent again until acknowledged (bounded by
+/// [`PUBLISH_GIVE_UP`]): the broker may be away or electing a leader. Each
+/// workspace's copies go through its own context (a producer may only
+/// publish to its workspace's subject).
+pub async fn produce(
+    producers: HashMap<String, jetstream::Context>,
+    workload: Arc<Workload>,
+    pause: Duration,
+    mut gates: Vec<Gate>,
+) -> Published {
+    let mut published = Published::default();
+    gates.sort_by_key(|gate| gate.before);
+    let mut gates = gates.into_iter().peekable();
+    let mut start = 0;
+    while start < workload.publications.len() {
+        let mut end = (start + PUBLISH_CHUNK).min(workload.publications.len());
+        if let Some(gate) = gates.peek_mut() {
+            if gate.before <= start {
+                tokio::time::timeout(GATE_WAIT, gate.open.wait_for(|open| *open))
+                    .await
+                    .expect("the test opens every gate")
+                    .expect("the gate's sender is alive until it opens");
+                gates.next();
+                continue;
+            }
+            end = end.min(gate.before);
+        }
+        let chunk = &workload.publications[start..end];
+        start = end;
+        let mut pending: Vec<Publication> = chunk.to_vec();
+        let started = Instant::now();
+        while !pending.is_empty() {
+            let mut acks = Vec::with_capacity(pending.len());
+            for publication in &pending {
+                let event = &workload.events[publication.event];
+                let js = producers
+                    .get(&event.workspace)
+                    .unwrap_or_else(|| panic!("no producer for workspace {}", event.workspace));
+                let mut headers = async_nats::HeaderMap::new();
+                if publication.msg_id {
+                    headers.insert("Nats-Msg-Id", event.event_id.as_str());
+                }
+                let subject = format!("lineage.events.{}", event.workspace);
+                let payload = workload.encoded[publication.event].clone();
+                let ack = tokio::time::timeout(
+                    PUBLISH_WAIT,
+                    js.publish_with_headers(subject, headers, payload.into()),
+                )
+                .await;
+                acks.push((*publication, ack));
+            }
+            let mut failed = Vec::new();
+            for (publication, ack) in acks {
+                let acked = match ack {
+                    Ok(Ok(ack)) => tokio::time::timeout(PUBLISH_WAIT, ack)
+                        .await
+                        .ok()
+                        .and_then(Result::ok),
+                    _ => None,
+                };
+                match acked {
+                    Some(ack) if ack.duplicate => published.dropped_by_jetstream += 1,
+                    Some(_) => published.stored += 1,
+                    None => failed.push(publication),
+                }
+            }
+            published.retried += failed.len() as u64;
+            pending = failed;
+            if !pending.is_empty() {
+                assert!(
+                    started.elapsed() < PUBLISH_GIVE_UP,
+                    "{} messages were not acknowledged within {PUBLISH_GIVE_UP:?}",
+                    pending.len()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+    published
+}
+
+/// The durable consumer's backlog: (not yet delivered, delivered but not
+/// acknowledged), or `None` if the broker does not answer.
+pub async fn consumer_backlog(js: &jetstream::Context) -> Option<(u64, usize)> {
+    let stream = js.get_stream(STREAM).await.ok()?;
+    let info = stream.consumer_info(CONSUMER).await.ok()?;
+    Some((info.num_pending, info.num_ack_pending))
+}
+
+/// The stream's and the durable consumer's state as the broker reports
+/// them, for a failure message.
+pub async fn broker_view(js: &jetstream::Context) -> String {
+    let Ok(stream) = js.get_stream(STREAM).await else {
+        return "no stream info".into();
+    };
+    let stream_state = stream
+        .get_info()
+        .await
+        .map(|info| format!("{:?}, cluster {:?}", info.state, info.cluster));
+    let consumer = stream.consumer_info(CONSUMER).await.map(|info| {
+        format!(
+            "delivered {:?}, ack floor {:?}, pending {}, ack pending {}, redelivered {}, waiting {}, cluster {:?}",
+            info.delivered,
+            info.ack_floor,
+            info.num_pending,
+            info.num_ack_pending,
+            info.num_redelivered,
+            info.num_waiting,
+            info.cluster
+        )
+    });
+    format!("stream {stream_state:?}; consumer {consumer:?}")
+}
+
+/// Messages the events stream holds.
+pub async fn stream_messages(js: &jetstream::Context) -> Option<u64> {
+    let stream = js.get_stream(STREAM).await.ok()?;
+    Some(stream.get_info().await.ok()?.state.messages)
+}
+
+/// The status, or `None` if lineaged does not answer.
+pub async fn status(lineaged: &Lineaged) -> Option<v1::StatusResponse> {
+    let mut client = lineaged.client().await;
+    Some(
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get_status(v1::GetStatusRequest::default()),
+        )
+        .await
+        .ok()?
+        .ok()?
+        .into_inner(),
+    )
+}
+
+/// What the end check found, for the test's summary line.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled {
+    pub stream_messages: u64,
+    pub duplicates: u64,
+}
+
+/// Waits (at most `bound`) until lineaged has applied every unique event
+/// and accounted for every stored message, with nothing left for its
+/// consumer; then checks, after a redelivery could have happened: nothing
+/// applied twice, nothing dead-lettered, the log verifies and holds each
+/// unique event once as published, and the state digest equals
+/// `clean_digest`.
+pub async fn assert_every_event_applied_once(
+    lineaged: &Lineaged,
+    js: &jetstream::Context,
+    workload: &Workload,
+    clean_digest: &str,
+    bound: Duration,
+) -> Settled {
+    let unique = workload.unique();
+    let deadline = Instant::now() + bound;
+    let mut last = None;
+    loop {
+        if let Some(status) = status(lineaged).await {
+            assert!(
+                status.applied_seq <= unique,
+                "applied_seq {} exceeds the {unique} unique events: something was applied twice",
+                status.applied_seq
+            );
+            let stored = stream_messages(js).await;
+            if status.ready
+                && status.applied_seq == unique
+                && stored.is_some_and(|stored| status.applied_seq + status.duplicates >= stored)
+                && consumer_backlog(js).await == Some((0, 0))
+            {
+                break;
+            }
+            last = Some((status, stored));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lineaged did not catch up within {bound:?}: last (status, stream messages) {last:?}; {}",
+            broker_view(js).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Anything still in flight would be redelivered after the ack wait
+    // (2 s in the harness): wait it out, then look again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = lineaged.status_with_digest().await;
+    let stream_messages = stream_messages(js).await.expect("stream info");
+    assert_eq!(
+        status.applied_seq, unique,
+        "nothing applied twice after settling"
+    );
+    assert_eq!(status.dead_lettered, 0, "{status:?}");
+    assert!(
+        status.applied_seq + status.duplicates >= stream_messages,
+        "every stored message applied or recognised: {status:?}, {stream_messages} in the stream"
+    );
+    assert!(
+        stream_messages > unique,
+        "some duplicates got past JetStream to lineaged ({stream_messages} stored)"
+    );
+
+    let verified = lineaged.verify_log(0, 0).await;
+    assert!(verified.ok, "the log verifies: {verified:?}");
+    assert_eq!(verified.records_checked, unique, "{verified:?}");
+    assert_eq!(verified.verified_hash, status.head_hash, "{verified:?}");
+
+    let records = lineaged
+        .replay(v1::ReplayRequest::default())
+        .await
+        .expect("the whole log replays");
+    assert_eq!(
+        records.len() as u64,
+        unique,
+        "the log holds each unique event once"
+    );
+    let index_of: HashMap<(&str, &str), usize> = workload
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| ((event.workspace.as_str(), event.event_id.as_str()), index))
+        .collect();
+    let mut seen = vec![false; workload.events.len()];
+    for (position, record) in records.iter().enumerate() {
+        assert_eq!(record.seq, position as u64 + 1, "the log has no gaps");
+        let event = record.event.as_ref().expect("a record carries its event");
+        let index = *index_of
+            .get(&(event.workspace.as_str(), event.event_id.as_str()))
+            .unwrap_or_else(|| panic!("record {} holds an unknown event {event:?}", record.seq));
+        assert!(
+            !seen[index],
+            "event {}/{} is in the log twice (again at {})",
+            event.workspace, event.event_id, record.seq
+        );
+        seen[index] = true;
+        assert_eq!(
+            event, &workload.events[index],
+            "record {} holds the event as published",
+            record.seq
+        );
+    }
+
+    assert_eq!(
+        status.state_digest,
+        clean_digest,
+        "the state digest equals a clean single pass (a pass in log order gives {})",
+        log_order_digest(&records)
+    );
+    Settled {
+        stream_messages,
+        duplicates: status.duplicates,
+    }
+}
+
+/// The digest of the log's records applied in log order: tells a digest
+/// mismatch caused by what the log holds from one caused by applying.
+fn log_order_digest(records: &[v1::LogRecord]) -> String {
+    let mut graph = LineageGraph::new();
+    for record in records {
+        let wire = record.event.as_ref().expect("a record carries its event");
+        let event = validate_logged_event(wire).expect("a logged event validates");
+        graph.apply(record.seq, &event);
+    }
+    hex::encode(graph.state_digest())
+}
