@@ -1,4 +1,5 @@
-//! `lineage token`: a token for a principal of lineaged's access file.
+//! `lineage token`: a token for a principal of lineaged's access file; and
+//! the secret files it and `lineage keygen` write.
 //!
 //! The token goes to a file of its own (readable by its owner only); what
 //! is printed is the entry for the access file, which holds only the
@@ -37,19 +38,8 @@ pub fn generate_token(
     if workspaces.len() > 1 && workspaces.iter().any(|ws| ws == "*") {
         return Err(UsageError("--workspace-scope '*' stands alone".into()).into());
     }
-    let mut secret = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut secret))
-        .map_err(|error| anyhow::anyhow!("reading /dev/urandom: {error}"))?;
-    let token = format!("lin_{}", hex::encode(secret));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| anyhow::anyhow!("creating {}: {error}", path.display()))?;
-    file.write_all(format!("{token}\n").as_bytes())?;
-    file.sync_all()?;
+    let token = format!("lin_{}", hex::encode(random_secret()?));
+    write_secret_file(path, &format!("{token}\n"))?;
     let list = |items: &[String]| {
         let quoted: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
         format!("[{}]", quoted.join(", "))
@@ -60,4 +50,27 @@ pub fn generate_token(
         list(roles),
         list(workspaces)
     ))
+}
+
+/// 32 bytes from the kernel's random source.
+pub fn random_secret() -> anyhow::Result<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut secret))
+        .map_err(|error| anyhow::anyhow!("reading /dev/urandom: {error}"))?;
+    Ok(secret)
+}
+
+/// Writes `text` to a new file only its owner can read; an existing file is
+/// never overwritten.
+pub fn write_secret_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| anyhow::anyhow!("creating {}: {error}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }

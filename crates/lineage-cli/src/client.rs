@@ -211,11 +211,12 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 fn is_unreachable(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable
         || (status.code() == tonic::Code::Unknown
-            && (status.message().starts_with("Service was not ready")
-                // The connection failed under the call (a TLS 1.3 server
-                // refusing the client's certificate does it after the
-                // client's side of the handshake).
-                || status.message() == "transport error"))
+            && status.message().starts_with("Service was not ready"))
+        // The connection failed under the call: a TLS 1.3 server refusing
+        // the client's certificate does it after the client's side of the
+        // handshake, which tonic reports as UNKNOWN or CANCELLED.
+        || std::error::Error::source(status)
+            .is_some_and(|source| source.is::<tonic::transport::Error>())
 }
 
 /// The exit code for an error, by what kind of failure it is.

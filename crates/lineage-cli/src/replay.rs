@@ -365,21 +365,9 @@ impl Records {
 /// Writes a new ed25519 signing key (its 32-byte seed, as 64 hex digits)
 /// to `path`, readable by its owner only, and returns the public key as hex.
 pub fn generate_key(path: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut seed = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut seed))
-        .map_err(|error| anyhow::anyhow!("reading /dev/urandom: {error}"))?;
+    let seed = crate::access::random_secret()?;
     let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|error| anyhow::anyhow!("creating {}: {error}", path.display()))?;
-    file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
-    file.sync_all()?;
+    crate::access::write_secret_file(path, &format!("{}\n", hex::encode(seed)))?;
     Ok(hex::encode(key.verifying_key().to_bytes()))
 }
 

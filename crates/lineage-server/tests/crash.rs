@@ -44,6 +44,10 @@ mod events;
 #[path = "../../../tests/e2e/src/rng.rs"]
 mod rng;
 
+#[allow(dead_code)]
+#[path = "../../../tests/e2e/src/workload.rs"]
+mod workload;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -51,13 +55,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use lineage_core::LineageGraph;
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
-use lineage_proto::validate::{Encoding, decode_event, validate_event, validate_logged_event};
-use prost::Message as _;
 use rng::SplitMix64;
 use tonic::transport::Channel;
+use workload::{STREAM, Workload, consumer_backlog, env_number, log_order_digest};
 
 /// Unique events at the default scale.
 const DEFAULT_EVENTS: usize = 20_000;
@@ -79,114 +81,11 @@ const SNAPSHOT_INTERVALS: [u64; 6] = [25, 100, 300, 1_000, 3_000, 10_000];
 const BATCH_SIZES: [u16; 3] = [16, 64, 256];
 /// How long one gRPC call may take before the test calls it a failure.
 const CALL_WAIT: Duration = Duration::from_secs(30);
-const STREAM: &str = "LINEAGE_EVENTS";
-const CONSUMER: &str = "lineaged";
-
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// One message the producer publishes: a copy of a unique event.
-#[derive(Debug, Clone, Copy)]
-struct Publication {
-    /// Index into the unique events.
-    event: usize,
-    /// Whether the copy carries `Nats-Msg-Id` = its event id.
-    msg_id: bool,
-}
-
-/// The unique events, each encoded once (copies are byte-identical), and
-/// the order the producer publishes copies of them in.
-#[derive(Debug)]
-struct Workload {
-    events: Vec<v1::Event>,
-    encoded: Vec<Vec<u8>>,
-    publications: Vec<Publication>,
-}
-
-/// The `n`-th payload of a history of runs: each run starts, registers a
-/// dataset version it derives from an earlier one, declares an input,
-/// logs a metric and an artifact, registers a model from it and finishes.
-fn payload(n: usize) -> v1::event::Payload {
-    let unit = n / 7;
-    let run = format!("run-{unit}");
-    let previous = unit.saturating_sub(1);
-    let dataset = format!("data-{}", unit % 50);
-    let parent = format!("data-{}", (unit + 49) % 50);
-    let input = format!("data-{}", (unit + 1) % 50);
-    match n % 7 {
-        0 => events::run_started(&run, "", &[("lr", &format!("0.{}", unit % 97))]),
-        1 => events::dataset(
-            &dataset,
-            &format!("v{unit}"),
-            &[(&parent, &format!("v{previous}"))],
-            &run,
-        ),
-        2 => events::inputs(&run, &[(&input, &format!("v{previous}"))]),
-        3 => events::metric(&run, "auc", (unit % 1000) as f64 / 1000.0),
-        4 => events::artifact(&run, "model.pkl"),
-        5 => events::registered(
-            &format!("model-{}", unit % 7),
-            &unit.to_string(),
-            &run,
-            "model.pkl",
-        ),
-        _ => events::run_finished(&run),
-    }
-}
-
-impl Workload {
-    fn generate(unique: usize, rng: &mut SplitMix64) -> Self {
-        let events: Vec<v1::Event> = (0..unique)
-            .map(|n| {
-                let workspace = format!("ws-{}", (n / 7) % 4);
-                events::event(&format!("ev-{n:07}"), &workspace, n as i64, payload(n))
-            })
-            .collect();
-        let encoded = events.iter().map(|event| event.encode_to_vec()).collect();
-        // Each copy gets a sort key: the first at the event's place, later
-        // ones up to a few thousand events after it, so duplicates arrive
-        // in other batches and, often, across a kill.
-        let mut keyed = Vec::with_capacity(unique * 13 / 10);
-        for event in 0..unique {
-            let copies = match rng.below(100) {
-                0..75 => 1,
-                75..92 => 2,
-                _ => 3,
-            };
-            for copy in 0..copies {
-                let key = event as u64 * 16
-                    + if copy == 0 {
-                        0
-                    } else {
-                        1 + rng.below(16 * 3_000) as u64
-                    };
-                keyed.push((
-                    key,
-                    Publication {
-                        event,
-                        msg_id: rng.below(2) == 0,
-                    },
-                ));
-            }
-        }
-        keyed.sort_by_key(|(key, _)| *key);
-        Self {
-            events,
-            encoded,
-            publications: keyed
-                .into_iter()
-                .map(|(_, publication)| publication)
-                .collect(),
-        }
-    }
-}
+/// The workspaces the events are spread over.
+const WORKSPACES: [&str; 4] = ["ws-0", "ws-1", "ws-2", "ws-3"];
+/// How far after its first copy a later copy of an event may come, in
+/// events: a few thousand, often across a kill.
+const LATE_BY: usize = 3_000;
 
 /// What the producer's publish acks said.
 #[derive(Debug, Default, Clone, Copy)]
@@ -337,14 +236,6 @@ async fn status(
     )
 }
 
-/// The durable consumer's backlog: (not yet delivered, delivered but not
-/// acknowledged). `None` until lineaged has created the consumer.
-async fn consumer_backlog(js: &jetstream::Context) -> Option<(u64, usize)> {
-    let stream = js.get_stream(STREAM).await.ok()?;
-    let info = stream.consumer_info(CONSUMER).await.ok()?;
-    Some((info.num_pending, info.num_ack_pending))
-}
-
 /// The whole log, streamed by `Replay`.
 async fn replay_all(
     client: &mut LineageServiceClient<Channel>,
@@ -372,31 +263,6 @@ async fn replay_all(
     }
 }
 
-/// The clean single pass: every unique event, validated as a producer's,
-/// applied once, in generation order.
-fn clean_digest(workload: &Workload) -> String {
-    let mut graph = LineageGraph::new();
-    for (index, bytes) in workload.encoded.iter().enumerate() {
-        let wire = decode_event(bytes, Encoding::Protobuf).expect("the workload decodes");
-        let event = validate_event(&wire)
-            .unwrap_or_else(|rejection| panic!("{} is invalid: {rejection}", wire.event_id));
-        graph.apply(index as u64 + 1, &event);
-    }
-    hex::encode(graph.state_digest())
-}
-
-/// The digest of the log's records applied in log order: tells a digest
-/// mismatch caused by what the log holds from one caused by applying.
-fn log_order_digest(records: &[v1::LogRecord]) -> String {
-    let mut graph = LineageGraph::new();
-    for record in records {
-        let wire = record.event.as_ref().expect("a record carries its event");
-        let event = validate_logged_event(wire).expect("a logged event validates");
-        graph.apply(record.seq, &event);
-    }
-    hex::encode(graph.state_digest())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_ingest_loses_nothing_and_applies_nothing_twice() {
     let started = Instant::now();
@@ -406,8 +272,8 @@ async fn sigkill_during_ingest_loses_nothing_and_applies_nothing_twice() {
     assert!(unique > 0 && kills > 0);
     eprintln!("crash test: {unique} unique events, {kills} kills, seed {seed}");
     let mut rng = SplitMix64(seed);
-    let workload = std::sync::Arc::new(Workload::generate(unique, &mut rng));
-    let expected_digest = clean_digest(&workload);
+    let workload = std::sync::Arc::new(Workload::generate(unique, &WORKSPACES, LATE_BY, &mut rng));
+    let expected_digest = workload.clean_digest();
 
     let nats = nats::NatsServer::start();
     let data = tempfile::tempdir().expect("data dir");

@@ -11,6 +11,7 @@ pub mod events;
 mod nats;
 pub mod rng;
 pub mod store;
+pub mod workload;
 
 pub use nats::{NatsServer, free_port};
 

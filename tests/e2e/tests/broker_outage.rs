@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use lineage_e2e::rng::SplitMix64;
-use lineage_e2e::{Lineaged, NatsServer, entity};
+use lineage_e2e::{Lineaged, NatsServer};
 use lineage_proto::v1;
 use support::workload::{self, CONSUMER, STREAM, Workload, env_number};
 
@@ -62,34 +62,12 @@ enum Stop {
 /// dataset version (both applied before any outage).
 async fn queries_answer(lineaged: &Lineaged) -> v1::StatusResponse {
     let mut client = lineaged.client().await;
-    let ws = WORKSPACES[0];
     let status = client
         .get_status(v1::GetStatusRequest::default())
         .await
         .expect("GetStatus answers while the broker is away")
         .into_inner();
-    let run = client
-        .get_entity(v1::GetEntityRequest {
-            entity: Some(entity(ws, v1::EntityKind::Run, "run-0", "")),
-            ..Default::default()
-        })
-        .await
-        .expect("GetEntity answers while the broker is away")
-        .into_inner();
-    assert_eq!(lineage_e2e::label(&run), "run:run-0");
-    let provenance = client
-        .provenance(v1::TraversalRequest {
-            root: Some(entity(ws, v1::EntityKind::DatasetVersion, "data-0", "v0")),
-            ..Default::default()
-        })
-        .await
-        .expect("Provenance answers while the broker is away")
-        .into_inner();
-    assert!(
-        lineage_e2e::labels(&provenance.nodes).contains(&"run:run-0".to_owned()),
-        "the provenance of data-0@v0 reaches the run that produced it: {:?}",
-        lineage_e2e::labels(&provenance.nodes)
-    );
+    workload::assert_graph_answers(lineaged, WORKSPACES[0], "while the broker is away").await;
     status
 }
 
@@ -232,7 +210,12 @@ async fn the_broker_stopped_and_killed_mid_ingest_loses_nothing_while_queries_ke
     assert!(unique >= 1_000, "at least 1,000 events");
     eprintln!("broker outage: {unique} unique events, outages of {outage_span:?}, seed {seed}");
     let mut rng = SplitMix64(seed);
-    let workload = Arc::new(Workload::generate(unique, &WORKSPACES, &mut rng));
+    let workload = Arc::new(Workload::generate(
+        unique,
+        &WORKSPACES,
+        workload::LATE_BY,
+        &mut rng,
+    ));
     let clean_digest = workload.clean_digest();
 
     let mut nats = NatsServer::start();

@@ -324,6 +324,7 @@ async fn a_three_node_cluster_losing_a_follower_and_then_the_leader_loses_nothin
     let workload = Arc::new(Workload::generate(
         unique as usize,
         &[CREDIT, FRAUD],
+        workload::LATE_BY,
         &mut rng,
     ));
     let clean_digest = workload.clean_digest();

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use lineage_e2e::rng::SplitMix64;
-use lineage_e2e::{Lineaged, NatsServer, entity};
+use lineage_e2e::{Lineaged, NatsServer};
 use lineage_proto::v1;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
 use support::workload::{self, CONSUMER, STREAM, Workload, env_number};
@@ -303,30 +303,9 @@ async fn assert_unhealthy_but_answering(lineaged: &Lineaged, reason: &str) -> v1
     );
     assert_eq!(health(lineaged, QUERY_HEALTH).await, ServingStatus::Serving);
 
-    let ws = WORKSPACES[0];
-    let run = client
-        .get_entity(v1::GetEntityRequest {
-            entity: Some(entity(ws, v1::EntityKind::Run, "run-0", "")),
-            ..Default::default()
-        })
-        .await
-        .expect("GetEntity answers from the graph")
-        .into_inner();
-    assert_eq!(lineage_e2e::label(&run), "run:run-0");
-    let provenance = client
-        .provenance(v1::TraversalRequest {
-            root: Some(entity(ws, v1::EntityKind::DatasetVersion, "data-0", "v0")),
-            ..Default::default()
-        })
-        .await
-        .expect("Provenance answers from the graph")
-        .into_inner();
-    assert!(
-        lineage_e2e::labels(&provenance.nodes).contains(&"run:run-0".to_owned()),
-        "{:?}",
-        lineage_e2e::labels(&provenance.nodes)
-    );
-    assert_eq!(provenance.applied_seq, status.applied_seq);
+    let answered_at =
+        workload::assert_graph_answers(lineaged, WORKSPACES[0], "from the graph").await;
+    assert_eq!(answered_at, status.applied_seq);
 
     // The log is closed: a replay ends at once, saying why.
     let mut replay = client
@@ -443,7 +422,12 @@ struct Scenario {
 impl Scenario {
     async fn start(tmpfs: &Tmpfs, events: u64, seed: u64, applied_first: u64) -> Self {
         let mut rng = SplitMix64(seed);
-        let workload = Arc::new(Workload::generate(events as usize, &WORKSPACES, &mut rng));
+        let workload = Arc::new(Workload::generate(
+            events as usize,
+            &WORKSPACES,
+            workload::LATE_BY,
+            &mut rng,
+        ));
         let clean_digest = workload.clean_digest();
         let nats = NatsServer::start();
         let js = jetstream::new(nats.client().await);

@@ -5,8 +5,9 @@
 //! [`secure`], test keys, certificates, JWTs and the shipped broker
 //! configuration rewritten for loopback.
 
-// Each test target uses only part of these helpers.
-#![allow(dead_code)]
+// Each test target uses only part of these helpers (and of what they
+// re-export from the harness).
+#![allow(dead_code, unused_imports)]
 
 pub mod secure;
 pub mod workload;

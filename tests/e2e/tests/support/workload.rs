@@ -1,28 +1,26 @@
-//! A workload of lineage events with duplicates, a producer that publishes
-//! it through broker outages (retrying what was not acknowledged, as a
-//! well-behaved producer does), and the end check of the fault tests:
+//! A producer that publishes the fault tests' workload
+//! (`lineage_e2e::workload`) through broker outages (retrying what was not
+//! acknowledged, as a well-behaved producer does; a retry after a lost
+//! publish ack adds copies of its own), and the end check of those tests:
 //! every unique event applied exactly once (count and set), the log
 //! verifies, and the state digest equals a clean single-pass projection of
 //! the same events computed in this process.
-//!
-//! Some copies of an event carry `Nats-Msg-Id` (JetStream drops repeats of
-//! those within its window) and some do not, so lineaged's own idempotency
-//! by workspace and event id is what keeps the rest out of the log. A retry
-//! after a lost publish ack adds copies of its own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use lineage_core::LineageGraph;
 use lineage_e2e::Lineaged;
-use lineage_e2e::events;
-use lineage_e2e::rng::SplitMix64;
+use lineage_e2e::workload::log_order_digest;
+pub use lineage_e2e::workload::{
+    CONSUMER, Publication, STREAM, Workload, consumer_backlog, env_number,
+};
 use lineage_proto::v1;
-use lineage_proto::validate::{Encoding, decode_event, validate_event, validate_logged_event};
-use prost::Message as _;
 
+/// How far after its first copy a later copy of an event may come, in
+/// events: a few batches, often across an outage.
+pub const LATE_BY: usize = 500;
 /// Messages published before waiting for their acks.
 const PUBLISH_CHUNK: usize = 100;
 /// How long one publish or its ack may take before it is retried.
@@ -30,136 +28,6 @@ const PUBLISH_WAIT: Duration = Duration::from_secs(4);
 /// How long a message may keep failing (the broker away, a leader being
 /// elected) before the producer gives up and the test fails.
 const PUBLISH_GIVE_UP: Duration = Duration::from_secs(90);
-/// The events stream and lineaged's durable consumer (the defaults).
-pub const STREAM: &str = "LINEAGE_EVENTS";
-pub const CONSUMER: &str = "lineaged";
-
-/// Reads a number from the environment (the full-scale knobs).
-pub fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
-/// One message the producer publishes: a copy of a unique event.
-#[derive(Debug, Clone, Copy)]
-pub struct Publication {
-    /// Index into the unique events.
-    pub event: usize,
-    /// Whether the copy carries `Nats-Msg-Id` = its event id.
-    pub msg_id: bool,
-}
-
-/// The unique events, each encoded once (copies are byte-identical), and
-/// the order the producer publishes copies of them in.
-#[derive(Debug)]
-pub struct Workload {
-    pub events: Vec<v1::Event>,
-    pub encoded: Vec<Vec<u8>>,
-    pub publications: Vec<Publication>,
-}
-
-/// The `n`-th payload of a history of runs: each run starts, registers a
-/// dataset version derived from an earlier one, declares an input, logs a
-/// metric and an artifact, registers a model from it and finishes.
-fn payload(n: usize) -> v1::event::Payload {
-    let unit = n / 7;
-    let run = format!("run-{unit}");
-    let previous = unit.saturating_sub(1);
-    let dataset = format!("data-{}", unit % 50);
-    let parent = format!("data-{}", (unit + 49) % 50);
-    let input = format!("data-{}", (unit + 1) % 50);
-    match n % 7 {
-        0 => events::run_started(&run, "", &[("lr", &format!("0.{}", unit % 97))]),
-        1 => events::dataset(
-            &dataset,
-            &format!("v{unit}"),
-            &[(&parent, &format!("v{previous}"))],
-            &run,
-        ),
-        2 => events::inputs(&run, &[(&input, &format!("v{previous}"))]),
-        3 => events::metric(&run, "auc", (unit % 1000) as f64 / 1000.0),
-        4 => events::artifact(&run, "model.pkl"),
-        5 => events::registered(
-            &format!("model-{}", unit % 7),
-            &unit.to_string(),
-            &run,
-            "model.pkl",
-        ),
-        _ => events::run_finished(&run),
-    }
-}
-
-impl Workload {
-    /// `unique` events spread over `workspaces` (a run's seven events stay
-    /// in one workspace), about a third of them published two or three
-    /// times.
-    pub fn generate(unique: usize, workspaces: &[&str], rng: &mut SplitMix64) -> Self {
-        let events: Vec<v1::Event> = (0..unique)
-            .map(|n| {
-                let workspace = workspaces[(n / 7) % workspaces.len()];
-                events::event(&format!("ev-{n:07}"), workspace, n as i64, payload(n))
-            })
-            .collect();
-        let encoded = events.iter().map(|event| event.encode_to_vec()).collect();
-        // Each copy gets a sort key: the first at the event's place, later
-        // ones up to a few hundred events after it, so that duplicates
-        // arrive in other batches and, often, across an outage.
-        let mut keyed = Vec::with_capacity(unique * 3 / 2);
-        for event in 0..unique {
-            let copies = match rng.below(100) {
-                0..70 => 1,
-                70..90 => 2,
-                _ => 3,
-            };
-            for copy in 0..copies {
-                let key = event as u64 * 16
-                    + if copy == 0 {
-                        0
-                    } else {
-                        1 + rng.below(16 * 500) as u64
-                    };
-                keyed.push((
-                    key,
-                    Publication {
-                        event,
-                        msg_id: rng.below(2) == 0,
-                    },
-                ));
-            }
-        }
-        keyed.sort_by_key(|(key, _)| *key);
-        Self {
-            events,
-            encoded,
-            publications: keyed
-                .into_iter()
-                .map(|(_, publication)| publication)
-                .collect(),
-        }
-    }
-
-    pub fn unique(&self) -> u64 {
-        self.events.len() as u64
-    }
-
-    /// The clean single pass: every unique event, validated as a
-    /// producer's, applied once, in generation order.
-    pub fn clean_digest(&self) -> String {
-        let mut graph = LineageGraph::new();
-        for (index, bytes) in self.encoded.iter().enumerate() {
-            let wire = decode_event(bytes, Encoding::Protobuf).expect("the workload decodes");
-            let event = validate_event(&wire)
-                .unwrap_or_else(|rejection| panic!("{} is invalid: {rejection}", wire.event_id));
-            graph.apply(index as u64 + 1, &event);
-        }
-        hex::encode(graph.state_digest())
-    }
-}
 
 /// What the producer saw.
 #[derive(Debug, Default, Clone, Copy)]
@@ -284,14 +152,6 @@ pub async fn produce(
         tokio::time::sleep(pause).await;
     }
     published
-}
-
-/// The durable consumer's backlog: (not yet delivered, delivered but not
-/// acknowledged), or `None` if the broker does not answer.
-pub async fn consumer_backlog(js: &jetstream::Context) -> Option<(u64, usize)> {
-    let stream = js.get_stream(STREAM).await.ok()?;
-    let info = stream.consumer_info(CONSUMER).await.ok()?;
-    Some((info.num_pending, info.num_ack_pending))
 }
 
 /// The stream's and the durable consumer's state as the broker reports
@@ -458,14 +318,35 @@ pub async fn assert_every_event_applied_once(
     }
 }
 
-/// The digest of the log's records applied in log order: tells a digest
-/// mismatch caused by what the log holds from one caused by applying.
-fn log_order_digest(records: &[v1::LogRecord]) -> String {
-    let mut graph = LineageGraph::new();
-    for record in records {
-        let wire = record.event.as_ref().expect("a record carries its event");
-        let event = validate_logged_event(wire).expect("a logged event validates");
-        graph.apply(record.seq, &event);
-    }
-    hex::encode(graph.state_digest())
+/// The questions lineaged must keep answering from its graph whatever
+/// ingest is going through (`while_` says what, for the failure message):
+/// the workload's first run in `ws`, and the provenance of its first
+/// dataset version, which reaches that run. Returns the provenance's
+/// applied sequence.
+pub async fn assert_graph_answers(lineaged: &Lineaged, ws: &str, while_: &str) -> u64 {
+    use lineage_e2e::{entity, label, labels};
+    let mut client = lineaged.client().await;
+    let run = client
+        .get_entity(v1::GetEntityRequest {
+            entity: Some(entity(ws, v1::EntityKind::Run, "run-0", "")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|status| panic!("GetEntity answers {while_}: {status:?}"))
+        .into_inner();
+    assert_eq!(label(&run), "run:run-0");
+    let provenance = client
+        .provenance(v1::TraversalRequest {
+            root: Some(entity(ws, v1::EntityKind::DatasetVersion, "data-0", "v0")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|status| panic!("Provenance answers {while_}: {status:?}"))
+        .into_inner();
+    assert!(
+        labels(&provenance.nodes).contains(&"run:run-0".to_owned()),
+        "the provenance of data-0@v0 reaches the run that produced it: {:?}",
+        labels(&provenance.nodes)
+    );
+    provenance.applied_seq
 }
