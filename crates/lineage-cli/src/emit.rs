@@ -34,7 +34,7 @@ use prost::Message as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 
-use crate::client::{self, Unreachable, error_chain};
+use crate::client::{self, Unreachable, UsageError, error_chain};
 
 /// Most publish acks awaited at once; the oldest is awaited when full.
 pub const PUBLISH_WINDOW: usize = 256;
@@ -85,14 +85,75 @@ impl Input {
 pub struct EmitOptions {
     /// The events to publish.
     pub input: Input,
-    /// NATS server URL(s).
+    /// NATS server URL(s), comma-separated.
     pub nats_url: String,
+    /// Who to be to NATS, and its TLS.
+    pub nats_identity: NatsIdentity,
     /// Events go to `<subject_prefix>.<workspace>`.
     pub subject_prefix: String,
     /// When set, events of other workspaces are rejected as lines.
     pub workspace: Option<Workspace>,
     /// When set, wait for the service to apply what was published.
     pub wait: Option<WaitOptions>,
+}
+
+/// Who `emit` is to a broker that authorizes publishers (one of a `.creds`
+/// file, an nkey seed, a user and a password file), and the connection's
+/// TLS: the settings of lineaged's own (`--nats-*`, `LINEAGE_NATS_*`).
+#[derive(Debug, Default, Clone)]
+pub struct NatsIdentity {
+    pub creds: Option<PathBuf>,
+    pub nkey: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl NatsIdentity {
+    /// `options` authenticating and protected as these settings say; an
+    /// unreadable or malformed file is a usage error naming it.
+    async fn apply(
+        &self,
+        mut options: async_nats::ConnectOptions,
+    ) -> Result<async_nats::ConnectOptions, UsageError> {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|error| UsageError(format!("{flag} {}: {error}", path.display())))
+        };
+        if let Some(path) = &self.creds {
+            options = options
+                .credentials(&read("--nats-creds", path)?)
+                .map_err(|error| {
+                    UsageError(format!(
+                        "--nats-creds {}: not a NATS credentials file: {error}",
+                        path.display()
+                    ))
+                })?;
+        }
+        if let Some(path) = &self.nkey {
+            options = options.nkey(read("--nats-nkey", path)?.trim().to_owned());
+        }
+        if let Some(user) = &self.user {
+            let path = self
+                .password_file
+                .as_deref()
+                .ok_or_else(|| UsageError("--nats-user needs --nats-password-file".to_owned()))?;
+            let text = read("--nats-password-file", path)?;
+            let password = text.lines().next().unwrap_or_default().to_owned();
+            options = options.user_and_password(user.clone(), password);
+        }
+        if let Some(ca) = &self.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        Ok(options)
+    }
 }
 
 /// `--wait` and where to ask.
@@ -190,7 +251,15 @@ struct InFlight {
     event_id: String,
     subject: String,
     ack: PublishAckFuture,
+    /// When its ack is due: an ack future's own timeout only starts when it
+    /// is awaited, and they are awaited one after another, so a window of
+    /// publishes the broker never answers (one it refused for lack of
+    /// permission, say) would otherwise take the timeout once per message.
+    due: Instant,
 }
+
+/// How long a publish ack may take (async-nats's own default).
+const ACK_WAIT: Duration = Duration::from_secs(5);
 
 /// Publishes every valid line of the input; see the module docs.
 pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
@@ -219,10 +288,27 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
         None => None,
     };
 
-    let nats = async_nats::ConnectOptions::new()
-        .name("lineage-cli")
-        .connection_timeout(NATS_CONNECT_TIMEOUT)
-        .connect(options.nats_url.as_str())
+    // async-nats takes one string as one address: a list is split here.
+    let servers = options
+        .nats_url
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<async_nats::ServerAddr>().map_err(|error| {
+                UsageError(format!("--nats-url {url:?} is not a NATS URL: {error}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let nats = options
+        .nats_identity
+        .apply(
+            async_nats::ConnectOptions::new()
+                .name("lineage-cli")
+                .connection_timeout(NATS_CONNECT_TIMEOUT),
+        )
+        .await?
+        .connect(servers.as_slice())
         .await
         .map_err(|error| {
             Unreachable(format!(
@@ -293,6 +379,7 @@ pub async fn emit(options: EmitOptions) -> anyhow::Result<EmitReport> {
                 event_id: event.event_id,
                 subject,
                 ack,
+                due: Instant::now() + ACK_WAIT,
             }),
             Err(error) => {
                 report.failed += 1;
@@ -383,7 +470,20 @@ fn check_line(bytes: &[u8], workspace: Option<&Workspace>) -> Result<v1::Event, 
 
 /// Awaits one publish ack and counts it.
 async fn settle(in_flight: InFlight, subject_prefix: &str, report: &mut EmitReport) {
-    match in_flight.ack.await {
+    let acked = match tokio::time::timeout_at(in_flight.due, in_flight.ack).await {
+        Ok(acked) => acked,
+        Err(_) => {
+            report.failed += 1;
+            eprintln!(
+                "line {}: event {} was not acknowledged within {} s (refused by the broker's permissions, or the stream is unavailable)",
+                in_flight.line,
+                in_flight.event_id,
+                ACK_WAIT.as_secs()
+            );
+            return;
+        }
+    };
+    match acked {
         Ok(ack) => {
             report.published += 1;
             if ack.duplicate {

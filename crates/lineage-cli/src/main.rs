@@ -135,6 +135,55 @@ struct GlobalArgs {
     #[arg(long, global = true, value_name = "TIME")]
     occurred_by: Option<String>,
 
+    /// `emit` and `redact` authenticate to NATS with this credentials
+    /// file (`.creds`)...
+    #[arg(long, env = "LINEAGE_NATS_CREDS", global = true, conflicts_with_all = ["nats_nkey", "nats_user"])]
+    nats_creds: Option<std::path::PathBuf>,
+
+    /// ...or this nkey seed file...
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_NKEY",
+        global = true,
+        conflicts_with = "nats_user"
+    )]
+    nats_nkey: Option<std::path::PathBuf>,
+
+    /// ...or this user, with --nats-password-file.
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_USER",
+        global = true,
+        requires = "nats_password_file"
+    )]
+    nats_user: Option<String>,
+
+    /// The file holding --nats-user's password (its first line).
+    #[arg(long, env = "LINEAGE_NATS_PASSWORD_FILE", global = true)]
+    nats_password_file: Option<std::path::PathBuf>,
+
+    /// TLS to NATS, trusting this CA (PEM).
+    #[arg(long, env = "LINEAGE_NATS_TLS_CA", global = true)]
+    nats_tls_ca: Option<std::path::PathBuf>,
+
+    /// A client certificate (PEM) for a broker that verifies clients.
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_TLS_CERT",
+        global = true,
+        requires = "nats_tls_key"
+    )]
+    nats_tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --nats-tls-cert.
+    #[arg(
+        long,
+        env = "LINEAGE_NATS_TLS_KEY",
+        global = true,
+        requires = "nats_tls_cert"
+    )]
+    nats_tls_key: Option<std::path::PathBuf>,
+
     /// `emit` publishes to `<prefix>.<workspace>`.
     #[arg(
         long,
@@ -975,6 +1024,19 @@ impl GlobalArgs {
         )
     }
 
+    /// Who `emit` and `redact` are to NATS.
+    fn nats_identity(&self) -> emit::NatsIdentity {
+        emit::NatsIdentity {
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            user: self.nats_user.clone(),
+            password_file: self.nats_password_file.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+        }
+    }
+
     /// Connects to lineaged as the caller.
     async fn connect(&self) -> anyhow::Result<Client> {
         client::connect(&self.grpc_addr, self.token()?.as_deref(), self.tls()?).await
@@ -1009,6 +1071,7 @@ async fn run_emit(global: &GlobalArgs, args: &EmitArgs) -> anyhow::Result<ExitCo
     let options = emit::EmitOptions {
         input: emit::Input::from_arg(&args.file),
         nats_url: global.nats_url.clone(),
+        nats_identity: global.nats_identity(),
         subject_prefix: global.subject_prefix.clone(),
         workspace,
         wait: args.wait.then(|| emit::WaitOptions {
@@ -1051,6 +1114,7 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
             what,
         },
         nats_url: global.nats_url.clone(),
+        nats_identity: global.nats_identity(),
         subject_prefix: global.subject_prefix.clone(),
         workspace: Some(workspace),
         wait: args.wait.then(|| emit::WaitOptions {

@@ -298,3 +298,106 @@ async fn the_cli_speaks_mutual_tls_as_a_principal_named_by_its_certificate() {
     );
     lineaged.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_publishes_as_a_producer_the_broker_allows_one_workspace() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = |name: &str| dir.path().join(name);
+    // A broker that authorizes: lineaged may do anything, the fraud team's
+    // producer may publish its own workspace's events only.
+    let port = lineage_e2e::free_port();
+    let store = tempfile::tempdir().expect("store");
+    std::fs::write(
+        at("nats.conf"),
+        format!(
+            r#"
+listen: 127.0.0.1:{port}
+jetstream {{ store_dir: "{store}" }}
+authorization {{
+  users = [
+    {{ user: lineaged, password: "lineaged-secret" }}
+    {{ user: fraud-producer, password: "fraud-secret",
+       permissions: {{ publish: ["lineage.events.insurer-fraud"], subscribe: ["_INBOX.>"] }} }}
+  ]
+}}
+"#,
+            store = store.path().display()
+        ),
+    )
+    .expect("write the broker's configuration");
+    let nats = lineage_e2e::NatsServer::start_with_config(&at("nats.conf"), store);
+    std::fs::write(at("lineaged.password"), "lineaged-secret\n").expect("password file");
+    let lineaged = Lineaged::start(&nats.url(), &at("log"), |config| {
+        config.nats_connect.user = Some("lineaged".into());
+        config.nats_connect.password_file = Some(at("lineaged.password"));
+    })
+    .await;
+    lineaged
+        .wait_status("consuming", |status| status.ingest_connected)
+        .await;
+    std::fs::write(at("fraud.password"), "fraud-secret\n").expect("password file");
+    let history = std::fs::read_to_string(DEMO).expect("demo history");
+    let lines_of = |workspace: &str| {
+        history
+            .lines()
+            .filter(|line| line.contains(&format!("\"workspace\":\"{workspace}\"")))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(at("fraud.jsonl"), lines_of("insurer-fraud")).expect("fraud events");
+    std::fs::write(at("credit.jsonl"), lines_of("credit-lender")).expect("credit events");
+    let grpc = lineaged.addr.to_string();
+    let url = nats.url();
+    let producer = |file: &str| {
+        vec![
+            "--nats-user".to_owned(),
+            "fraud-producer".to_owned(),
+            "--nats-password-file".to_owned(),
+            at("fraud.password").display().to_string(),
+            "emit".to_owned(),
+            at(file).display().to_string(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let (grpc, url) = (grpc.clone(), url.clone());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lineage(&grpc, &url, &args).await
+        }
+    };
+
+    // Anonymous: the broker does not let it in.
+    let anonymous = run(vec!["emit".into(), at("fraud.jsonl").display().to_string()]).await;
+    assert_eq!(anonymous.status.code(), Some(4), "{}", text(&anonymous));
+    assert!(
+        text(&anonymous).contains("cannot connect to NATS"),
+        "{}",
+        text(&anonymous)
+    );
+
+    // As the fraud team's producer: its own events land...
+    let mut published = producer("fraud.jsonl");
+    published.push("--wait".into());
+    let published = run(published).await;
+    assert!(published.status.success(), "{}", text(&published));
+    assert!(
+        text(&published).contains("20 published"),
+        "{}",
+        text(&published)
+    );
+    // ...and another workspace's are refused by the broker, not stored.
+    let refused = run(producer("credit.jsonl")).await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("0 published") && text(&refused).contains("20 failed"),
+        "{}",
+        text(&refused)
+    );
+    let status = lineaged.wait_applied(20).await;
+    assert_eq!(
+        status.applied_seq, 20,
+        "only the fraud team's events: {status:?}"
+    );
+    lineaged.stop().await;
+}
