@@ -48,7 +48,6 @@ mod rng;
 #[path = "../../../tests/e2e/src/workload.rs"]
 mod workload;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -464,31 +463,7 @@ async fn sigkill_during_ingest_loses_nothing_and_applies_nothing_twice() {
         unique,
         "the log holds each unique event once"
     );
-    let index_of: HashMap<(&str, &str), usize> = workload
-        .events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| ((event.workspace.as_str(), event.event_id.as_str()), index))
-        .collect();
-    let mut seen = vec![false; unique];
-    for (position, record) in records.iter().enumerate() {
-        assert_eq!(record.seq, position as u64 + 1, "the log has no gaps");
-        let event = record.event.as_ref().expect("a record carries its event");
-        let index = *index_of
-            .get(&(event.workspace.as_str(), event.event_id.as_str()))
-            .unwrap_or_else(|| panic!("record {} holds an unknown event {event:?}", record.seq));
-        assert!(
-            !seen[index],
-            "event {}/{} is in the log twice (again at {})",
-            event.workspace, event.event_id, record.seq
-        );
-        seen[index] = true;
-        assert_eq!(
-            event, &workload.events[index],
-            "record {} holds the event as published",
-            record.seq
-        );
-    }
+    workload.assert_log_holds_each_event_once_as_published(&records);
 
     assert_eq!(
         status.state_digest,

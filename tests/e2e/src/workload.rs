@@ -158,6 +158,41 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// Asserts that the log's `records` (a whole replay) hold every unique
+    /// event of the workload exactly once, without gaps, byte for byte as
+    /// published.
+    pub fn assert_log_holds_each_event_once_as_published(&self, records: &[v1::LogRecord]) {
+        let index_of: std::collections::HashMap<(&str, &str), usize> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| ((event.workspace.as_str(), event.event_id.as_str()), index))
+            .collect();
+        let mut seen = vec![false; self.events.len()];
+        for (position, record) in records.iter().enumerate() {
+            assert_eq!(record.seq, position as u64 + 1, "the log has no gaps");
+            let event = record.event.as_ref().expect("a record carries its event");
+            let index = *index_of
+                .get(&(event.workspace.as_str(), event.event_id.as_str()))
+                .unwrap_or_else(|| {
+                    panic!("record {} holds an unknown event {event:?}", record.seq)
+                });
+            assert!(
+                !seen[index],
+                "event {}/{} is in the log twice (again at {})",
+                event.workspace, event.event_id, record.seq
+            );
+            seen[index] = true;
+            assert_eq!(
+                event, &self.events[index],
+                "record {} holds the event as published",
+                record.seq
+            );
+        }
+    }
+}
+
 /// The digest of the log's records applied in log order: tells a digest
 /// mismatch caused by what the log holds from one caused by applying.
 pub fn log_order_digest(records: &[v1::LogRecord]) -> String {
