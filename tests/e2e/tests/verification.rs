@@ -7,25 +7,19 @@ use lineage_e2e::store::Store;
 use lineage_e2e::{Lineaged, assert_log_broken_at, nats_with_events_stream, publish};
 use lineage_proto::v1;
 
-/// Flips the last byte of the log's first segment (the end of its last
-/// record's payload) and returns that record's sequence.
-fn flip_a_payload_byte(data_dir: &std::path::Path) -> u64 {
+/// Flips the last byte of the segment that ends at `seq` (the end of that
+/// record's payload).
+fn flip_a_payload_byte(data_dir: &std::path::Path, seq: u64) {
     let store = Store::open(data_dir);
-    let mut first = store
+    let mut segment = store
         .segments()
         .into_iter()
-        .next()
-        .expect("a first segment");
-    assert_eq!(first.first_seq, 1, "the first segment starts the log");
-    let last = first
-        .records
-        .last_mut()
-        .expect("a record in the first segment");
+        .find(|segment| segment.end_seq() == seq + 1)
+        .unwrap_or_else(|| panic!("a segment ending at record {seq}"));
+    let last = segment.records.last_mut().expect("a record in the segment");
     *last.bytes.last_mut().expect("a payload") ^= 0x01;
-    let damaged = last.seq;
-    store.rewrite(&first);
+    store.rewrite(&segment);
     store.close();
-    damaged
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,8 +29,17 @@ async fn a_changed_byte_in_the_store_is_found_and_located() {
     let story = credit_story();
     let total = story.len() as u64;
 
+    // Published in two halves, each applied before the next, so that a
+    // segment ends at the first half's last record, with records on both
+    // sides of it. How the service batches otherwise is its own affair.
+    let damaged = total / 2;
     let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
-    for event in &story {
+    let (first_half, second_half) = story.split_at(damaged as usize);
+    for event in first_half {
+        publish(&js, event).await;
+    }
+    lineaged.wait_applied(damaged).await;
+    for event in second_half {
         publish(&js, event).await;
     }
     let status = lineaged.wait_applied(total).await;
@@ -49,13 +52,7 @@ async fn a_changed_byte_in_the_store_is_found_and_located() {
     );
     lineaged.stop().await;
 
-    let damaged = flip_a_payload_byte(data.path());
-    // The story fills more than one segment, so the damaged record has
-    // records on both sides.
-    assert!(
-        damaged > 1 && damaged < total,
-        "record {damaged} of {total}"
-    );
+    flip_a_payload_byte(data.path(), damaged);
 
     // It starts (from its snapshot) and serves; the damage is an answer.
     let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
