@@ -11,8 +11,10 @@ randomness comes from random.Random(42) and no wall-clock time is read.
 Before printing, the generator checks every event against the service's
 identifier and validation rules and the story's own consistency (a run starts
 before its metrics and finishes after them, a model is registered after its
-source run finished, references point at entities that already exist), and
-refuses to print anything if a check fails.
+source run finished, references point at entities that already exist, every
+move to PRODUCTION meets the model's promotion criteria in force then, and
+the versions STORY_CHECKS names miss exactly the criteria the story says),
+and refuses to print anything if a check fails.
 """
 
 import hashlib
@@ -25,6 +27,10 @@ from datetime import datetime, timedelta, timezone
 from random import Random
 
 RNG = Random(42)
+# The remediation that follows the October incident draws from a generator
+# of its own, so that adding it left every earlier value of the year (and
+# the other workspaces, generated after this one) as it was.
+REMEDIATION_RNG = Random(2026)
 _SEQ = itertools.count()
 
 # Producers.
@@ -78,7 +84,7 @@ def prune(value):
     return value
 
 
-def curve(start, final, steps, noise, rate=0.45):
+def curve(start, final, steps, noise, rate=0.45, rng=RNG):
     """A saturating training curve from `start` to exactly `final`."""
     denom = 1 - math.exp(-rate * (steps - 1))
     out = []
@@ -86,7 +92,7 @@ def curve(start, final, steps, noise, rate=0.45):
         frac = (1 - math.exp(-rate * i)) / denom
         v = start + (final - start) * frac
         if 0 < i < steps - 1:
-            v += RNG.gauss(0, noise)
+            v += rng.gauss(0, noise)
         out.append(v)
     out[-1] = final
     return out
@@ -180,6 +186,13 @@ class Workspace:
         self.emit(when, producer, actor, "entity_flagged",
                   {"entity": entity, "reason": reason, "severity": severity})
 
+    def criteria(self, when, actor, model, *terms):
+        """The promotion criteria of every version of `model` from now on
+        (terms of the search filter language and the lineage terms, joined
+        by `and`), replacing the model's earlier ones."""
+        self.emit(when, CLI, actor, "promotion_criteria_set",
+                  {"model": model, "criteria": " and ".join(terms)})
+
     # --- a whole run -----------------------------------------------------
 
     def run(self, *, run_id, experiment, start, minutes, actor, code_version, env,
@@ -251,8 +264,8 @@ class Workspace:
         return end, last
 
 
-def mb(lo, hi):
-    return RNG.randint(int(lo * 1024 * 1024), int(hi * 1024 * 1024))
+def mb(lo, hi, rng=RNG):
+    return rng.randint(int(lo * 1024 * 1024), int(hi * 1024 * 1024))
 
 
 def run_ref(run_id):
@@ -314,12 +327,12 @@ def credit_lender():
         w.dataset(end + timedelta(minutes=1), AIRFLOW, airflow, "applications", str(version),
                   derived_from=[ds("applications-raw", str(version))], produced_by=run_id)
 
-    def credit_curves(auc, ks, gap, loss, steps=10):
+    def credit_curves(auc, ks, gap, loss, steps=10, rng=RNG):
         return {
-            "auc": curve(0.5 + (auc - 0.5) * 0.45, auc, steps, 0.002),
-            "ks": curve(ks * 0.4, ks, steps, 0.003),
-            "fairness_gap": curve(gap * 1.6, gap, steps, 0.001),
-            "log_loss": curve(0.62, loss, steps, 0.004),
+            "auc": curve(0.5 + (auc - 0.5) * 0.45, auc, steps, 0.002, rng=rng),
+            "ks": curve(ks * 0.4, ks, steps, 0.003, rng=rng),
+            "fairness_gap": curve(gap * 1.6, gap, steps, 0.001, rng=rng),
+            "log_loss": curve(0.62, loss, steps, 0.004, rng=rng),
         }
 
     def train(run_id, start, minutes, env, inputs, params, auc, ks, gap, loss, label,
@@ -340,6 +353,11 @@ def credit_lender():
                    {"model": "logistic_regression", "C": "1.0", "penalty": "l2",
                     "class_weight": "balanced", "seed": "7"},
                    0.712, 0.31, 0.044, 0.548, "v0.1.0")
+    # Model risk writes the MRM-7 policy down as the criteria every
+    # credit-risk version must meet in production (the service checks it).
+    w.criteria(at("2026-01-13 16:00"), mro, "credit-risk",
+               "metrics.auc >= 0.7", "metrics.fairness_gap < 0.05", "status = 'COMPLETED'",
+               "approved", "stages approved", "no flagged upstream")
     w.register(end + timedelta(days=2), registry, "credit-risk", "1", "cr-logreg-0112", "model.pkl",
                "Baseline scorecard-equivalent logistic regression; AUC 0.712 on holdout; "
                "replaces the spreadsheet scorecard.", mro)
@@ -421,6 +439,12 @@ def credit_lender():
             "Replaced in production by credit-risk@5", cro)
     w.stage(at("2026-05-25 11:00"), registry, "credit-risk", "4", "ARCHIVED",
             "Fairness gap 0.061 exceeds the 0.05 policy limit (MRM-7)", mro)
+
+    # MRM-7 rev 2: with @5 at AUC 0.768 in production, the floor rises to
+    # 0.75 and a KS floor joins it; @5 still meets them.
+    w.criteria(at("2026-05-28 15:00"), mro, "credit-risk",
+               "metrics.auc >= 0.75", "metrics.ks >= 0.35", "metrics.fairness_gap < 0.05",
+               "status = 'COMPLETED'", "approved", "stages approved", "no flagged upstream")
 
     # --- applications@3 (the bad join ships here) and features@3 -------
     prep(3, "2026-06-01", "v2.0.0-cojoin", "adds co-applicant join")
@@ -579,6 +603,74 @@ def credit_lender():
            {"quality": "quarantined", "incident": "DQ-2026-114"})
     w.tags(at("2026-10-20 09:00"), CLI, lead, model_ref("credit-risk", "7"),
            {"incident": "DQ-2026-114", "revalidation": "pending"})
+
+    # --- remediation: applications@4, a retrained credit-risk@8 ----------
+    # credit-risk@7 is now in production without meeting its criteria (no
+    # flagged upstream). raw@3 is cleaned again with the join fixed, the
+    # features rebuilt, the selected trial's configuration retrained on
+    # them, and the result promoted in @7's place.
+    rr = REMEDIATION_RNG
+    fix = commit(prep_repo, "v2.0.1-cojoin-fix")
+    end, _ = w.run(
+        run_id="prep-applications-4", experiment="credit-data-prep", start=at("2026-10-21 02:00"),
+        minutes=27, actor=airflow, producer=AIRFLOW, code_version=fix, env=sk, compute=pool,
+        params={"dedupe_key": "application_id", "join": "applicant_id,co_applicant_id",
+                "drop_test_accounts": "true"},
+        tags={"dag": "applications_daily", "note": "re-clean of raw@3 with the co-applicant join fixed",
+              "incident": "DQ-2026-114"},
+        datasets=[ds("applications-raw", "3")],
+        outputs=[("profile.html", "report", mb(0.4, 1.2, rng=rr))])
+    w.dataset(end + timedelta(minutes=1), AIRFLOW, airflow, "applications", "4",
+              derived_from=[ds("applications-raw", "3")], produced_by="prep-applications-4")
+    w.tags(end + timedelta(hours=6), CLI, steward, dataset_ref("applications", "4"),
+           {"quality": "validated", "incident": "DQ-2026-114", "duplicate_rows": "0"})
+    end, _ = w.run(
+        run_id="feat-applications-4", experiment="credit-data-prep", start=at("2026-10-21 09:00"),
+        minutes=33, actor=airflow, producer=AIRFLOW,
+        code_version=commit(prep_repo, "features-v1.2.0"), env=sk, compute=pool,
+        params={"feature_set": "pd-v4", "bureau_join": "applicant_id", "window_months": "24"},
+        tags={"dag": "applications_features"},
+        datasets=[ds("applications", "4"), ds("bureau-scores", "2")],
+        outputs=[("feature_stats.json", "report", mb(0.1, 0.3, rng=rr))])
+    w.dataset(end + timedelta(minutes=1), AIRFLOW, airflow, "applications-features", "4",
+              derived_from=[ds("applications", "4"), ds("bureau-scores", "2")],
+              produced_by="feat-applications-4")
+
+    retrain = "cr-xgb-1022"
+    # The deduplicated labels cost a little AUC: the duplicated defaults were
+    # easy to score. The gap is measured on the corrected protected groups.
+    r_auc = round(b["auc"] - 0.0031, 4)
+    r_ks = round(b["ks"] - 0.004, 4)
+    r_gap = round(b["fairness_gap"] - 0.0022, 4)
+    r_loss = round(b["log_loss"] + 0.0041, 4)
+    end, r_last = w.run(
+        run_id=retrain, experiment="credit-risk-2026", start=at("2026-10-22 10:00"), minutes=47,
+        actor=ds_, code_version=commit(models_repo, "v0.7.1"), env=xgb, compute=pool,
+        name="retrain-t08-applications-4", params=dict(best["params"]),
+        tags={"team": "credit-risk", "kind": "retrain", "retrain_of": best["run_id"],
+              "incident": "DQ-2026-114"},
+        # v0.7.1 declares the bureau-scores read that v0.7.0 left out.
+        datasets=[ds("applications-features", "4"), ds("bureau-scores", "2")],
+        curves=credit_curves(r_auc, r_ks, r_gap, r_loss, rng=rr),
+        outputs=[("model.pkl", "model", mb(4, 60, rng=rr)), ("roc.png", "plot", mb(0.05, 0.2, rng=rr))],
+        late_params={"best_iteration": str(int(int(best["params"]["n_estimators"]) * 0.93))})
+    w.register(at("2026-10-26 11:00"), registry, "credit-risk", "8", retrain, "model.pkl",
+               f"Retrain of {best['run_id']} (credit-risk@7) on applications-features@4, built from "
+               f"applications@4 with the co-applicant join fixed (DQ-2026-114). AUC {r_last['auc']:.3f}, "
+               f"KS {r_last['ks']:.3f}, fairness gap {r_last['fairness_gap']:.3f}; same hyperparameters.",
+               mro)
+    w.stage(at("2026-10-27 10:00"), registry, "credit-risk", "8", "STAGING",
+            "Replacement for credit-risk@7, whose training data is quarantined (DQ-2026-114)", mro)
+    w.deploy(at("2026-10-27 14:00"), deployer, "credit-risk", "8", "credit-scoring-eu-shadow",
+             "rollout-cses-0002")
+    w.stage(at("2026-11-10 09:00"), registry, "credit-risk", "8", "PRODUCTION",
+            "Two-week shadow on deduplicated data; meets MRM-7 rev 2 with no flagged upstream; "
+            "MRM-2026-11 approved", cro)
+    w.deploy(at("2026-11-10 09:20"), deployer, "credit-risk", "8", endpoint, "rollout-cse-0005")
+    w.stage(at("2026-11-10 09:40"), registry, "credit-risk", "7", "ARCHIVED",
+            "Replaced by credit-risk@8: trained on flagged applications@3 (DQ-2026-114)", cro)
+    w.tags(at("2026-11-10 10:00"), CLI, lead, model_ref("credit-risk", "7"),
+           {"revalidation": "replaced by credit-risk@8"})
     return w
 
 
@@ -689,6 +781,9 @@ def agri_yield():
     envs_drift = {"emea": old_env, "apac": new_env, "amer": old_env}
     comp = {"emea": "gpu-a100-pool", "apac": "gpu-t4-spot", "amer": "gpu-a100-pool"}
 
+    w.criteria(at("2026-03-02 15:00"), approver, "wheat-yield",
+               "metrics.rmse <= 0.65", "metrics.r2 >= 0.65", "status = 'COMPLETED'", "approved",
+               "no flagged upstream")
     features("r1", "2026-03-03", "2026-02", "v10")
     r1 = round_("r1", "2026-03-09", envs_old, comp)
     reg = lambda t, v, run_id, notes: w.register(t, registry, "wheat-yield", v, run_id, "model.pt", notes, approver)
@@ -714,6 +809,9 @@ def agri_yield():
     w.deploy(at("2026-06-22 10:30"), deployer, "wheat-yield", "2", "yield-forecast-wheat", "yf-wheat-0002")
     w.stage(at("2026-06-22 11:00"), registry, "wheat-yield", "1", "ARCHIVED", "Replaced by wheat-yield@2", approver)
     m1 = r2[("maize", "apac")]
+    w.criteria(at("2026-06-14 15:00"), approver, "maize-yield",
+               "metrics.rmse <= 1.05", "metrics.r2 >= 0.6", "status = 'COMPLETED'", "approved",
+               "no flagged upstream")
     w.register(at("2026-06-15 10:00"), registry, "maize-yield", "1", m1, "model.pt",
                f"APAC maize on yield-features@r2 (pytorch 2.4.0); RMSE {runs[m1]['last']['rmse']:.3f} t/ha",
                approver)
@@ -738,6 +836,10 @@ def agri_yield():
            "Image pytorch:2.4.0 was built against an unpinned CUDA 12.4 runtime; identical-input reruns "
            "show RMSE 7-9% worse than pytorch 2.3.1. Do not promote models trained on it.", "MEDIUM",
            producer=CLI)
+    # The rerun on 2.3.1 shows what maize should reach: the bar rises.
+    w.criteria(at("2026-09-03 08:30"), approver, "maize-yield",
+               "metrics.rmse <= 0.95", "metrics.r2 >= 0.6", "status = 'COMPLETED'", "approved",
+               "no flagged upstream")
     w.stage(at("2026-09-03 09:00"), registry, "maize-yield", "1", "ARCHIVED",
             "Trained on flagged environment pytorch@2.4.0", approver)
     w.stage(at("2026-09-07 10:00"), registry, "wheat-yield", "3", "PRODUCTION",
@@ -829,6 +931,11 @@ def insurer_fraud():
                            "feature_set": "base", "n_estimators": "600"},
                    tags={"team": "fraud-analytics"}, datasets=[ds("claims", "2")],
                    curves=fraud_curves(0.90, 0.60, 0.71), outputs=outs())
+    # Governance writes down the bar fraud@10 misses, before fraud@11 is
+    # staged (fraud@10 stays in production until fraud@11 replaces it).
+    w.criteria(at("2026-03-11 08:00"), gov, "fraud",
+               "metrics.precision >= 0.9", "metrics.recall >= 0.6", "status = 'COMPLETED'",
+               "approved", "stages approved")
     w.register(end + timedelta(days=1), registry, "fraud", "11", "fraud-gbm-0310", "model.onnx",
                "Quarterly refresh on claims@2; precision 0.90, recall 0.60", gov)
     w.stage(at("2026-03-12 10:00"), registry, "fraud", "11", "STAGING", "Quarterly refresh", gov)
@@ -975,10 +1082,141 @@ TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 PAYLOADS = {"experiment_created", "run_started", "run_finished", "params_logged",
             "metrics_logged", "tags_set", "dataset_version_registered",
             "run_inputs_declared", "artifact_logged", "model_registered",
-            "model_stage_changed", "model_deployed", "entity_flagged"}
+            "model_stage_changed", "model_deployed", "entity_flagged",
+            "promotion_criteria_set"}
 KINDS = {"EXPERIMENT", "RUN", "DATASET_VERSION", "ARTIFACT", "MODEL_VERSION",
          "ENVIRONMENT", "COMPUTE", "ENDPOINT"}
 LO, HI = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 11, 25, tzinfo=timezone.utc)
+
+# What the story says about promotion criteria, checked as the events are
+# replayed in event-time order: (moment, workspace, model, version, the
+# criteria terms it does not meet then). Besides these, every move to
+# PRODUCTION must meet the criteria in force at that moment.
+STORY_CHECKS = [
+    # The fairness review that failed: the gap is over the MRM-7 limit.
+    (at("2026-04-21 16:00"), "credit-lender", "credit-risk", "4", ["metrics.fairness_gap < 0.05"]),
+    # The flag on applications@3 leaves credit-risk@7 in production without
+    # meeting its criteria, until credit-risk@8 replaces it.
+    (at("2026-10-19 16:19"), "credit-lender", "credit-risk", "7", []),
+    (at("2026-10-19 16:21"), "credit-lender", "credit-risk", "7", ["no flagged upstream"]),
+    (at("2026-11-10 08:59"), "credit-lender", "credit-risk", "7", ["no flagged upstream"]),
+    (HI, "credit-lender", "credit-risk", "8", []),
+    # fraud@10, in production when the criteria are written, misses them.
+    (at("2026-03-11 09:00"), "insurer-fraud", "fraud", "10",
+     ["metrics.precision >= 0.9", "metrics.recall >= 0.6"]),
+    # DOMAIN.md question 6: fraud@12 meets them (precision >= 0.9).
+    (HI, "insurer-fraud", "fraud", "12", []),
+    # maize-yield@1 was trained on the flagged pytorch@2.4.0 and misses the
+    # raised RMSE bar.
+    (HI, "agri-yield", "maize-yield", "1", ["metrics.rmse <= 0.95", "no flagged upstream"]),
+    (HI, "agri-yield", "maize-yield", "2", []),
+    (HI, "agri-yield", "wheat-yield", "3", []),
+]
+
+TERM_RE = re.compile(r"metrics\.(?P<key>[A-Za-z0-9_.]+) (?P<op><=|>=|!=|=|<|>) (?P<number>-?[0-9.]+)"
+                     r"|status = '(?P<status>[A-Z]+)'"
+                     r"|(?P<lineage>approved|stages approved|no flagged upstream)")
+OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+       ">": lambda a, b: a > b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class Promotions:
+    """The facts promotion criteria read, folded from events in event-time
+    order: source runs' latest metrics and status, registrations, stage
+    changes, flags and the edges an upstream walk follows."""
+
+    def __init__(self):
+        self.criteria = {}     # (ws, model) -> criteria string
+        self.metrics = {}      # (ws, run) -> key -> (step, timestamp, value)
+        self.status = {}       # (ws, run) -> status
+        self.versions = {}     # (ws, model, version) -> {"run", "approved_by", "stages", "stage"}
+        self.causes = {}       # node -> set of nodes it was made from
+        self.flagged = set()   # nodes
+
+    def cause(self, node, *causes):
+        self.causes.setdefault(node, set()).update(causes)
+
+    def observe(self, ws, kind, p):
+        if kind == "promotion_criteria_set":
+            self.criteria[(ws, p["model"])] = p["criteria"]
+        elif kind == "run_started":
+            run = (ws, "RUN", p["run_id"])
+            env = p["environment"]
+            self.cause(run, (ws, "ENVIRONMENT", env["name"], env["version"]),
+                       (ws, "COMPUTE", p["compute_target"]))
+            if p.get("parent_run_id"):
+                self.cause(run, (ws, "RUN", p["parent_run_id"]))
+            self.status[(ws, p["run_id"])] = "STARTED"
+        elif kind == "run_inputs_declared":
+            run = (ws, "RUN", p["run_id"])
+            self.cause(run, *[(ws, "DATASET_VERSION", d["dataset"], d["version"]) for d in p.get("datasets", [])])
+            self.cause(run, *[(ws, "MODEL_VERSION", m["model"], m["version"]) for m in p.get("models", [])])
+            self.cause(run, *[(ws, "ARTIFACT", a["run_id"], a["name"]) for a in p.get("artifacts", [])])
+        elif kind == "artifact_logged":
+            self.cause((ws, "ARTIFACT", p["run_id"], p["name"]), (ws, "RUN", p["run_id"]))
+        elif kind == "metrics_logged":
+            series = self.metrics.setdefault((ws, p["run_id"]), {})
+            for m in p["metrics"]:
+                point = (m.get("step", 0), m.get("timestamp", ""), m["value"])
+                if m["key"] not in series or point[:2] >= series[m["key"]][:2]:
+                    series[m["key"]] = point
+        elif kind == "run_finished":
+            self.status[(ws, p["run_id"])] = p["status"]
+        elif kind == "dataset_version_registered":
+            node = (ws, "DATASET_VERSION", p["dataset"], p["version"])
+            self.cause(node, *[(ws, "DATASET_VERSION", d["dataset"], d["version"])
+                               for d in p.get("derived_from", [])])
+            if p.get("produced_by_run_id"):
+                self.cause(node, (ws, "RUN", p["produced_by_run_id"]))
+        elif kind == "model_registered":
+            self.versions[(ws, p["model"], p["version"])] = {
+                "run": p["source_run_id"], "approved_by": p.get("approved_by", ""),
+                "stages": [], "stage": None}
+            self.cause((ws, "MODEL_VERSION", p["model"], p["version"]), (ws, "RUN", p["source_run_id"]))
+        elif kind == "model_stage_changed":
+            v = self.versions[(ws, p["model"], p["version"])]
+            v["stages"].append(p.get("approved_by", ""))
+            v["stage"] = p["stage"]
+        elif kind == "entity_flagged":
+            ent = p["entity"]
+            if ent["kind"] == "RUN":
+                self.flagged.add((ws, "RUN", ent["name"]))
+            else:
+                self.flagged.add((ws, ent["kind"], ent["name"], ent["version"]))
+
+    def flagged_upstream(self, node):
+        seen, todo = {node}, [node]
+        while todo:
+            for cause in self.causes.get(todo.pop(), ()):
+                if cause not in seen:
+                    seen.add(cause)
+                    todo.append(cause)
+        return sorted(seen & self.flagged)
+
+    def unmet(self, ws, model, version):
+        """The terms of the model's criteria the version does not meet now
+        (None when the model has no criteria)."""
+        criteria = self.criteria.get((ws, model))
+        if criteria is None:
+            return None
+        v = self.versions[(ws, model, version)]
+        out = []
+        for term in criteria.split(" and "):
+            m = TERM_RE.fullmatch(term)
+            if m["key"]:
+                point = self.metrics.get((ws, v["run"]), {}).get(m["key"])
+                ok = point is not None and OPS[m["op"]](point[2], float(m["number"]))
+            elif m["status"]:
+                ok = self.status.get((ws, v["run"])) == m["status"]
+            elif m["lineage"] == "approved":
+                ok = bool(v["approved_by"])
+            elif m["lineage"] == "stages approved":
+                ok = all(v["stages"])
+            else:
+                ok = not self.flagged_upstream((ws, "MODEL_VERSION", model, version))
+            if not ok:
+                out.append(term)
+        return out
 
 
 def validate(lines):
@@ -986,6 +1224,17 @@ def validate(lines):
     seen_ids = set()
     # Story state per workspace, keyed by event time.
     runs, datasets, artifacts, models, experiments = {}, {}, {}, {}, {}
+    promotions = Promotions()
+    checks = sorted(STORY_CHECKS, key=lambda c: c[0])
+
+    def story_checks(until):
+        """Runs the story's checks of moments before `until`."""
+        while checks and checks[0][0] < until:
+            when, ws, model, version, expected = checks.pop(0)
+            got = promotions.unmet(ws, model, version)
+            if got != expected:
+                errors.append(f"{rfc3339(when)}: {model}@{version} in {ws} should miss {expected} "
+                              f"of its promotion criteria, and misses {got}")
 
     def err(e, msg):
         errors.append(f"{e.get('event_id')}: {msg}")
@@ -1023,6 +1272,7 @@ def validate(lines):
             if not e.get(f):
                 err(e, f"missing {f}")
         t = parse_ts(e, e.get("occurred_at"))
+        story_checks(t)
         present = [k for k in e if k in PAYLOADS]
         extra = set(e) - PAYLOADS - {"event_id", "workspace", "occurred_at", "producer", "actor"}
         if len(present) != 1 or extra:
@@ -1174,6 +1424,21 @@ def validate(lines):
             entity_exists(p.get("entity", {}))
             if p.get("severity") not in ("LOW", "MEDIUM", "HIGH", "CRITICAL"):
                 err(e, f"severity {p.get('severity')}")
+        elif kind == "promotion_criteria_set":
+            need(e, NAME_RE, p.get("model"), "model")
+            criteria = p.get("criteria", "")
+            for term in criteria.split(" and "):
+                if not TERM_RE.fullmatch(term):
+                    err(e, f"criteria term {term!r} is none the story knows")
+            if len(criteria.encode()) > 4096:
+                err(e, "criteria longer than 4 KiB")
+        if not any(m.startswith(f"{e.get('event_id')}:") for m in errors):
+            promotions.observe(ws, kind, p)
+            if kind == "model_stage_changed" and p.get("stage") == "PRODUCTION":
+                unmet = promotions.unmet(ws, p["model"], p["version"])
+                if unmet:
+                    err(e, f"{p['model']}@{p['version']} promoted to PRODUCTION without meeting {unmet}")
+    story_checks(HI + timedelta(seconds=1))
     for ws, R in runs.items():
         for rid, r in R.items():
             if "end" not in r:

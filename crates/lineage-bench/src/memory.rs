@@ -170,6 +170,7 @@ fn payload_name(event: &v1::Event) -> &'static str {
         Some(Payload::ModelDeployed(_)) => "model_deployed",
         Some(Payload::EntityFlagged(_)) => "entity_flagged",
         Some(Payload::RedactionRequested(_)) => "redaction_requested",
+        Some(Payload::PromotionCriteriaSet(_)) => "promotion_criteria_set",
         None => "none",
     }
 }

@@ -18,8 +18,9 @@
 //! this waits for "at least N handled messages", not for these exact ones.
 //!
 //! `lineage redact` builds one `RedactionRequested` event
-//! ([`redaction_event`]) and publishes it through the same path, as a line
-//! held in memory.
+//! ([`redaction_event`]), and `lineage promotion set-criteria` one
+//! `PromotionCriteriaSet` ([`criteria_event`]); each is published through
+//! the same path, as a line held in memory.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -189,6 +190,10 @@ pub struct EmitReport {
     /// With `--wait`: the `applied_seq` the wait ended at, which a later
     /// query's `--min-seq` can name to read what was published here.
     pub applied_seq: Option<u64>,
+    /// The stream sequence of the last acknowledged publish: for a single
+    /// event, where the stream holds it (for a duplicate, where it holds
+    /// the first).
+    pub last_stream_seq: Option<u64>,
 }
 
 impl EmitReport {
@@ -241,6 +246,7 @@ impl EmitReport {
             "abandoned": self.abandoned,
             "applied": self.applied,
             "applied_seq": self.applied_seq,
+            "last_stream_seq": self.last_stream_seq,
         })
     }
 }
@@ -419,33 +425,87 @@ pub struct RedactionRequest {
     pub event_id: Option<String>,
 }
 
-/// The `RedactionRequested` event of a request, stamped `now`. A fresh
-/// event id is `redact-<unix nanos>-<process id>`: unique enough for a
-/// person at a shell, and printed so that a retry can reuse it.
+/// The `RedactionRequested` event of a request, stamped `now`, with a
+/// fresh event id `redact-...` unless the request names one.
 pub fn redaction_event(request: &RedactionRequest, now: SystemTime) -> v1::Event {
+    cli_event(
+        &request.workspace,
+        &request.actor,
+        request.event_id.as_deref(),
+        "redact",
+        now,
+        v1::event::Payload::RedactionRequested(v1::RedactionRequested {
+            entity: Some(request.entity.clone()),
+            fields: request.fields.clone(),
+            reason: request.reason.clone(),
+        }),
+    )
+}
+
+/// What `lineage promotion set-criteria` states.
+#[derive(Debug, Clone)]
+pub struct CriteriaRequest {
+    pub workspace: Workspace,
+    /// The model (every version of it) the criteria are for.
+    pub model: String,
+    /// As written: terms joined by `and`.
+    pub criteria: String,
+    /// Who sets them (the event's actor).
+    pub actor: String,
+    /// The event id; a fresh one when `None` (as [`RedactionRequest`]).
+    pub event_id: Option<String>,
+}
+
+/// The `PromotionCriteriaSet` event of a request, stamped `now`, with a
+/// fresh event id `criteria-...` unless the request names one.
+pub fn criteria_event(request: &CriteriaRequest, now: SystemTime) -> v1::Event {
+    cli_event(
+        &request.workspace,
+        &request.actor,
+        request.event_id.as_deref(),
+        "criteria",
+        now,
+        v1::event::Payload::PromotionCriteriaSet(v1::PromotionCriteriaSet {
+            model: request.model.clone(),
+            criteria: request.criteria.clone(),
+        }),
+    )
+}
+
+/// An event the CLI states itself, stamped `now`. A fresh event id is
+/// `<prefix>-<unix nanos>-<process id>`: unique enough for a person at a
+/// shell, and printed so that a retry can reuse it.
+fn cli_event(
+    workspace: &Workspace,
+    actor: &str,
+    event_id: Option<&str>,
+    prefix: &str,
+    now: SystemTime,
+    payload: v1::event::Payload,
+) -> v1::Event {
     let since_epoch = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    let event_id = request
-        .event_id
-        .clone()
-        .unwrap_or_else(|| format!("redact-{}-{}", since_epoch.as_nanos(), std::process::id()));
+    let event_id = event_id.map_or_else(
+        || {
+            format!(
+                "{prefix}-{}-{}",
+                since_epoch.as_nanos(),
+                std::process::id()
+            )
+        },
+        str::to_owned,
+    );
     v1::Event {
         event_id,
-        workspace: request.workspace.as_str().to_owned(),
+        workspace: workspace.as_str().to_owned(),
         occurred_at: Some(pbjson_types::Timestamp {
             seconds: since_epoch.as_secs() as i64,
             nanos: since_epoch.subsec_nanos() as i32,
         }),
         producer: concat!("lineage-cli/", env!("CARGO_PKG_VERSION")).to_owned(),
-        actor: request.actor.clone(),
-        payload: Some(v1::event::Payload::RedactionRequested(
-            v1::RedactionRequested {
-                entity: Some(request.entity.clone()),
-                fields: request.fields.clone(),
-                reason: request.reason.clone(),
-            },
-        )),
+        actor: actor.to_owned(),
+        payload: Some(payload),
     }
 }
 
@@ -486,6 +546,7 @@ async fn settle(in_flight: InFlight, subject_prefix: &str, report: &mut EmitRepo
     match acked {
         Ok(ack) => {
             report.published += 1;
+            report.last_stream_seq = Some(ack.sequence);
             if ack.duplicate {
                 report.duplicates += 1;
             }
@@ -705,6 +766,38 @@ mod tests {
             now,
         );
         assert_eq!(retry.event_id, "redact-1");
+    }
+
+    #[test]
+    fn a_criteria_event_is_valid_and_names_its_model() {
+        let workspace = Workspace::parse("credit-lender").expect("valid");
+        let request = CriteriaRequest {
+            workspace: workspace.clone(),
+            model: "credit-risk".to_owned(),
+            criteria: "metrics.precision >= 0.9 and no flagged upstream".to_owned(),
+            actor: "risk-committee".to_owned(),
+            event_id: None,
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::new(1_780_000_000, 5);
+        let event = criteria_event(&request, now);
+        assert!(event.event_id.starts_with("criteria-1780000000000000005-"));
+        let line = serde_json::to_vec(&event).expect("serializes");
+        let checked = check_line(&line, Some(&workspace)).expect("a valid line");
+        let domain = validate::validate_event(&checked).expect("valid");
+        let lineage_core::Payload::PromotionCriteriaSet(set) = &domain.payload else {
+            panic!("criteria: {:?}", domain.payload);
+        };
+        assert_eq!(set.model, "credit-risk");
+        assert_eq!(set.criteria, request.criteria);
+        assert_eq!(domain.actor, "risk-committee");
+        let retry = criteria_event(
+            &CriteriaRequest {
+                event_id: Some("criteria-1".to_owned()),
+                ..request
+            },
+            now,
+        );
+        assert_eq!(retry.event_id, "criteria-1");
     }
 
     #[tokio::test]

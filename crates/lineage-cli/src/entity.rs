@@ -1,6 +1,6 @@
 //! Reading what a person types into wire requests: `kind:name[@version]`
-//! entities, `dataset[@version]` and `model@version` specs, and edge- and
-//! node-kind lists.
+//! entities, `dataset[@version]` and `model@version` specs, run ids,
+//! experiment and model names, metric keys, and edge- and node-kind lists.
 //!
 //! Parsing goes through `lineage_core`'s identifier rules, so anything the
 //! CLI accepts is something the service would accept too, and a typo is
@@ -33,6 +33,8 @@ pub enum ParseError {
     Key { input: String, error: KeyError },
     /// An edge kind that is not one of the ten the service knows.
     UnknownEdgeKind(String),
+    /// A metric key that breaks the key rules.
+    MetricKey { input: String, error: IdError },
 }
 
 impl fmt::Display for ParseError {
@@ -66,6 +68,7 @@ impl fmt::Display for ParseError {
             ParseError::UnknownEdgeKind(kind) => {
                 write!(f, "unknown edge kind {kind:?}; one of {EDGE_KIND_HELP}")
             }
+            ParseError::MetricKey { input, error } => write!(f, "metric key {input:?} {error}"),
         }
     }
 }
@@ -152,6 +155,39 @@ pub fn parse_model_spec(input: &str) -> Result<(String, String), ParseError> {
     id::check_name(name).map_err(|e| key_error(KeyError::Name(e)))?;
     id::check_version(version).map_err(|e| key_error(KeyError::Version(e)))?;
     Ok((name.to_owned(), version.to_owned()))
+}
+
+/// The name of an entity of an unversioned kind, or of a model (`run:r-1`
+/// or `r-1`, `experiment:credit-risk-2026`, `model:credit-risk`): the
+/// `kind:` prefix is optional, and the name follows the kind's rules (a
+/// run id's, or a name's).
+pub fn parse_unversioned(kind: EntityKind, input: &str) -> Result<String, ParseError> {
+    let bare = strip_kind_prefix(input, kind)?;
+    if bare.contains('@') && kind.is_versioned() {
+        return Err(ParseError::UnexpectedVersion {
+            kind,
+            input: input.to_owned(),
+        });
+    }
+    let check = if kind == EntityKind::Run {
+        id::check_run_id
+    } else {
+        id::check_name
+    };
+    check(bare).map_err(|error| ParseError::Key {
+        input: input.to_owned(),
+        error: KeyError::Name(error),
+    })?;
+    Ok(bare.to_owned())
+}
+
+/// A metric key, as a run logs it (`auc`, `val/loss`).
+pub fn parse_metric_key(input: &str) -> Result<String, ParseError> {
+    id::check_key(input).map_err(|error| ParseError::MetricKey {
+        input: input.to_owned(),
+        error,
+    })?;
+    Ok(input.to_owned())
 }
 
 /// Drops a leading `kind:` when it names `expected` (any alias); a prefix
@@ -449,6 +485,48 @@ mod tests {
         assert!(matches!(
             parse_model_spec("credit-risk"),
             Err(ParseError::MissingVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn run_ids_names_and_metric_keys() {
+        assert_eq!(
+            parse_unversioned(EntityKind::Run, "run:r-1"),
+            Ok("r-1".to_owned())
+        );
+        assert_eq!(
+            parse_unversioned(EntityKind::Run, "r-1"),
+            Ok("r-1".to_owned())
+        );
+        assert!(matches!(
+            parse_unversioned(EntityKind::Run, "r/1"),
+            Err(ParseError::Key {
+                error: KeyError::Name(IdError::BadCharacter { found: '/', .. }),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_unversioned(EntityKind::Run, "model:credit-risk"),
+            Err(ParseError::UnknownKind(_))
+        ));
+        assert_eq!(
+            parse_unversioned(EntityKind::ModelVersion, "model:credit-risk"),
+            Ok("credit-risk".to_owned())
+        );
+        let versioned = parse_unversioned(EntityKind::ModelVersion, "credit-risk@7")
+            .expect_err("criteria are the model's, not a version's");
+        assert_eq!(
+            versioned.to_string(),
+            "\"credit-risk@7\": a model has no version; drop the @..."
+        );
+        assert_eq!(
+            parse_unversioned(EntityKind::Experiment, "exp:credit-risk-2026"),
+            Ok("credit-risk-2026".to_owned())
+        );
+        assert_eq!(parse_metric_key("val/loss"), Ok("val/loss".to_owned()));
+        assert!(matches!(
+            parse_metric_key("auc "),
+            Err(ParseError::MetricKey { .. })
         ));
     }
 

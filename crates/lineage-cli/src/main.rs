@@ -5,8 +5,11 @@
 //! - [`entity`]: `kind:name[@version]` and the other things people type;
 //! - [`client`]: the gRPC connection, exit codes and error messages;
 //! - [`emit`]: publishing JSON lines of events to JetStream (and the one
-//!   event `redact` builds);
-//! - [`render`]: text, JSON and Graphviz output;
+//!   event `redact` or `promotion set-criteria` builds);
+//! - [`render`]: text, JSON, Graphviz and SVG output;
+//! - [`runs`]: `runs search`, `runs compare` (and its charts), `runs metric`;
+//! - [`promotion`]: `promotion check` and `promotion set-criteria`;
+//! - [`watch`]: following what comes to depend on an entity, live;
 //! - [`replay`]: the log as JSON lines, and the chain checked client-side;
 //! - [`access`]: tokens for the principals of lineaged's access file.
 
@@ -14,8 +17,11 @@ mod access;
 mod client;
 mod emit;
 mod entity;
+mod promotion;
 mod render;
 mod replay;
+mod runs;
+mod watch;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -28,7 +34,8 @@ use lineage_proto::v1;
 use crate::client::{Client, EXIT_FAILURE, UsageError};
 use crate::render::text::Direction;
 
-/// The most pages `runs-using --all` follows.
+/// The most pages `--all` follows (`runs-using`, `runs search`, `runs
+/// metric`), and `runs compare --plot` per run and metric.
 const MAX_PAGES: usize = 100;
 
 const AFTER_HELP: &str = "\
@@ -37,8 +44,9 @@ artifact, model, env, compute and endpoint; dataset, model and env need a
 version. Examples: dataset:applications@3, model:credit-risk@7, run:r-123,
 artifact:r-123/model.pkl, env:sklearn@1.4.2, compute:gpu-a100.
 
-Exit codes: 0 success; 1 failure; 2 not found; 3 invalid argument (from the
-service); 4 service or NATS unreachable; 64 command-line mistake.";
+Exit codes: 0 success; 1 failure (and a check that does not hold: verify,
+promotion check); 2 not found; 3 invalid argument (from the service); 4
+service or NATS unreachable; 64 command-line mistake.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -228,10 +236,11 @@ impl View {
 #[derive(Debug, Args)]
 struct ViewArgs {
     /// How much of each entity to fetch. By default, what the output shows:
-    /// `full` for `--format json` (the whole response) and for the
-    /// `runs-using` table (it lists the dataset versions each run read),
-    /// `basic` otherwise (trees show names and markers; a trace's model
-    /// version and source run are always full).
+    /// `full` for `--format json` (the whole response), for the
+    /// `runs-using` table (it lists the dataset versions each run read) and
+    /// for a `runs search` table with columns of metrics, parameters or
+    /// tags, `basic` otherwise (trees show names and markers; a trace's
+    /// model version and source run are always full).
     #[arg(long, value_enum)]
     view: Option<View>,
 }
@@ -363,6 +372,220 @@ enum Command {
     /// base64), whatever --format says. With --workspace, only that
     /// workspace's events.
     Replay(ReplayArgs),
+    /// Search, compare and chart the runs of --workspace.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Check a model version against promotion criteria, or set a model's.
+    #[command(subcommand)]
+    Promotion(PromotionCommand),
+    /// Follow, live, every entity that comes to depend on an entity.
+    ///
+    /// One line per entity as the service applies it: the log sequence, the
+    /// entity with its markers, and the path from the root
+    /// (`dataset:applications@3 -INPUT-> run:r9`); with --format json, one
+    /// JSON object (a lineage.v1.ImpactEvent) per line. Runs until Ctrl-C,
+    /// --count entities, or the stream fails: a reader slower than the
+    /// service's stall timeout loses its stream (DEADLINE_EXCEEDED), and
+    /// --from-seq with the last sequence printed resumes it.
+    Watch(WatchArgs),
+}
+
+impl Command {
+    /// The commands that always answer as of now, by name: the time-travel
+    /// flags would be ignored there, so they are refused.
+    fn answers_only_now(&self) -> Option<&'static str> {
+        match self {
+            Command::Runs(RunsCommand::Search(_)) => Some("runs search"),
+            Command::Runs(RunsCommand::Compare(_)) => Some("runs compare"),
+            Command::Runs(RunsCommand::Metric(_)) => Some("runs metric"),
+            Command::Promotion(PromotionCommand::Check(_)) => Some("promotion check"),
+            Command::Watch(_) => Some("watch"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Runs matching a filter, ranked and paged: a table of run, experiment,
+    /// status and start, and a column per metric (its latest value),
+    /// parameter or tag the filter or the order names.
+    Search(SearchArgs),
+    /// Two to sixteen runs side by side: every field and parameter, those
+    /// that differ marked `*`, then each metric's latest and best values
+    /// per run, the best run marked ★. --plot charts the metrics' whole
+    /// histories in an SVG file.
+    Compare(CompareArgs),
+    /// Every point of one metric of one run: step, value and time.
+    Metric(MetricArgs),
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Only runs of this experiment (repeat for more).
+    #[arg(long = "experiment", value_name = "EXPERIMENT")]
+    experiments: Vec<String>,
+
+    /// Terms joined by `and` (README, "Search and rank runs"), e.g.
+    /// "metrics.auc > 0.8 and params.lr = '0.01' and uses dataset
+    /// 'applications@3'". Every run when omitted.
+    #[arg(long, default_value = "")]
+    filter: String,
+
+    /// A sort key, most significant first (repeat for more):
+    /// metrics.<key>, params.<key>, tags.<key>, started_at, ended_at, name
+    /// or run_id, then ASC (the default) or DESC, e.g. "metrics.auc DESC".
+    /// Runs without the key come last; ties go by run id.
+    #[arg(long = "order-by", value_name = "KEY [ASC|DESC]")]
+    order_by: Vec<String>,
+
+    /// Runs per page (the server default when omitted).
+    #[arg(long)]
+    page_size: Option<u32>,
+
+    /// Continue from a previous page's token (with the same filter and
+    /// order).
+    #[arg(long, default_value = "")]
+    page_token: String,
+
+    /// Follow the pages to the end (at most 100 pages).
+    #[arg(long)]
+    all: bool,
+
+    #[command(flatten)]
+    view: ViewArgs,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// The runs (2 to 16 run ids; a `run:` prefix is allowed), compared in
+    /// this order.
+    #[arg(required = true, num_args = 2..=16, value_name = "RUN")]
+    runs: Vec<String>,
+
+    /// A metric for which lower is better (repeat for more). Others are
+    /// better higher, except keys whose name says loss, error, rmse, mae,
+    /// mse, gap or latency.
+    #[arg(long = "lower-is-better", value_name = "KEY")]
+    lower_is_better: Vec<String>,
+
+    /// Also chart the metrics' whole histories in this SVG file: one chart
+    /// per metric, a line per run. An existing file is replaced, as with
+    /// `export --out`.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
+
+    /// Chart only this metric (repeat for more); by default every compared
+    /// metric, at most 24.
+    #[arg(long = "plot-metric", value_name = "KEY", requires = "plot")]
+    plot_metrics: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct MetricArgs {
+    /// The run id (a `run:` prefix is allowed).
+    run: String,
+
+    /// The metric's key.
+    key: String,
+
+    /// Points per page (the server default when omitted).
+    #[arg(long)]
+    page_size: Option<u32>,
+
+    /// Continue from a previous page's token.
+    #[arg(long, default_value = "")]
+    page_token: String,
+
+    /// Follow the pages to the end (at most 100 pages).
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PromotionCommand {
+    /// Whether a model version meets promotion criteria: its model's
+    /// (`promotion set-criteria`), or --criteria. Prints PASS or FAIL, then
+    /// each criterion with its explanation and the evidence it rests on.
+    ///
+    /// Exit codes: 0 when the version meets them; 1 when it does not (so a
+    /// release pipeline can gate on it), or when the model has no criteria
+    /// and --criteria is not given; 2 for an unknown model version; 3 for
+    /// criteria that do not parse.
+    Check(CheckArgs),
+    /// Set the criteria every production version of a model must meet,
+    /// replacing its earlier ones: publishes a PromotionCriteriaSet event
+    /// (as `emit` does) in --workspace, and prints its event id and stream
+    /// sequence.
+    ///
+    /// Terms are joined by `and`: the search filter's terms, evaluated on
+    /// the version's source run (`metrics.precision >= 0.9`, `status =
+    /// 'COMPLETED'`), and `no flagged upstream`, `approved` (the
+    /// registration names an approver) and `stages approved` (every stage
+    /// change names one). Criteria that do not parse are dead-lettered by
+    /// the service.
+    SetCriteria(SetCriteriaArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The model version: name@version (a `model:` prefix is allowed).
+    model: String,
+
+    /// Check these criteria instead of the model's, e.g.
+    /// "metrics.precision >= 0.9 and no flagged upstream".
+    #[arg(long)]
+    criteria: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct SetCriteriaArgs {
+    /// The model (every version of it; a `model:` prefix is allowed).
+    model: String,
+
+    /// The criteria, e.g. "metrics.precision >= 0.9 and no flagged
+    /// upstream and approved".
+    criteria: String,
+
+    /// Who sets them, recorded with the event (its actor).
+    #[arg(long, env = "LINEAGE_ACTOR", default_value = "")]
+    actor: String,
+
+    /// The event id, to retry an earlier attempt without a second event (a
+    /// fresh one is made and printed when omitted).
+    #[arg(long)]
+    event_id: Option<String>,
+
+    /// After publishing, wait until the service has handled it (as `emit
+    /// --wait`); then `--min-seq` with the printed sequence checks against
+    /// the new criteria.
+    #[arg(long)]
+    wait: bool,
+
+    /// Seconds `--wait` waits before failing.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct WatchArgs {
+    /// The root: kind:name[@version], e.g. dataset:applications@3.
+    entity: String,
+
+    /// How many edges deep to follow (the server default, also its
+    /// maximum, when omitted).
+    #[arg(long, visible_alias = "max-depth")]
+    depth: Option<u32>,
+
+    /// Report what became downstream after this log sequence: 0 (the
+    /// default) reports everything downstream now, then what comes. To
+    /// resume, the last sequence printed.
+    #[arg(long, default_value_t = 0)]
+    from_seq: u64,
+
+    /// Stop after this many entities.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -636,6 +859,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
+    if let Some(command) = cli.command.answers_only_now()
+        && (global.as_of.is_some() || global.occurred_by.is_some())
+    {
+        return Err(UsageError(format!(
+            "{command} answers as of now: --as-of and --occurred-by are not for it"
+        ))
+        .into());
+    }
     match &cli.command {
         Command::Emit(args) => run_emit(global, args).await,
         Command::Redact(args) => run_redact(global, args).await,
@@ -789,6 +1020,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_stdout(&format!("{public_key}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Runs(RunsCommand::Search(args)) => runs::search(global, args).await,
+        Command::Runs(RunsCommand::Compare(args)) => runs::compare(global, args).await,
+        Command::Runs(RunsCommand::Metric(args)) => runs::metric(global, args).await,
+        Command::Promotion(PromotionCommand::Check(args)) => promotion::check(global, args).await,
+        Command::Promotion(PromotionCommand::SetCriteria(args)) => {
+            promotion::set_criteria(global, args).await
+        }
+        Command::Watch(args) => watch::watch(global, args).await,
     }
 }
 
@@ -1106,25 +1345,8 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
     };
     let event = emit::redaction_event(&request, std::time::SystemTime::now());
     let what = format!("the redaction of {}", entity::display_ref(&request.entity));
-    let token = global.token()?;
-    let tls = global.tls()?;
-    let options = emit::EmitOptions {
-        input: emit::Input::Memory {
-            lines: serde_json::to_vec(&event)?,
-            what,
-        },
-        nats_url: global.nats_url.clone(),
-        nats_identity: global.nats_identity(),
-        subject_prefix: global.subject_prefix.clone(),
-        workspace: Some(workspace),
-        wait: args.wait.then(|| emit::WaitOptions {
-            grpc_addr: global.grpc_addr.clone(),
-            token,
-            tls,
-            timeout: Duration::from_secs(args.wait_timeout),
-        }),
-    };
-    let report = emit::emit(options).await?;
+    let wait = args.wait.then_some(args.wait_timeout);
+    let report = publish_one(global, workspace, &event, what, wait).await?;
     match global.format {
         Format::Json => {
             let mut json = report.to_json();
@@ -1144,6 +1366,37 @@ async fn run_redact(global: &GlobalArgs, args: &RedactArgs) -> anyhow::Result<Ex
     } else {
         ExitCode::from(EXIT_FAILURE)
     })
+}
+
+/// Publishes one event the CLI built (`redact`, `promotion set-criteria`)
+/// as `emit` publishes a line, in `workspace`; with `wait_secs`, waits as
+/// `emit --wait` does for that long.
+async fn publish_one(
+    global: &GlobalArgs,
+    workspace: Workspace,
+    event: &v1::Event,
+    what: String,
+    wait_secs: Option<u64>,
+) -> anyhow::Result<emit::EmitReport> {
+    let token = global.token()?;
+    let tls = global.tls()?;
+    let options = emit::EmitOptions {
+        input: emit::Input::Memory {
+            lines: serde_json::to_vec(event)?,
+            what,
+        },
+        nats_url: global.nats_url.clone(),
+        nats_identity: global.nats_identity(),
+        subject_prefix: global.subject_prefix.clone(),
+        workspace: Some(workspace),
+        wait: wait_secs.map(|secs| emit::WaitOptions {
+            grpc_addr: global.grpc_addr.clone(),
+            token,
+            tls,
+            timeout: Duration::from_secs(secs),
+        }),
+    };
+    emit::emit(options).await
 }
 
 async fn run_traversal(

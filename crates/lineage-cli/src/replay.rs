@@ -297,7 +297,8 @@ impl ChainVerifier {
         }
         let subject = validate::validate_logged_event(&event)
             .map_err(|rejection| format!("the event left does not validate: {rejection}"))?
-            .subject();
+            .subject()
+            .ok_or("the event left has no subject a redaction could name")?;
         self.redactions_due
             .entry(redaction.redaction_seq)
             .or_insert((subject, record.seq));

@@ -33,13 +33,13 @@ use std::collections::BTreeMap;
 use petgraph::Direction;
 use petgraph::graph::{EdgeIndex, NodeIndex};
 
-use crate::event::EventTime;
+use crate::event::{EventTime, Stamp};
 use crate::graph::{
-    DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeEnds, EdgeKind, Facts, LineageGraph, Lww,
+    CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeEnds, EdgeKind, Facts, LineageGraph, Lww,
     MetricPointFacts, MetricSeries, Name, Node, Registers, RegistrationFacts, RunFacts,
     RunStartFacts, StampRef,
 };
-use crate::id::{EntityKey, EntityKind};
+use crate::id::{EntityKey, EntityKind, Workspace};
 
 /// Which records of the log a view is made of.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -105,6 +105,20 @@ impl<'g> AsOf<'g> {
             Cut::Logged(last) => last.min(self.graph.applied_seq()),
             Cut::Now | Cut::Occurred(_) => self.graph.applied_seq(),
         }
+    }
+
+    /// The promotion criteria a model has in the view: the greatest stamp
+    /// among those the view's records set.
+    pub fn promotion_criteria(
+        &self,
+        workspace: &Workspace,
+        model: &str,
+    ) -> Option<(&'g Stamp, &'g CriteriaFacts)> {
+        self.graph
+            .promotion_criteria(workspace, model)?
+            .iter()
+            .rev()
+            .find(|(stamp, facts)| self.cut.admits(facts.seq, stamp.occurred_at))
     }
 
     /// Whether the entity exists in the view.

@@ -3,7 +3,7 @@
 //!
 //! It covers every node's identity and facts (with the stamps that decided
 //! them), the redactions recorded on each node, and every active edge, in
-//! sorted order. It leaves out what depends on arrival by nature: log
+//! sorted order, and each model's current promotion criteria. It leaves out what depends on arrival by nature: log
 //! sequence numbers (a redaction's included) and retired edges.
 
 use crate::event::{EventTime, Stamp};
@@ -228,6 +228,27 @@ impl LineageGraph {
             canonical.key(from);
             canonical.key(to);
             canonical.tag(kind);
+        }
+
+        // The criteria each model has now; written only when some model has
+        // any, so digests of graphs without criteria stay as they were.
+        let mut criteria: Vec<_> = self
+            .all_promotion_criteria()
+            .filter_map(|((workspace, model), set)| {
+                let (stamp, current) = set.iter().next_back()?;
+                Some((workspace.as_str(), model.as_str(), stamp, &current.criteria))
+            })
+            .collect();
+        if !criteria.is_empty() {
+            criteria.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            canonical.tag(0xC0);
+            canonical.u64(criteria.len() as u64);
+            for (workspace, model, stamp, text) in criteria {
+                canonical.str(workspace);
+                canonical.str(model);
+                canonical.stamp(stamp);
+                canonical.str(text);
+            }
         }
         *canonical.0.finalize().as_bytes()
     }

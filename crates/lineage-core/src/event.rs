@@ -9,6 +9,7 @@
 //! `RedactionRequested` about that entity erases ([`Event::erased`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Arc;
 
 use crate::id::{EntityKey, Workspace};
@@ -53,6 +54,51 @@ impl EventTime {
         let nanos = self.0.rem_euclid(1_000_000_000) as i32;
         (seconds, nanos)
     }
+}
+
+/// RFC 3339 in UTC (`2026-07-06T08:00:00Z`, with a fraction only when the
+/// time has one): how answers that explain themselves in words state a
+/// time.
+impl fmt::Display for EventTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (seconds, nanos) = self.to_unix();
+        let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+        let second_of_day = seconds.rem_euclid(86_400);
+        let (hour, minute, second) = (
+            second_of_day / 3600,
+            (second_of_day % 3600) / 60,
+            second_of_day % 60,
+        );
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+        )?;
+        if nanos > 0 {
+            let fraction = format!("{nanos:09}");
+            write!(f, ".{}", fraction.trim_end_matches('0'))?;
+        }
+        f.write_str("Z")
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A producer-assigned event id, unique within a workspace.
@@ -122,6 +168,7 @@ pub enum Payload {
     ModelDeployed(ModelDeployed),
     EntityFlagged(EntityFlagged),
     RedactionRequested(RedactionRequested),
+    PromotionCriteriaSet(PromotionCriteriaSet),
 }
 
 impl Event {
@@ -221,6 +268,8 @@ impl Event {
                 EntityKey::model_version(ws, &deployed.model, &deployed.version),
                 EntityKey::endpoint(ws, &deployed.endpoint),
             ],
+            // A model is not an entity of the graph: its versions are.
+            Payload::PromotionCriteriaSet(_) => Vec::new(),
         }
     }
 
@@ -228,10 +277,11 @@ impl Event {
     /// event's personal fields, and so the entity a redaction must name to
     /// erase them. For `ModelDeployed` it is the endpoint: the deployment is
     /// a fact of the endpoint (the graph keeps it there), the model version
-    /// only a reference.
-    pub fn subject(&self) -> EntityKey {
+    /// only a reference. `None` for criteria, which are about a model, not
+    /// an entity of the graph (their actor cannot be erased by entity).
+    pub fn subject(&self) -> Option<EntityKey> {
         let ws = &self.workspace;
-        match &self.payload {
+        Some(match &self.payload {
             Payload::ExperimentCreated(created) => EntityKey::experiment(ws, &created.experiment),
             Payload::RunStarted(RunStarted { run_id, .. })
             | Payload::RunFinished(RunFinished { run_id, .. })
@@ -254,7 +304,8 @@ impl Event {
                 EntityKey::model_version(ws, model, version)
             }
             Payload::ModelDeployed(deployed) => EntityKey::endpoint(ws, &deployed.endpoint),
-        }
+            Payload::PromotionCriteriaSet(_) => return None,
+        })
     }
 
     /// A copy with the value of each of `fields` the event has set to "":
@@ -317,6 +368,7 @@ pub enum PayloadKind {
     ModelDeployed,
     EntityFlagged,
     RedactionRequested,
+    PromotionCriteriaSet,
 }
 
 impl Payload {
@@ -336,6 +388,7 @@ impl Payload {
             Payload::ModelDeployed(_) => PayloadKind::ModelDeployed,
             Payload::EntityFlagged(_) => PayloadKind::EntityFlagged,
             Payload::RedactionRequested(_) => PayloadKind::RedactionRequested,
+            Payload::PromotionCriteriaSet(_) => PayloadKind::PromotionCriteriaSet,
         }
     }
 }
@@ -394,6 +447,18 @@ pub enum RunStatus {
     Completed,
     Failed,
     Canceled,
+}
+
+impl RunStatus {
+    /// The wire enum's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Started => "STARTED",
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Canceled => "CANCELED",
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -477,6 +542,17 @@ pub enum ModelStage {
     Archived,
 }
 
+impl ModelStage {
+    /// The wire enum's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStage::Staging => "STAGING",
+            ModelStage::Production => "PRODUCTION",
+            ModelStage::Archived => "ARCHIVED",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ModelStageChanged {
     pub model: String,
@@ -502,6 +578,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The wire enum's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct EntityFlagged {
     pub entity: EntityKey,
@@ -518,6 +606,15 @@ pub struct RedactionRequested {
     pub fields: BTreeSet<PersonalField>,
     /// Why, for the audit trail; never empty.
     pub reason: String,
+}
+
+/// The criteria every production version of `model` must meet, replacing
+/// the model's earlier ones (the greatest stamp stands).
+#[derive(Clone, PartialEq, Debug)]
+pub struct PromotionCriteriaSet {
+    pub model: String,
+    /// As written (and parsed by validation, so it parses).
+    pub criteria: String,
 }
 
 #[cfg(test)]
@@ -551,7 +648,7 @@ mod tests {
             endpoint: "scoring".into(),
             deployment: "d".into(),
         }));
-        assert_eq!(deployed.subject(), EntityKey::endpoint(&ws, "scoring"));
+        assert_eq!(deployed.subject(), Some(EntityKey::endpoint(&ws, "scoring")));
         let logged = event_of(Payload::ArtifactLogged(ArtifactLogged {
             run_id: "r1".into(),
             name: "model.pkl".into(),
@@ -562,7 +659,7 @@ mod tests {
         }));
         assert_eq!(
             logged.subject(),
-            EntityKey::artifact(&ws, "r1", "model.pkl")
+            Some(EntityKey::artifact(&ws, "r1", "model.pkl"))
         );
         let inputs = event_of(Payload::RunInputsDeclared(RunInputsDeclared {
             run_id: "r1".into(),
@@ -573,10 +670,11 @@ mod tests {
             artifacts: Vec::new(),
             models: Vec::new(),
         }));
-        assert_eq!(inputs.subject(), EntityKey::run(&ws, "r1"));
+        assert_eq!(inputs.subject(), Some(EntityKey::run(&ws, "r1")));
         // The subject is always among what the event mentions.
         for event in [&deployed, &logged, &inputs] {
-            assert!(event.mentions().contains(&event.subject()));
+            let subject = event.subject().expect("a subject");
+            assert!(event.mentions().contains(&subject));
         }
     }
 

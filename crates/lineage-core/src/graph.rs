@@ -569,6 +569,15 @@ pub struct DeploymentFacts {
     pub deployment: String,
 }
 
+/// One `PromotionCriteriaSet` of a model.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CriteriaFacts {
+    /// As written; it parsed when the event was validated.
+    pub criteria: String,
+    /// The event's log sequence.
+    pub seq: u64,
+}
+
 /// What is known about an entity, by kind.
 #[derive(Clone, PartialEq, Debug)]
 ///
@@ -834,6 +843,10 @@ pub struct LineageGraph {
     pub(crate) runs_by_dataset_version: HashMap<NodeIndex, BTreeMap<Name, NodeIndex>>,
     /// The versions of each dataset ever referenced, per (workspace, dataset).
     pub(crate) versions_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    /// Every promotion criteria ever set, per (workspace, model), by stamp:
+    /// the greatest a view admits stands, so earlier ones answer views as
+    /// of earlier moments.
+    pub(crate) criteria_by_model: HashMap<(Workspace, String), BTreeMap<Stamp, CriteriaFacts>>,
     /// The highest log sequence applied.
     pub(crate) applied_seq: u64,
     /// Edges not retired, kept so that status answers in O(1).
@@ -842,6 +855,10 @@ pub struct LineageGraph {
     /// views as of earlier sequences or event times; only nodes that have
     /// any are here.
     pub(crate) displaced: HashMap<NodeIndex, Vec<Displaced>>,
+    /// The runs of each workspace by what searches ask of them
+    /// (`crate::search`): derived from the nodes by `apply`, rebuilt after
+    /// a snapshot is decoded, never written nor digested.
+    pub(crate) run_index: crate::search::RunIndex,
 }
 
 impl LineageGraph {
@@ -985,6 +1002,33 @@ impl LineageGraph {
         self.runs_by_dataset_version.get(&dataset_version)
     }
 
+    /// The log sequence and event id of the event that logged a metric point.
+    pub fn metric_point_origin(&self, point: &MetricPointFacts) -> (u64, &str) {
+        let stamp = point.stamp;
+        (
+            self.point_stamps.seq(stamp),
+            self.point_stamps.get(stamp).event_id,
+        )
+    }
+
+    /// Every promotion criteria set for a model, by stamp (the last one
+    /// stands now; see `AsOf::promotion_criteria` for earlier views).
+    pub fn promotion_criteria(
+        &self,
+        workspace: &Workspace,
+        model: &str,
+    ) -> Option<&BTreeMap<Stamp, CriteriaFacts>> {
+        self.criteria_by_model
+            .get(&(workspace.clone(), model.to_owned()))
+    }
+
+    /// Every model with promotion criteria, with them.
+    pub fn all_promotion_criteria(
+        &self,
+    ) -> impl Iterator<Item = (&(Workspace, String), &BTreeMap<Stamp, CriteriaFacts>)> {
+        self.criteria_by_model.iter()
+    }
+
     /// The values a node's registers hold no longer or never held, in the
     /// order they left (see [`Displaced`]).
     pub fn displaced(&self, node: NodeIndex) -> &[Displaced] {
@@ -1030,6 +1074,7 @@ impl LineageGraph {
 
     /// Folds one logged event into the graph. `seq` is its log sequence.
     pub fn apply(&mut self, seq: u64, event: &Event) {
+        let run_entries_before = self.run_entries_before(event);
         let stamp = event.stamp();
         let ws = &event.workspace;
         let at = At {
@@ -1129,8 +1174,21 @@ impl LineageGraph {
                 );
             }
             Payload::RedactionRequested(requested) => self.apply_redaction(at, event, requested),
+            Payload::PromotionCriteriaSet(set) => {
+                self.criteria_by_model
+                    .entry((ws.clone(), set.model.clone()))
+                    .or_default()
+                    .insert(
+                        stamp,
+                        CriteriaFacts {
+                            criteria: set.criteria.clone(),
+                            seq,
+                        },
+                    );
+            }
         }
         self.applied_seq = self.applied_seq.max(seq);
+        self.reindex_run_touched_by(event, run_entries_before);
     }
 
     /// Erases the fields' values on the entity, current and displaced (as

@@ -7,15 +7,20 @@
 
 pub mod as_of;
 pub mod chain;
+pub mod compare;
 pub mod diff;
 pub mod digest;
 pub mod event;
+pub mod filter;
 pub mod graph;
 pub mod id;
+pub mod promotion;
 pub mod query;
 pub mod redaction;
+pub mod search;
 pub mod series;
 pub mod snapshot;
+pub mod watch;
 
 /// Graph indexes, valid for the [`LineageGraph`] that returned them.
 pub use petgraph::graph::{EdgeIndex, NodeIndex};

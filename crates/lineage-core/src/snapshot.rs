@@ -5,7 +5,7 @@
 //! belongs to, is the caller's business. The graph's applied sequence is
 //! part of the snapshot ([`LineageGraph::applied_seq`] after decoding).
 //!
-//! The format (version 5), little endian, lengths, indexes and log
+//! The format (version 6), little endian, lengths, indexes and log
 //! sequences as LEB128 varints, times as 8-byte nanoseconds:
 //!
 //! ```text
@@ -17,6 +17,8 @@
 //!                     flags, redactions, facts, displaced)
 //!       edges        (count, each: from, to, kind, first_seq,
 //!                     first_occurred_at, retired_seq)
+//!       criteria     (count, each: workspace, model, count, each: stamp,
+//!                     seq, criteria)          promotion criteria by model
 //!       event ids    (count, each a string)       stamps refer to these
 //!       the offset of the event ids from the magic (u64)
 //! stamp:     time, event id index
@@ -41,13 +43,13 @@
 //! follow its facts, in the order the graph holds them: almost every node
 //! has none and pays one byte for its count.
 //!
-//! Older formats (1 to 4) are refused ([`SnapshotError::UnsupportedVersion`]):
-//! they lack the log sequence of each value, flag, stage change and point
+//! Older formats (1 to 5) are refused ([`SnapshotError::UnsupportedVersion`]):
+//! 1 to 4 lack the log sequence of each value, flag, stage change and point
 //! stamp, the earliest event time of each node and edge, and the displaced
 //! values, so a graph loaded from them would answer queries as of an earlier
-//! sequence or event time wrongly, and nothing in them can stand in for what
-//! is missing. The caller replays the log instead, once; the snapshot it
-//! writes next is format 5.
+//! sequence or event time wrongly; 5 lacks the promotion criteria. Nothing
+//! in them can stand in for what is missing. The caller replays the log
+//! instead, once; the snapshot it writes next is format 6.
 //!
 //! Nodes and edges are written in index order and re-added in that order,
 //! so indexes and petgraph's adjacency order come back identical. The
@@ -73,7 +75,7 @@ use crate::event::{
     DatasetVersionRef, EnvironmentRef, EventId, EventTime, ModelStage, RunStatus, Severity, Stamp,
 };
 use crate::graph::{
-    ArtifactFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeKind, ExperimentFacts,
+    ArtifactFacts, CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeKind, ExperimentFacts,
     Facts, FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
     Redaction, Redactions, Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts,
     StageChangeFacts, StampRef,
@@ -83,7 +85,7 @@ use crate::series;
 
 const MAGIC: &[u8; 6] = b"LGSNAP";
 /// The format version this build writes, and the only one it reads.
-pub const SNAPSHOT_VERSION: u8 = 5;
+pub const SNAPSHOT_VERSION: u8 = 6;
 const CHECKSUM_LEN: usize = 32;
 
 /// Why bytes are not a snapshot this build can load. Every variant means
@@ -447,6 +449,18 @@ impl Encoder {
                     buf.push(1);
                     varint(buf, seq);
                 }
+            }
+            out.spill_if_full();
+        }
+        varint(&mut out.buf, graph.criteria_by_model.len() as u64);
+        for ((workspace, model), set) in &graph.criteria_by_model {
+            string(&mut out.buf, workspace.as_str());
+            string(&mut out.buf, model);
+            varint(&mut out.buf, set.len() as u64);
+            for (stamp, facts) in set {
+                self.stamp(&mut out.buf, stamp);
+                varint(&mut out.buf, facts.seq);
+                string(&mut out.buf, &facts.criteria);
             }
             out.spill_if_full();
         }
@@ -1044,6 +1058,28 @@ impl Reader<'_> {
             }
             graph.graph.add_edge(from, to, edge);
         }
+
+        let count = self.count()?;
+        for _ in 0..count {
+            let workspace = Workspace::parse(self.str()?)
+                .map_err(|_| self.invalid("a criteria workspace that is not one"))?;
+            let model = self.string()?;
+            let entries = self.count()?;
+            let mut set = BTreeMap::new();
+            for _ in 0..entries {
+                let stamp = self.stamp(&tables)?;
+                let seq = self.varint()?;
+                let criteria = self.string()?;
+                set.insert(stamp, CriteriaFacts { criteria, seq });
+            }
+            if graph
+                .criteria_by_model
+                .insert((workspace, model), set)
+                .is_some()
+            {
+                return Err(self.invalid("a model's criteria written twice"));
+            }
+        }
         rebuild_indexes(&mut graph);
         Ok(graph)
     }
@@ -1413,7 +1449,8 @@ impl Reader<'_> {
 }
 
 /// Rebuilds the indexes that are not written: dataset versions by dataset,
-/// and runs by the dataset (version) they read. Input edges are never
+/// runs by the dataset (version) they read, and the run index searches
+/// read (`crate::search`). Input edges are never
 /// retired, and a dataset version's Input edges are exactly the entries
 /// of the runs-by-dataset indexes.
 fn rebuild_indexes(graph: &mut LineageGraph) {
@@ -1449,6 +1486,7 @@ fn rebuild_indexes(graph: &mut LineageGraph) {
             .runs_by_dataset_version
             .insert(dataset, runs.into_iter().collect());
     }
+    graph.rebuild_run_index();
 }
 
 #[cfg(test)]

@@ -676,7 +676,7 @@ fn erased_by(events: &[Event], redaction: &Event) -> Vec<Event> {
     events
         .iter()
         .map(|event| {
-            if event.subject() == requested.entity {
+            if event.subject().as_ref() == Some(&requested.entity) {
                 event.erased(&requested.fields)
             } else {
                 event.clone()

@@ -331,7 +331,7 @@ fn erasing_the_log_and_replaying_gives_the_same_graph() {
         let erased: Vec<Event> = events
             .iter()
             .map(|event| {
-                if event.subject() == requested.entity {
+                if event.subject().as_ref() == Some(&requested.entity) {
                     event.erased(&requested.fields)
                 } else {
                     event.clone()

@@ -14,9 +14,11 @@
 
 use lineage_core::AsOf;
 use lineage_core::chain::SignedCheckpoint;
+use lineage_core::compare::RunComparison;
+use lineage_core::promotion::{PromotionCheck, production_status};
 use lineage_core::diff::{Change, LineageDiff};
 use lineage_core::event::{ModelStage, RunStatus, Severity};
-use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, Lww, Node};
+use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, Lww, MetricPointFacts, Node};
 use lineage_core::{EdgeIndex, NodeIndex};
 use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 
@@ -295,6 +297,7 @@ pub fn entity(graph: &AsOf<'_>, index: NodeIndex) -> v1::Entity {
                     })
                     .collect(),
                 deployments: deployments(graph, index),
+                promotion: promotion_status(graph, index),
                 ..Default::default()
             };
             if let Some(registered) = &model.registered {
@@ -381,6 +384,7 @@ fn basic_entity(graph: &AsOf<'_>, index: NodeIndex) -> v1::Entity {
                     .stage()
                     .map_or(v1::ModelStage::Unspecified, model_stage) as i32,
                 deployments: deployments(graph, index),
+                promotion: promotion_status(graph, index),
                 ..Default::default()
             }))
         }
@@ -617,5 +621,109 @@ pub fn model_trace(
         compute: trace.compute.map(|n| entity_in_view(graph, n, view)),
         upstream: Some(subgraph(graph, &trace.upstream, view, form)),
         applied_seq: graph.answered_seq(),
+    }
+}
+
+/// A production model version against its model's stored criteria (field
+/// 9 of its details, in both views); `None` for any other version.
+pub(crate) fn promotion_status(graph: &AsOf<'_>, model: NodeIndex) -> Option<v1::PromotionStatus> {
+    let status = production_status(graph, model)?;
+    Some(v1::PromotionStatus {
+        criteria: status.criteria,
+        criteria_event_id: status.criteria_event_id,
+        met: status.met,
+        unmet: status.unmet,
+    })
+}
+
+/// A promotion check's verdicts and evidence.
+pub fn promotion_check(graph: &AsOf<'_>, check: &PromotionCheck, criteria: &str, criteria_event_id: &str) -> v1::PromotionCheck {
+    let key = graph.key(check.model_version);
+    v1::PromotionCheck {
+        model: Some(v1::ModelVersionRef {
+            model: key.name.clone(),
+            version: key.version.clone(),
+        }),
+        source_run_id: check.source_run_id.clone().unwrap_or_default(),
+        criteria: criteria.to_owned(),
+        criteria_event_id: criteria_event_id.to_owned(),
+        passed: check.passed,
+        results: check
+            .results
+            .iter()
+            .map(|result| v1::CriterionResult {
+                criterion: result.criterion.clone(),
+                passed: result.passed,
+                explanation: result.explanation.clone(),
+                evidence: result
+                    .evidence
+                    .iter()
+                    .map(|evidence| v1::Evidence {
+                        entity: Some(entity_ref(&evidence.entity)),
+                        field: evidence.field.clone(),
+                        value: evidence.value.clone(),
+                        event_id: evidence.event_id.clone(),
+                        seq: evidence.seq,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        truncated: check.truncated,
+        applied_seq: graph.answered_seq(),
+    }
+}
+
+/// One metric point as the wire has it.
+pub fn metric_value(key: &str, point: &MetricPointFacts) -> v1::MetricValue {
+    v1::MetricValue {
+        key: key.to_owned(),
+        value: point.value,
+        step: point.step,
+        timestamp: Some(timestamp(point.timestamp)),
+    }
+}
+
+/// A comparison of runs, each run in full.
+pub fn run_comparison(graph: &AsOf<'_>, comparison: &RunComparison) -> v1::RunComparison {
+    v1::RunComparison {
+        runs: comparison
+            .runs
+            .iter()
+            .map(|&run| entity(graph, run))
+            .collect(),
+        fields: comparison
+            .fields
+            .iter()
+            .map(|field| v1::ComparedField {
+                field: field.field.clone(),
+                values: field.values.clone(),
+                differs: field.differs,
+            })
+            .collect(),
+        metrics: comparison
+            .metrics
+            .iter()
+            .map(|metric| v1::MetricComparison {
+                key: metric.key.clone(),
+                lower_is_better: metric.lower_is_better,
+                runs: metric
+                    .runs
+                    .iter()
+                    .map(|side| match side {
+                        None => v1::ComparedMetric::default(),
+                        Some(side) => v1::ComparedMetric {
+                            present: true,
+                            latest: Some(metric_value(&metric.key, &side.latest)),
+                            best: Some(metric_value(&metric.key, &side.best)),
+                            points: side.points as u64,
+                        },
+                    })
+                    .collect(),
+                best_run: metric.best_run.unwrap_or_default() as u32,
+                differs: metric.differs,
+            })
+            .collect(),
+        applied_seq: graph.answered_seq(),
+        truncated: comparison.truncated,
     }
 }

@@ -352,6 +352,7 @@ fn full_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, node: 
                 });
             }
             deployments(w, graph, index);
+            promotion(w, graph, index);
         }),
         Facts::Endpoint(current) => endpoint_details(w, current.as_deref()),
         Facts::Environment | Facts::Compute => {}
@@ -501,6 +502,7 @@ fn basic_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, node:
                 .map_or(v1::ModelStage::Unspecified, convert::model_stage);
             w.enumeration(6, stage as i32);
             deployments(w, graph, index);
+            promotion(w, graph, index);
         }),
         Facts::Endpoint(current) => endpoint_details(w, current.as_deref()),
         Facts::Environment | Facts::Compute => {}
@@ -511,6 +513,14 @@ fn basic_entity_fields(w: &mut Writer, graph: &AsOf<'_>, index: NodeIndex, node:
 fn deployments(w: &mut Writer, graph: &AsOf<'_>, model: NodeIndex) {
     for deployment in convert::deployments(graph, model) {
         w.prost(8, &deployment);
+    }
+}
+
+/// A production model version's promotion status (field 9 of its
+/// details), in both views.
+fn promotion(w: &mut Writer, graph: &AsOf<'_>, model: NodeIndex) {
+    if let Some(status) = convert::promotion_status(graph, model) {
+        w.prost(9, &status);
     }
 }
 

@@ -146,7 +146,8 @@ fn for_each_personal_field(event: &mut v1::Event, mut visit: impl FnMut(String, 
             | Payload::RunInputsDeclared(_)
             | Payload::ArtifactLogged(_)
             | Payload::ModelDeployed(_)
-            | Payload::RedactionRequested(_),
+            | Payload::RedactionRequested(_)
+            | Payload::PromotionCriteriaSet(_),
         )
         | None => {}
     }

@@ -12,9 +12,11 @@ use lineage_core::chain::{ChainedRecord, Checkpoint, SignedCheckpoint};
 use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
-    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, RedactionRequested, RunFinished,
+    ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, PromotionCriteriaSet,
+    RedactionRequested, RunFinished,
     RunInputsDeclared, RunStarted, RunStatus, Severity, TagsSet,
 };
+use lineage_core::filter::Filter;
 use lineage_core::id::{self, IdError};
 use lineage_core::redaction::PersonalField;
 use lineage_core::{EntityKey, Event, EventId, EventTime, Payload, PayloadKind, Workspace};
@@ -549,6 +551,26 @@ fn validate_payload(
                 reason: text("redaction_requested.reason", &p.reason, MAX_TEXT_LEN)?,
             })
         }
+        P::PromotionCriteriaSet(p) => {
+            if p.criteria.trim().is_empty() {
+                return Err(missing("promotion_criteria_set.criteria"));
+            }
+            let criteria = text(
+                "promotion_criteria_set.criteria",
+                &p.criteria,
+                lineage_core::filter::MAX_FILTER_BYTES,
+            )?;
+            if let Err(error) = Filter::parse_criteria(&criteria) {
+                return Err(Rejection::new(
+                    RejectReason::InvalidValue,
+                    format!("promotion_criteria_set.criteria: {error}"),
+                ));
+            }
+            Payload::PromotionCriteriaSet(PromotionCriteriaSet {
+                model: name("promotion_criteria_set.model", &p.model)?,
+                criteria,
+            })
+        }
     })
 }
 
@@ -655,6 +677,7 @@ pub fn payload_kind(field: &str, raw: i32) -> Result<PayloadKind, FieldError> {
         Ok(W::ModelDeployed) => PayloadKind::ModelDeployed,
         Ok(W::EntityFlagged) => PayloadKind::EntityFlagged,
         Ok(W::RedactionRequested) => PayloadKind::RedactionRequested,
+        Ok(W::PromotionCriteriaSet) => PayloadKind::PromotionCriteriaSet,
         Ok(W::Unspecified) => return Err(field_error(field, "is not a payload kind")),
         Err(_) => return Err(field_error(field, format!("{raw} is not a payload kind"))),
     };
@@ -1036,7 +1059,7 @@ mod tests {
         let paths: Vec<String> = requested.fields.iter().map(PersonalField::path).collect();
         assert_eq!(paths, ["actor", "approved_by", "tags.owner"]);
         assert_eq!(requested.reason, "DSR-42");
-        assert_eq!(event.subject(), requested.entity);
+        assert_eq!(event.subject(), Some(requested.entity.clone()));
     }
 
     #[test]

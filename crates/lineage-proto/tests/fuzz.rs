@@ -295,7 +295,7 @@ fn assert_validated_invariants(event: &Event) {
         "occurred_at {:?} out of range",
         event.occurred_at
     );
-    for key in event.mentions().into_iter().chain([event.subject()]) {
+    for key in event.mentions().into_iter().chain(event.subject()) {
         assert_eq!(
             key.workspace, event.workspace,
             "{key:?} leaves the workspace"

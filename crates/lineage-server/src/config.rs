@@ -166,8 +166,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=256))]
     pub replay_concurrency: u32,
 
-    /// Seconds a replay waits for its client to take the next record before
-    /// it ends the stream with DEADLINE_EXCEEDED (and frees its slot).
+    /// Impact watches (WatchImpact) streamed at once; more answer
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LINEAGE_WATCH_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub watch_concurrency: u32,
+
+    /// Seconds a replay (or an impact watch) waits for its client to take
+    /// the next record (or event) before it ends the stream with
+    /// DEADLINE_EXCEEDED (and frees its slot).
     #[arg(long, env = "LINEAGE_REPLAY_STALL_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub replay_stall_secs: u64,

@@ -341,6 +341,8 @@ pub async fn serve(
     let mut stopped = stop.clone();
     let _ = stopped.wait_for(|stop| *stop).await;
     info!("shutting down");
+    // Live watches end (the gRPC server waits for its streams).
+    shared.begin_shutdown();
     if let Err(e) = ingest.await {
         error!(error = %e, "ingest task failed");
     }

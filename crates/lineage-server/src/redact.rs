@@ -121,7 +121,7 @@ pub(crate) fn carry_out(
                 .any(|(path, value)| paths.contains(path) && !value.is_empty());
             if names_a_field
                 && validate::validate_logged_event(&wire)
-                    .is_ok_and(|event| event.subject() == redaction.entity)
+                    .is_ok_and(|event| event.subject().as_ref() == Some(&redaction.entity))
             {
                 about.push(record.seq);
             }
@@ -235,7 +235,8 @@ fn check_one(
     }
     let subject = validate::validate_logged_event(&wire)
         .map_err(|rejection| rejection.to_string())?
-        .subject();
+        .subject()
+        .ok_or("its event has no subject a redaction could name")?;
     let redaction = stored_event(reader, kept.redaction_seq)?.ok_or_else(|| {
         format!(
             "its redaction, record {}, is not stored",

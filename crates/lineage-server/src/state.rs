@@ -49,8 +49,12 @@ pub struct Shared {
     /// Written by the ingest loop after each batch.
     status: Mutex<IngestStatus>,
     /// The graph's applied sequence, for requests that wait to read their
-    /// own writes.
+    /// own writes and for live watches.
     applied: watch::Sender<u64>,
+    /// Turns true when the service begins to shut down, so that streams
+    /// without an end of their own (`WatchImpact`) end and let the gRPC
+    /// server finish.
+    stopping: watch::Sender<bool>,
     /// What ingest and queries count and time, for `/metrics`.
     metrics: Metrics,
 }
@@ -62,6 +66,7 @@ impl Default for Shared {
             ready: AtomicBool::default(),
             status: Mutex::default(),
             applied: watch::Sender::new(0),
+            stopping: watch::Sender::new(false),
             metrics: Metrics::default(),
         }
     }
@@ -87,6 +92,22 @@ impl Shared {
         let mut applied = self.applied.subscribe();
         // The sender lives as long as `self`, so this only ends by reaching `seq`.
         let _ = applied.wait_for(|applied| *applied >= seq).await;
+    }
+
+    /// The graph's applied sequence as it moves, for a stream that follows
+    /// the graph (a new receiver has seen the current value).
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Tells live streams that the service is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Turns true when the service begins to shut down.
+    pub fn subscribe_stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub fn graph(&self) -> RwLockReadGuard<'_, LineageGraph> {

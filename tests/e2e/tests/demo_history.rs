@@ -41,6 +41,10 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
     let upstream_labels: Vec<String> = upstream.nodes.iter().map(label).collect();
     assert!(upstream_labels.contains(&"dataset:applications-raw@3".to_owned()));
 
+    // Between the flag (2026-10-19) and credit-risk@8's promotion
+    // (2026-11-10), credit-risk@7 is what is in production downstream.
+    let incident: pbjson_types::Timestamp =
+        serde_json::from_str("\"2026-11-01T00:00:00Z\"").expect("a timestamp");
     let impact = client
         .impact(v1::TraversalRequest {
             root: Some(entity(
@@ -49,6 +53,9 @@ async fn the_demo_history_loads_and_answers_the_domain_questions() {
                 "applications",
                 "3",
             )),
+            as_of: Some(v1::AsOf {
+                point: Some(v1::as_of::Point::OccurredBy(incident)),
+            }),
             ..Default::default()
         })
         .await

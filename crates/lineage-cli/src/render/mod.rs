@@ -1,11 +1,28 @@
-//! Turning answers into output: [`text`] for people, [`dot`] for Graphviz,
-//! and JSON (the proto3 JSON mapping, via pbjson's `Serialize`) for tools.
+//! Turning answers into output: [`text`] for people (entities, trees, the
+//! `runs-using` table, traces, status, diffs, a watch's lines), [`runs`]
+//! for the `runs` tables (search, comparison, metric history),
+//! [`promotion`] for a promotion check, [`svg`] for the charts of `runs
+//! compare --plot`, [`dot`] for Graphviz, and JSON (the proto3 JSON
+//! mapping, via pbjson's `Serialize`) for tools.
 //!
 //! Renderers are pure functions from response messages to a `String`, so
 //! they are tested on hand-built messages without a server; `main` writes
 //! the string to stdout.
 
+/// Formats an optional protobuf timestamp field as RFC 3339. A macro
+/// because the timestamp type lives in a crate this binary does not name.
+macro_rules! time {
+    ($field:expr) => {
+        $field
+            .as_ref()
+            .map(|t| $crate::render::rfc3339(t.seconds, t.nanos))
+    };
+}
+
 pub mod dot;
+pub mod promotion;
+pub mod runs;
+pub mod svg;
 pub mod text;
 
 use lineage_proto::v1;
@@ -44,6 +61,29 @@ fn model_stage(entity: &v1::Entity) -> Option<v1::ModelStage> {
 /// Whether an entity is a model version currently in production.
 fn in_production(entity: &v1::Entity) -> bool {
     model_stage(entity) == Some(v1::ModelStage::Production)
+}
+
+/// A model version's standing against its model's promotion criteria: set
+/// only while it is in production and its model has criteria.
+fn promotion(entity: &v1::Entity) -> Option<&v1::PromotionStatus> {
+    match &entity.details {
+        Some(v1::entity::Details::ModelVersion(model)) => model.promotion.as_ref(),
+        _ => None,
+    }
+}
+
+/// How a promotion status reads in full: `in production WITHOUT meeting
+/// its criteria: <unmet, ...>`, or `meets its promotion criteria`.
+fn promotion_summary(status: &v1::PromotionStatus) -> String {
+    if status.met {
+        return "meets its promotion criteria".to_owned();
+    }
+    let mut text = "in production WITHOUT meeting its criteria".to_owned();
+    if !status.unmet.is_empty() {
+        text.push_str(": ");
+        text.push_str(&status.unmet.join(", "));
+    }
+    text
 }
 
 /// The most severe flag on an entity, if any is set.

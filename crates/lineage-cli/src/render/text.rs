@@ -1,5 +1,7 @@
 //! Text output for people: one entity with its facts, lineage as an
-//! indented tree, a table of runs, a model trace, the service status.
+//! indented tree, a table of runs, a model trace, the service status, a
+//! diff, and a watch's one line per entity newly downstream. [`Table`]
+//! aligns the columns of every table of the text output.
 //!
 //! Everything is written in one pass over a bounded answer; the tree visits
 //! each node once (repeat visits say `… (see above)`), so its length is at
@@ -11,17 +13,10 @@ use std::fmt::{self, Write};
 use lineage_proto::v1;
 
 use super::{
-    edge_label, enum_name, flag_label, in_production, model_stage, node_id, rfc3339, worst_flag,
+    edge_label, enum_name, flag_label, in_production, model_stage, node_id, promotion,
+    promotion_summary, rfc3339, worst_flag,
 };
 use crate::entity::display_ref;
-
-/// Formats an optional protobuf timestamp field as RFC 3339. A macro
-/// because the timestamp type lives in a crate this binary does not name.
-macro_rules! time {
-    ($field:expr) => {
-        $field.as_ref().map(|t| rfc3339(t.seconds, t.nanos))
-    };
-}
 
 /// The width of the label column in key/value lines.
 const LABEL_WIDTH: usize = 18;
@@ -75,8 +70,73 @@ where
     Ok(())
 }
 
+/// Rows of cells written as columns two spaces apart, each as wide as its
+/// widest cell; the last cell of a row is not padded. A row may be marked
+/// to be written in bold (ANSI) when the output is a terminal.
+#[derive(Debug, Default)]
+pub struct Table {
+    rows: Vec<(Vec<String>, bool)>,
+}
+
+impl Table {
+    pub fn new(header: Vec<String>) -> Self {
+        Self {
+            rows: vec![(header, false)],
+        }
+    }
+
+    pub fn push(&mut self, cells: Vec<String>) {
+        self.rows.push((cells, false));
+    }
+
+    /// A row in bold when [`Table::write`] is told to use ANSI bold.
+    pub fn push_marked(&mut self, cells: Vec<String>, marked: bool) {
+        self.rows.push((cells, marked));
+    }
+
+    /// Writes the rows; `bold` turns marked rows bold with ANSI escapes
+    /// (only for a terminal: the escapes would garble a file or a pipe).
+    pub fn write(&self, out: &mut String, bold: bool) -> fmt::Result {
+        let mut widths: Vec<usize> = Vec::new();
+        for (cells, _) in &self.rows {
+            if widths.len() < cells.len() {
+                widths.resize(cells.len(), 0);
+            }
+            for (width, cell) in widths.iter_mut().zip(cells) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        for (cells, marked) in &self.rows {
+            let mut line = String::new();
+            for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+                if index + 1 == cells.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<width$}  ");
+                }
+            }
+            let line = line.trim_end();
+            if bold && *marked {
+                writeln!(out, "\x1b[1m{line}\x1b[0m")?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `-` for an empty cell, so that columns never look shifted.
+pub fn dash(value: String) -> String {
+    if value.is_empty() {
+        "-".to_owned()
+    } else {
+        value
+    }
+}
+
 /// `1 node`, `2 nodes`.
-fn count(n: usize, noun: &str) -> String {
+pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -104,12 +164,25 @@ fn environment_ref(environment: &v1::EnvironmentRef) -> String {
     format!("env:{}@{}", environment.name, environment.version)
 }
 
-fn run_status(raw: i32) -> String {
+pub fn run_status(raw: i32) -> String {
     enum_name(raw, v1::RunStatus::as_str_name)
 }
 
+/// The short mark of a production model version's standing against its
+/// model's promotion criteria, when it has criteria.
+fn promotion_marker(entity: &v1::Entity) -> Option<&'static str> {
+    promotion(entity).map(|status| {
+        if status.met {
+            "✔ criteria met"
+        } else {
+            "✘ CRITERIA UNMET"
+        }
+    })
+}
+
 /// The compact status shown after a node in trees and lists: placeholder,
-/// run status, model stage (`★ PRODUCTION`), and `⚑ FLAGGED(SEVERITY)`.
+/// run status, model stage (`★ PRODUCTION`) and its standing against the
+/// model's promotion criteria, and `⚑ FLAGGED(SEVERITY)`.
 pub fn markers(entity: &v1::Entity) -> String {
     let mut parts: Vec<String> = Vec::new();
     if entity.placeholder {
@@ -126,6 +199,9 @@ pub fn markers(entity: &v1::Entity) -> String {
     } else if let Some(stage) = model_stage(entity) {
         parts.push(stage.as_str_name().to_owned());
     }
+    if let Some(marker) = promotion_marker(entity) {
+        parts.push(marker.to_owned());
+    }
     if let Some(severity) = worst_flag(entity) {
         parts.push(format!("⚑ {}", flag_label(severity)));
     }
@@ -140,6 +216,45 @@ fn with_markers(id: &str, entity: Option<&v1::Entity>) -> String {
     }
 }
 
+/// `watch`: one entity newly downstream of the root, as a line: the log
+/// sequence to resume after, the entity with its markers, the path from
+/// the root, and whether the root was flagged when it happened.
+pub fn impact_event(event: &v1::ImpactEvent) -> String {
+    let id = match (&event.entity, event.path.last()) {
+        (Some(entity), _) => node_id(entity),
+        (None, Some(last)) => display_ref(last),
+        (None, None) => "?:?".to_owned(),
+    };
+    let mut line = format!(
+        "seq {}  {}  via {}",
+        event.seq,
+        with_markers(&id, event.entity.as_ref()),
+        impact_path(event)
+    );
+    if event.root_flagged {
+        line.push_str("  ⚑ root flagged");
+    }
+    line.push('\n');
+    line
+}
+
+/// `dataset:applications@3 -INPUT-> run:r9 -REGISTERED-> model:credit-risk@8`:
+/// `edges[i]` joins `path[i]` and `path[i + 1]`.
+fn impact_path(event: &v1::ImpactEvent) -> String {
+    let mut path = String::new();
+    for (index, step) in event.path.iter().enumerate() {
+        if index > 0 {
+            let edge = event.edges.get(index - 1).map_or_else(
+                || "?".to_owned(),
+                |&raw| enum_name(raw, v1::EdgeKind::as_str_name),
+            );
+            let _ = write!(path, " -{edge}-> ");
+        }
+        path.push_str(&display_ref(step));
+    }
+    path
+}
+
 /// The header line of `get`: the entity, then `[STAGE]` or `[STATUS]`,
 /// `placeholder`, and the worst flag.
 fn header(entity: &v1::Entity) -> String {
@@ -150,6 +265,9 @@ fn header(entity: &v1::Entity) -> String {
     };
     if let Some(bracket) = bracket {
         let _ = write!(line, "  [{bracket}]");
+    }
+    if let Some(marker) = promotion_marker(entity) {
+        let _ = write!(line, "  {marker}");
     }
     if entity.placeholder {
         line.push_str("  placeholder (referenced, not registered yet)");
@@ -414,6 +532,22 @@ fn write_run(
 }
 
 fn write_model(out: &mut String, indent: &str, model: &v1::ModelVersionDetails) -> fmt::Result {
+    // First: a version serving without meeting its criteria is what a
+    // reader must not miss.
+    if let Some(status) = &model.promotion {
+        let mark = if status.met { "✔" } else { "✘" };
+        field(
+            out,
+            indent,
+            "promotion",
+            format_args!("{mark} {}", promotion_summary(status)),
+        )?;
+        let mut criteria = status.criteria.clone();
+        if !status.criteria_event_id.is_empty() {
+            let _ = write!(criteria, "  (set by event {})", status.criteria_event_id);
+        }
+        field_if(out, indent, "criteria", &criteria)?;
+    }
     if !model.source_run_id.is_empty() {
         field(out, indent, "source run", run_ref(&model.source_run_id))?;
     }
@@ -673,7 +807,16 @@ fn write_production(out: &mut String, graph: &v1::Subgraph) -> fmt::Result {
         let flagged = worst_flag(node)
             .map(|severity| format!("  ⚑ {}", flag_label(severity)))
             .unwrap_or_default();
-        lines.push(format!("  {}  {served}{flagged}", node_id(node)));
+        let standing = promotion(node)
+            .map(|status| {
+                let mark = if status.met { "✔" } else { "✘" };
+                format!("  {mark} {}", promotion_summary(status))
+            })
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {}  {served}{flagged}{standing}",
+            node_id(node)
+        ));
     }
     if lines.is_empty() {
         return writeln!(out, "In production: none of the returned model versions");
@@ -691,19 +834,17 @@ pub fn runs_table(dataset: &str, runs: &[v1::Entity], next_page_token: &str) -> 
         if runs.is_empty() {
             writeln!(out, "no runs")?;
         } else {
-            let mut rows = vec![[
-                "RUN".to_owned(),
-                "STATUS".to_owned(),
-                "EXPERIMENT".to_owned(),
-                "STARTED".to_owned(),
-                "DATASET VERSIONS".to_owned(),
-            ]];
+            let mut table = Table::new(
+                ["RUN", "STATUS", "EXPERIMENT", "STARTED", "DATASET VERSIONS"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            );
             for run in runs {
                 let id = run.r#ref.as_ref().map_or("?", |r| r.name.as_str());
                 let (status, experiment, started, versions) = match &run.details {
                     Some(v1::entity::Details::Run(details)) => (
                         if details.status == 0 {
-                            "-".to_owned()
+                            String::new()
                         } else {
                             run_status(details.status)
                         },
@@ -719,14 +860,7 @@ pub fn runs_table(dataset: &str, runs: &[v1::Entity], next_page_token: &str) -> 
                     ),
                     _ => Default::default(),
                 };
-                let dash = |value: String| {
-                    if value.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        value
-                    }
-                };
-                rows.push([
+                table.push(vec![
                     id.to_owned(),
                     dash(status),
                     dash(experiment),
@@ -734,23 +868,7 @@ pub fn runs_table(dataset: &str, runs: &[v1::Entity], next_page_token: &str) -> 
                     dash(versions),
                 ]);
             }
-            let mut widths = [0usize; 5];
-            for row in &rows {
-                for (width, cell) in widths.iter_mut().zip(row) {
-                    *width = (*width).max(cell.chars().count());
-                }
-            }
-            for row in &rows {
-                let mut line = String::new();
-                for (index, (cell, width)) in row.iter().zip(widths).enumerate() {
-                    if index + 1 == row.len() {
-                        line.push_str(cell);
-                    } else {
-                        let _ = write!(line, "{cell:<width$}  ");
-                    }
-                }
-                writeln!(out, "{}", line.trim_end())?;
-            }
+            table.write(out, false)?;
             writeln!(out, "{}", count(runs.len(), "run"))?;
         }
         if !next_page_token.is_empty() {

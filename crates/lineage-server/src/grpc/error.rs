@@ -32,6 +32,11 @@ pub enum ApiError {
     /// The caller lacks the role or the workspace the call needs.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The request is well formed but the state it needs is missing (a
+    /// promotion check of a model without stored criteria); retrying
+    /// will not help until that state exists.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A bug or a lost task; report it.
     #[error("{0}")]
     Internal(String),
@@ -67,6 +72,9 @@ impl From<ApiError> for tonic::Status {
             ApiError::NotYet(_) => tonic::Status::deadline_exceeded(error.to_string()),
             ApiError::Unauthenticated(_) => tonic::Status::unauthenticated(error.to_string()),
             ApiError::PermissionDenied(_) => tonic::Status::permission_denied(error.to_string()),
+            ApiError::FailedPrecondition(_) => {
+                tonic::Status::failed_precondition(error.to_string())
+            }
             ApiError::Internal(_) => tonic::Status::internal(error.to_string()),
         }
     }

@@ -21,9 +21,13 @@
 //! pool, one verification and a few replays at a time (`replay` says how a
 //! replay is streamed).
 
+mod compare;
 mod error;
+mod promotion;
 mod replay;
+mod search;
 mod slots;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +127,8 @@ pub struct LineageApi {
     verifying: Arc<Semaphore>,
     /// The replays streamed at once.
     replays: Arc<Semaphore>,
+    /// The impact watches streamed at once.
+    watches: Arc<Semaphore>,
     /// The key this service signs checkpoints and exports with, if any.
     signing_key: Option<Arc<ed25519_dalek::SigningKey>>,
     /// Its public half.
@@ -142,6 +148,7 @@ impl LineageApi {
             config.request_timeout(),
         ));
         let replays = Arc::new(Semaphore::new(config.replay_concurrency.max(1) as usize));
+        let watches = Arc::new(Semaphore::new(config.watch_concurrency.max(1) as usize));
         Self {
             shared,
             config,
@@ -149,6 +156,7 @@ impl LineageApi {
             log,
             verifying: Arc::new(Semaphore::new(1)),
             replays,
+            watches,
             signing_key: signing_key.map(Arc::new),
             checkpoint_key,
         }
@@ -972,6 +980,48 @@ impl LineageService for LineageApi {
             self.config.replay_stall(),
             slot,
         )))
+    }
+
+    #[instrument(skip_all, fields(workspace))]
+    async fn search_runs(
+        &self,
+        request: Request<v1::SearchRunsRequest>,
+    ) -> Result<Response<v1::SearchRunsResponse>, Status> {
+        into_response(search::search_runs(self, request).await)
+    }
+
+    #[instrument(skip_all, fields(workspace))]
+    async fn compare_runs(
+        &self,
+        request: Request<v1::CompareRunsRequest>,
+    ) -> Result<Response<v1::RunComparison>, Status> {
+        into_response(compare::comparison(self, request).await)
+    }
+
+    #[instrument(skip_all, fields(workspace))]
+    async fn get_metric_history(
+        &self,
+        request: Request<v1::GetMetricHistoryRequest>,
+    ) -> Result<Response<v1::MetricHistory>, Status> {
+        into_response(compare::metric_history(self, request).await)
+    }
+
+    #[instrument(skip_all, fields(workspace))]
+    async fn check_promotion(
+        &self,
+        request: Request<v1::CheckPromotionRequest>,
+    ) -> Result<Response<v1::PromotionCheck>, Status> {
+        into_response(promotion::check_promotion(self, request).await)
+    }
+
+    type WatchImpactStream = watch::WatchImpactStream;
+
+    #[instrument(skip_all)]
+    async fn watch_impact(
+        &self,
+        request: Request<v1::WatchImpactRequest>,
+    ) -> Result<Response<Self::WatchImpactStream>, Status> {
+        watch::watch_impact(self, request).await.map(Response::new)
     }
 }
 
