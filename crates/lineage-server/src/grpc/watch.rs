@@ -21,10 +21,14 @@
 //! resume after, and frees its watch slot; at shutdown a watch ends with
 //! UNAVAILABLE naming it too. Resuming after `N` re-derives what became
 //! downstream after `N` (what is downstream now and was not in the graph
-//! as of `N`): nothing is lost, and only entities of sequence `N` itself
-//! may come again (a stream cut in the middle of a sequence names the one
-//! before it). At most `--watch-concurrency` watches run at once; more
-//! answer RESOURCE_EXHAUSTED.
+//! as of `N`): nothing is lost, and what comes again is at most the
+//! entities of the sequence after `N` that were sent before the cut (the
+//! server names the sequence before the first event it could not send),
+//! and rarely one whose sequence had to be raised (`lineage_core::watch`
+//! says when). A `from_seq` the graph has not applied yet is waited for.
+//! The root must exist when the watch starts (NOT_FOUND otherwise). At
+//! most `--watch-concurrency` watches run at once; more answer
+//! RESOURCE_EXHAUSTED.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -165,12 +169,6 @@ struct Watcher {
 enum Stop {
     Gone,
     Status(Status),
-}
-
-impl From<Status> for Stop {
-    fn from(status: Status) -> Self {
-        Stop::Status(status)
-    }
 }
 
 impl Watcher {
