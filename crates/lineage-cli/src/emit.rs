@@ -487,13 +487,7 @@ fn cli_event(
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let event_id = event_id.map_or_else(
-        || {
-            format!(
-                "{prefix}-{}-{}",
-                since_epoch.as_nanos(),
-                std::process::id()
-            )
-        },
+        || format!("{prefix}-{}-{}", since_epoch.as_nanos(), std::process::id()),
         str::to_owned,
     );
     v1::Event {

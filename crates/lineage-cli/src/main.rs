@@ -102,7 +102,8 @@ struct GlobalArgs {
     #[arg(long, env = "LINEAGE_TLS_KEY", global = true, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
 
-    /// NATS server(s) that `emit` publishes to.
+    /// NATS server(s) that `emit`, `redact` and `promotion set-criteria`
+    /// publish to.
     #[arg(
         long,
         env = "LINEAGE_NATS_URL",
@@ -128,8 +129,9 @@ struct GlobalArgs {
 
     /// Time travel: answer as the lineage stood when the service had logged
     /// this sequence (e.g. 1200) or had stored everything up to this time
-    /// (RFC 3339, e.g. 2026-03-01T00:00:00Z): what it knew then. For every
-    /// query (get, provenance, impact, runs-using, trace, export, diff).
+    /// (RFC 3339, e.g. 2026-03-01T00:00:00Z): what it knew then. For get,
+    /// provenance, impact, runs-using, trace, export and diff (`runs`,
+    /// `promotion check` and `watch` answer as of now).
     #[arg(
         long,
         global = true,
@@ -143,8 +145,8 @@ struct GlobalArgs {
     #[arg(long, global = true, value_name = "TIME")]
     occurred_by: Option<String>,
 
-    /// `emit` and `redact` authenticate to NATS with this credentials
-    /// file (`.creds`)...
+    /// `emit`, `redact` and `promotion set-criteria` authenticate to NATS
+    /// with this credentials file (`.creds`)...
     #[arg(long, env = "LINEAGE_NATS_CREDS", global = true, conflicts_with_all = ["nats_nkey", "nats_user"])]
     nats_creds: Option<std::path::PathBuf>,
 
@@ -192,7 +194,8 @@ struct GlobalArgs {
     )]
     nats_tls_key: Option<std::path::PathBuf>,
 
-    /// `emit` publishes to `<prefix>.<workspace>`.
+    /// `emit` (and every command that publishes) publishes to
+    /// `<prefix>.<workspace>`.
     #[arg(
         long,
         env = "LINEAGE_SUBJECT_PREFIX",
@@ -384,9 +387,9 @@ enum Command {
     /// entity with its markers, and the path from the root
     /// (`dataset:applications@3 -INPUT-> run:r9`); with --format json, one
     /// JSON object (a lineage.v1.ImpactEvent) per line. Runs until Ctrl-C,
-    /// --count entities, or the stream fails: a reader slower than the
-    /// service's stall timeout loses its stream (DEADLINE_EXCEEDED), and
-    /// --from-seq with the last sequence printed resumes it.
+    /// --count entities, or the stream fails (a reader slower than the
+    /// service's stall timeout loses its stream: DEADLINE_EXCEEDED). When
+    /// it stops, it says which --from-seq resumes it, losing nothing.
     Watch(WatchArgs),
 }
 
@@ -578,8 +581,8 @@ struct WatchArgs {
     depth: Option<u32>,
 
     /// Report what became downstream after this log sequence: 0 (the
-    /// default) reports everything downstream now, then what comes. To
-    /// resume, the last sequence printed.
+    /// default) reports everything downstream now, then what comes. A
+    /// watch that stops says which sequence resumes it.
     #[arg(long, default_value_t = 0)]
     from_seq: u64,
 
@@ -1263,7 +1266,8 @@ impl GlobalArgs {
         )
     }
 
-    /// Who `emit` and `redact` are to NATS.
+    /// Who the commands that publish (`emit`, `redact`, `promotion
+    /// set-criteria`) are to NATS.
     fn nats_identity(&self) -> emit::NatsIdentity {
         emit::NatsIdentity {
             creds: self.nats_creds.clone(),
@@ -1537,6 +1541,141 @@ mod tests {
             parse(&["redact", "run:r1", "--field", "actor"]).is_err(),
             "a reason is required"
         );
+    }
+
+    #[test]
+    fn the_flags_hold_together() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runs_promotion_and_watch_parse() {
+        let search = parse(&[
+            "runs",
+            "search",
+            "--experiment",
+            "credit-risk-2026",
+            "--filter",
+            "metrics.auc > 0.8",
+            "--order-by",
+            "metrics.auc DESC",
+            "--order-by",
+            "run_id",
+            "--all",
+        ])
+        .expect("parses");
+        let Command::Runs(RunsCommand::Search(args)) = search.command else {
+            panic!("not runs search: {:?}", search.command);
+        };
+        assert_eq!(args.order_by, ["metrics.auc DESC", "run_id"]);
+        assert!(args.all);
+        // `runs-using` is still its own command beside the `runs` group.
+        assert!(matches!(
+            parse(&["runs-using", "applications@3"])
+                .expect("parses")
+                .command,
+            Command::RunsUsing(_)
+        ));
+
+        let compare = parse(&[
+            "runs",
+            "compare",
+            "r-1",
+            "run:r-2",
+            "--plot",
+            "out.svg",
+            "--plot-metric",
+            "auc",
+            "--lower-is-better",
+            "ks",
+        ])
+        .expect("parses");
+        let Command::Runs(RunsCommand::Compare(args)) = compare.command else {
+            panic!("not runs compare");
+        };
+        assert_eq!(args.runs, ["r-1", "run:r-2"]);
+        assert_eq!(args.plot_metrics, ["auc"]);
+        assert!(
+            parse(&["runs", "compare", "r-1"]).is_err(),
+            "two runs at least"
+        );
+        let seventeen: Vec<String> = (0..17).map(|i| format!("r-{i}")).collect();
+        let mut too_many = vec!["runs", "compare"];
+        too_many.extend(seventeen.iter().map(String::as_str));
+        assert!(parse(&too_many).is_err(), "sixteen at most");
+        assert!(
+            parse(&["runs", "compare", "r-1", "r-2", "--plot-metric", "auc"]).is_err(),
+            "--plot-metric needs --plot"
+        );
+
+        let check = parse(&[
+            "promotion",
+            "check",
+            "credit-risk@7",
+            "--criteria",
+            "approved",
+        ])
+        .expect("parses");
+        let Command::Promotion(PromotionCommand::Check(args)) = check.command else {
+            panic!("not promotion check");
+        };
+        assert_eq!(args.criteria.as_deref(), Some("approved"));
+        let set = parse(&[
+            "promotion",
+            "set-criteria",
+            "credit-risk",
+            "metrics.precision >= 0.9",
+            "--wait",
+        ])
+        .expect("parses");
+        let Command::Promotion(PromotionCommand::SetCriteria(args)) = set.command else {
+            panic!("not promotion set-criteria");
+        };
+        assert_eq!(args.criteria, "metrics.precision >= 0.9");
+
+        let watch = parse(&[
+            "watch",
+            "dataset:applications@3",
+            "--max-depth",
+            "4",
+            "--from-seq",
+            "120",
+            "--count",
+            "2",
+        ])
+        .expect("parses");
+        let Command::Watch(args) = watch.command else {
+            panic!("not watch");
+        };
+        assert_eq!(
+            (args.depth, args.from_seq, args.count),
+            (Some(4), 120, Some(2))
+        );
+        assert!(parse(&["watch", "run:r1", "--count", "0"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn queries_that_answer_only_now_refuse_time_travel() {
+        for args in [
+            &["runs", "search", "--as-of", "12"][..],
+            &[
+                "promotion",
+                "check",
+                "m@1",
+                "--occurred-by",
+                "2026-03-01T00:00:00Z",
+            ],
+            &["watch", "run:r1", "--as-of", "12"],
+        ] {
+            let cli = parse(args).expect("parses");
+            let refused = run(cli).await.expect_err("refused before connecting");
+            assert_eq!(client::exit_code(&refused), client::EXIT_USAGE, "{args:?}");
+            assert!(
+                refused.to_string().contains("answers as of now"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

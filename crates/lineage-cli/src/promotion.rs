@@ -16,7 +16,11 @@ use crate::{CheckArgs, Format, GlobalArgs, SetCriteriaArgs, emit, entity, render
 pub async fn check(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let workspace = entity::workspace(global.workspace.as_deref())?;
     let (model, version) = entity::parse_model_spec(&args.model)?;
-    if args.criteria.as_deref().is_some_and(|c| c.trim().is_empty()) {
+    if args
+        .criteria
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
         return Err(UsageError(
             "--criteria is empty; omit it to check the model's own criteria".to_owned(),
         )
@@ -59,10 +63,7 @@ pub async fn check(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Exit
 
 /// `promotion set-criteria`: builds the event, publishes it, and says
 /// which event and stream sequence hold it.
-pub async fn set_criteria(
-    global: &GlobalArgs,
-    args: &SetCriteriaArgs,
-) -> anyhow::Result<ExitCode> {
+pub async fn set_criteria(global: &GlobalArgs, args: &SetCriteriaArgs) -> anyhow::Result<ExitCode> {
     let workspace = entity::workspace(global.workspace.as_deref())?;
     let model = entity::parse_unversioned(EntityKind::ModelVersion, &args.model)?;
     if args.criteria.trim().is_empty() {

@@ -12,8 +12,8 @@ use lineage_proto::v1;
 use crate::client::Client;
 use crate::render::{self, svg};
 use crate::{
-    CompareArgs, Format, GlobalArgs, MAX_PAGES, MetricArgs, SearchArgs, View, default_view,
-    entity, write_stdout,
+    CompareArgs, Format, GlobalArgs, MAX_PAGES, MetricArgs, SearchArgs, View, default_view, entity,
+    write_stdout,
 };
 
 /// The most metrics `runs compare --plot` charts unless `--plot-metric`

@@ -3,9 +3,11 @@
 //!
 //! It ends on Ctrl-C, after `--count` entities, when the reader of its
 //! output goes away (`| head`), or when the stream ends or fails; each end
-//! but the last two exits 0. Whatever ends it, the last sequence received
-//! is what `--from-seq` resumes from, and it is printed when a resume makes
-//! sense.
+//! but the last two exits 0. Each but the reader going away says on
+//! standard error which `--from-seq` resumes it: the highest sequence
+//! received minus one, since one event can bring several entities and a
+//! stop may fall between them. Resuming there loses nothing and may repeat
+//! a few lines of that last sequence.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -33,10 +35,15 @@ pub async fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<Exit
     );
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    let mut last_seq = args.from_seq;
+    // Where a resumed watch loses nothing: see the module docs.
+    let mut resume_after = args.from_seq;
     let mut received = 0u64;
     loop {
         if args.count.is_some_and(|count| received >= count) {
+            eprintln!(
+                "watch: stopped after {}; resume with --from-seq {resume_after}",
+                entities(received)
+            );
             return Ok(ExitCode::SUCCESS);
         }
         let next = tokio::select! {
@@ -44,7 +51,8 @@ pub async fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<Exit
             signal = &mut interrupted => {
                 signal?;
                 eprintln!(
-                    "watch: stopped after {received} entities; resume with --from-seq {last_seq}"
+                    "watch: interrupted after {}; resume with --from-seq {resume_after}",
+                    entities(received)
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -52,7 +60,7 @@ pub async fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<Exit
         match next {
             Ok(Some(event)) => {
                 received += 1;
-                last_seq = last_seq.max(event.seq);
+                resume_after = resume_after.max(event.seq.saturating_sub(1));
                 let line = match global.format {
                     Format::Json => format!("{}\n", serde_json::to_string(&event)?),
                     _ => render::text::impact_event(&event),
@@ -63,22 +71,30 @@ pub async fn watch(global: &GlobalArgs, args: &WatchArgs) -> anyhow::Result<Exit
             }
             Ok(None) => {
                 eprintln!(
-                    "watch: the service ended the stream after {received} entities; resume with --from-seq {last_seq}"
+                    "watch: the service ended the stream after {}; resume with --from-seq {resume_after}",
+                    entities(received)
                 );
                 return Ok(ExitCode::from(EXIT_FAILURE));
             }
             Err(status) => {
-                let resumable = status.code() == tonic::Code::DeadlineExceeded;
                 let error = anyhow::Error::new(status);
                 eprintln!("error: {}", client::describe(&error));
-                if resumable {
-                    eprintln!(
-                        "the stream was dropped for reading too slowly; resume with --from-seq {last_seq}"
-                    );
-                }
+                eprintln!(
+                    "watch: failed after {}; resume with --from-seq {resume_after}",
+                    entities(received)
+                );
                 return Ok(ExitCode::from(client::exit_code(&error)));
             }
         }
+    }
+}
+
+/// `1 entity`, `2 entities`.
+fn entities(n: u64) -> String {
+    if n == 1 {
+        "1 entity".to_owned()
+    } else {
+        format!("{n} entities")
     }
 }
 

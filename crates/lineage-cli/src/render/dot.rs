@@ -1,6 +1,8 @@
 //! Graphviz output for `provenance` and `impact`: `digraph lineage { ... }`
 //! with one node per entity, a shape per kind, flagged nodes in red,
-//! production model versions in bold, and edges labelled with their kind.
+//! production model versions in bold (in orange, and saying so, when they
+//! do not meet their model's promotion criteria), and edges labelled with
+//! their kind.
 //!
 //! Pipe it to `dot -Tsvg`. Edges point from cause to effect, as the service
 //! returns them, whichever way the traversal went.
@@ -10,7 +12,7 @@ use std::fmt::Write;
 use lineage_core::EntityKind;
 use lineage_proto::v1;
 
-use super::{edge_label, in_production, node_id, worst_flag};
+use super::{edge_label, in_production, node_id, promotion, worst_flag};
 use crate::entity::{display_ref, kind_from_wire};
 
 /// The Graphviz shape of each kind.
@@ -55,8 +57,14 @@ pub fn subgraph(root: &v1::EntityRef, graph: &v1::Subgraph) -> String {
     for node in &graph.nodes {
         let id = node_id(node);
         let kind = node.r#ref.as_ref().and_then(|r| kind_from_wire(r.kind));
+        let unmet = promotion(node).is_some_and(|status| !status.met);
+        let label = if unmet {
+            format!("{id}\ncriteria unmet")
+        } else {
+            id.clone()
+        };
         let mut attributes = vec![
-            format!("label={}", quote(&id)),
+            format!("label={}", quote(&label)),
             format!("shape={}", shape(kind)),
         ];
         let mut styles = Vec::new();
@@ -72,6 +80,9 @@ pub fn subgraph(root: &v1::EntityRef, graph: &v1::Subgraph) -> String {
         if worst_flag(node).is_some() {
             attributes.push("color=red".to_owned());
             attributes.push("fontcolor=red".to_owned());
+        } else if unmet {
+            attributes.push("color=darkorange".to_owned());
+            attributes.push("fontcolor=darkorange".to_owned());
         }
         if id == root_id {
             attributes.push("peripheries=2".to_owned());
@@ -131,6 +142,22 @@ mod tests {
         let rendered = subgraph(&fixtures::model(), &graph);
         assert!(rendered.contains("style=\"dashed\""));
         assert!(rendered.contains("label=\"truncated: a depth or size bound cut the answer\";"));
+    }
+
+    #[test]
+    fn a_production_version_short_of_its_criteria_says_so() {
+        let mut graph = fixtures::impact();
+        let model = graph
+            .nodes
+            .iter_mut()
+            .find(|node| node.r#ref.as_ref() == Some(&fixtures::model()))
+            .expect("the model is in the fixture");
+        *model = fixtures::production_model_with(fixtures::unmet_criteria());
+        let rendered = subgraph(&fixtures::applications(), &graph);
+        assert!(
+            rendered.contains("  \"model:credit-risk@7\" [label=\"model:credit-risk@7\\ncriteria unmet\", shape=component, style=\"bold\", color=darkorange, fontcolor=darkorange];\n"),
+            "{rendered}"
+        );
     }
 
     #[test]

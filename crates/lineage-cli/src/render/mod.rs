@@ -72,13 +72,13 @@ fn promotion(entity: &v1::Entity) -> Option<&v1::PromotionStatus> {
     }
 }
 
-/// How a promotion status reads in full: `in production WITHOUT meeting
-/// its criteria: <unmet, ...>`, or `meets its promotion criteria`.
+/// How a promotion status reads in full: `✘ in production WITHOUT meeting
+/// its criteria: <unmet, ...>`, or `✔ meets its promotion criteria`.
 fn promotion_summary(status: &v1::PromotionStatus) -> String {
     if status.met {
-        return "meets its promotion criteria".to_owned();
+        return "✔ meets its promotion criteria".to_owned();
     }
-    let mut text = "in production WITHOUT meeting its criteria".to_owned();
+    let mut text = "✘ in production WITHOUT meeting its criteria".to_owned();
     if !status.unmet.is_empty() {
         text.push_str(": ");
         text.push_str(&status.unmet.join(", "));
@@ -280,6 +280,25 @@ pub(crate) mod fixtures {
                 ..Default::default()
             })),
         )
+    }
+
+    /// Criteria `credit-risk@7` does not meet: its precision is too low.
+    pub fn unmet_criteria() -> v1::PromotionStatus {
+        v1::PromotionStatus {
+            criteria: "metrics.precision >= 0.9 and approved".to_owned(),
+            criteria_event_id: "criteria-1".to_owned(),
+            met: false,
+            unmet: vec!["metrics.precision >= 0.9".to_owned()],
+        }
+    }
+
+    /// `production_model()` with a standing against its model's criteria.
+    pub fn production_model_with(status: v1::PromotionStatus) -> v1::Entity {
+        let mut model = production_model();
+        if let Some(v1::entity::Details::ModelVersion(details)) = &mut model.details {
+            details.promotion = Some(status);
+        }
+        model
     }
 
     pub fn production_model() -> v1::Entity {

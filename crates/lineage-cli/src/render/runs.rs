@@ -9,15 +9,21 @@ use lineage_proto::v1;
 use super::text::{Table, count, dash, run_status};
 
 /// The columns a search table adds for the `metrics.<key>`, `params.<key>`
-/// and `tags.<key>` its filter and sort keys name, in the order they first
-/// appear. Quoted values (`params.lr = 'metrics.x'`) are not names.
+/// and `tags.<key>` its filter and sort keys name, and for sorting by
+/// `name` or `ended_at`, in the order they first appear. Quoted values
+/// (`params.lr = 'metrics.x'`) are not names.
 pub fn search_columns(filter: &str, order_by: &[String]) -> Vec<String> {
     let mut columns = Vec::new();
-    for text in std::iter::once(filter).chain(order_by.iter().map(String::as_str)) {
-        for name in field_names(text) {
-            if !columns.contains(&name) {
-                columns.push(name);
-            }
+    let mut add = |name: String| {
+        if !columns.contains(&name) {
+            columns.push(name);
+        }
+    };
+    field_names(filter).into_iter().for_each(&mut add);
+    for key in order_by {
+        match key.split_whitespace().next() {
+            Some(field @ ("name" | "ended_at")) => add(field.to_owned()),
+            _ => field_names(key).into_iter().for_each(&mut add),
         }
     }
     columns
@@ -91,7 +97,9 @@ pub fn search(answer: &v1::SearchRunsResponse, columns: &[String]) -> String {
                     _ => None,
                 };
                 let mut row = vec![id.to_owned()];
-                row.push(dash(details.map_or_else(String::new, |d| d.experiment.clone())));
+                row.push(dash(
+                    details.map_or_else(String::new, |d| d.experiment.clone()),
+                ));
                 row.push(dash(details.map_or_else(String::new, |d| {
                     if d.status == 0 {
                         String::new()
@@ -131,10 +139,14 @@ pub fn search(answer: &v1::SearchRunsResponse, columns: &[String]) -> String {
     })
 }
 
-/// A run's value of a `metrics.`, `params.` or `tags.` column: a metric's
-/// latest value; empty when the run has none (or the view left it out).
+/// A run's value of a column [`search_columns`] made (a metric's is its
+/// latest value); empty when the run has none (or the view left it out).
 fn column_value(run: &v1::Entity, details: Option<&v1::RunDetails>, column: &str) -> String {
-    if let Some(key) = column.strip_prefix("metrics.") {
+    if column == "name" {
+        details.map_or_else(String::new, |d| d.name.clone())
+    } else if column == "ended_at" {
+        details.and_then(|d| time!(d.ended_at)).unwrap_or_default()
+    } else if let Some(key) = column.strip_prefix("metrics.") {
         details
             .and_then(|d| d.latest_metrics.iter().find(|metric| metric.key == key))
             .map_or_else(String::new, |metric| metric.value.to_string())
@@ -165,7 +177,12 @@ pub fn comparison(answer: &v1::RunComparison, bold: bool) -> String {
     let run_ids: Vec<String> = answer
         .runs
         .iter()
-        .map(|run| run.r#ref.as_ref().map_or("?", |r| r.name.as_str()).to_owned())
+        .map(|run| {
+            run.r#ref
+                .as_ref()
+                .map_or("?", |r| r.name.as_str())
+                .to_owned()
+        })
         .collect();
     let mark = |differs: bool| if differs { "*" } else { "" }.to_owned();
     render(|out| {
@@ -247,11 +264,7 @@ pub fn metric_history(answer: &v1::MetricHistory) -> String {
         if answer.points.is_empty() {
             writeln!(out, "no points")?;
         } else {
-            let mut table = Table::new(
-                ["STEP", "VALUE", "TIMESTAMP"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            );
+            let mut table = Table::new(["STEP", "VALUE", "TIMESTAMP"].map(str::to_owned).to_vec());
             for point in &answer.points {
                 table.push(vec![
                     point.step.to_string(),
@@ -298,15 +311,33 @@ mod tests {
                  and uses dataset 'applications@3'",
                 &["metrics.auc DESC".to_owned(), "params.max_depth".to_owned()]
             ),
-            ["metrics.auc", "params.lr", "tags.region", "params.max_depth"]
+            [
+                "metrics.auc",
+                "params.lr",
+                "tags.region",
+                "params.max_depth"
+            ]
         );
         assert_eq!(
-            search_columns("params.note = 'it\\'s metrics.x' and metrics.val/loss<1", &[]),
+            search_columns(
+                "params.note = 'it\\'s metrics.x' and metrics.val/loss<1",
+                &[]
+            ),
             ["params.note", "metrics.val/loss"]
         );
         // Only whole names: not inside another word.
-        assert_eq!(search_columns("xmetrics.auc > 1", &[]), Vec::<String>::new());
+        assert_eq!(
+            search_columns("xmetrics.auc > 1", &[]),
+            Vec::<String>::new()
+        );
         assert!(search_columns("", &["started_at DESC".to_owned()]).is_empty());
+        assert_eq!(
+            search_columns(
+                "name = 'x'",
+                &["ended_at DESC".to_owned(), "name".to_owned()]
+            ),
+            ["ended_at", "name"]
+        );
     }
 
     #[test]
@@ -394,22 +425,27 @@ more runs: --page-token tok-2 (or --all)
 
     #[test]
     fn a_comparison_marks_what_differs_and_the_best_run() {
+        let expected = [
+            "   FIELD       r-1     r-2",
+            "   experiment  credit  credit",
+            "*  params.lr   0.01    -",
+            "",
+            "   METRIC          r-1            r-2",
+            "*  auc ↑   latest  0.8 (step 3)   0.83 (step 3) ★",
+            "           best    0.85 (step 2)  0.83 (step 3)",
+            "           points  3              3",
+            "",
+            "* differs   ↑ higher is better   ↓ lower is better   ★ best latest value",
+            "fields: 1 of 2 differ; metrics: 1 of 1 differ; as of log seq 42",
+            "",
+        ];
         assert_eq!(
             comparison(&comparison_fixture(), false),
-            "\
-   FIELD       r-1   r-2
-   experiment  credit  credit
-*  params.lr   0.01  -
-
-   METRIC        r-1             r-2
-*  auc ↑  latest  0.8 (step 3)    0.83 (step 3) ★
-          best    0.85 (step 2)   0.83 (step 3)
-          points  3               3
-
-* differs   ↑ higher is better   ↓ lower is better   ★ best latest value
-fields: 1 of 2 differ; metrics: 1 of 1 differ; as of log seq 42
-"
+            expected.join("\n")
         );
+        let mut cut = comparison_fixture();
+        cut.truncated = true;
+        assert!(comparison(&cut, false).contains("\n(truncated: the runs have more"));
     }
 
     #[test]

@@ -45,6 +45,9 @@ const PLOT_LEFT: f64 = 72.0;
 const PLOT_RIGHT: f64 = 20.0;
 const PLOT_TOP: f64 = 40.0;
 const PLOT_HEIGHT: f64 = 220.0;
+/// Between the frame and the axes' ends, so that a line along an end or a
+/// point in a corner is not drawn on the frame.
+const INSET: f64 = 6.0;
 /// Below the plot: the step ticks' labels and the axis name.
 const X_AXIS_SPACE: f64 = 44.0;
 /// One legend entry per line.
@@ -53,6 +56,11 @@ const LEGEND_ROW: f64 = 16.0;
 const GAP: f64 = 12.0;
 /// How many ticks an axis aims for.
 const TARGET_TICKS: usize = 6;
+/// Axes end within this magnitude, so that no tick overflows f64.
+const AXIS_LIMIT: f64 = 1e300;
+/// Pixel coordinates are held to this magnitude: a value far off the axis
+/// is drawn off the chart, not as a number of hundreds of digits.
+const PIXEL_LIMIT: f64 = 1e5;
 
 /// The whole document: every chart, two to a row.
 pub fn document(charts: &[Chart]) -> String {
@@ -99,12 +107,17 @@ fn write_chart(out: &mut String, chart: &Chart) {
         .iter()
         .flat_map(|series| &series.points)
         .filter(|(_, value)| value.is_finite());
-    let bounds = points.fold(None, |bounds: Option<(i64, i64, f64, f64)>, &(step, value)| {
-        Some(match bounds {
-            None => (step, step, value, value),
-            Some((x0, x1, y0, y1)) => (x0.min(step), x1.max(step), y0.min(value), y1.max(value)),
-        })
-    });
+    let bounds = points.fold(
+        None,
+        |bounds: Option<(i64, i64, f64, f64)>, &(step, value)| {
+            Some(match bounds {
+                None => (step, step, value, value),
+                Some((x0, x1, y0, y1)) => {
+                    (x0.min(step), x1.max(step), y0.min(value), y1.max(value))
+                }
+            })
+        },
+    );
     let _ = writeln!(
         out,
         r##"<rect x="{PLOT_LEFT}" y="{PLOT_TOP}" width="{plot_width}" height="{PLOT_HEIGHT}" fill="none" stroke="#888"/>"##
@@ -220,12 +233,15 @@ struct Scale {
 
 impl Scale {
     fn x_px(&self, step: f64) -> f64 {
-        PLOT_LEFT + fraction(step, self.x) * self.plot_width
+        let width = self.plot_width - 2.0 * INSET;
+        (PLOT_LEFT + INSET + fraction(step, self.x) * width).clamp(-PIXEL_LIMIT, PIXEL_LIMIT)
     }
 
     /// Larger values higher up.
     fn y_px(&self, value: f64) -> f64 {
-        PLOT_TOP + PLOT_HEIGHT - fraction(value, self.y) * PLOT_HEIGHT
+        let height = PLOT_HEIGHT - 2.0 * INSET;
+        (PLOT_TOP + PLOT_HEIGHT - INSET - fraction(value, self.y) * height)
+            .clamp(-PIXEL_LIMIT, PIXEL_LIMIT)
     }
 }
 
@@ -259,13 +275,19 @@ impl Ticks {
 
 /// Ticks on round numbers (a step of 1, 2 or 5 times a power of ten) from
 /// at or below `min` to at or above `max`, about `target` of them (after
-/// Heckbert's "nice numbers"). An empty range is widened around its value; with
-/// `integer`, the step is at least 1 (steps of a series are integers).
+/// Heckbert's "nice numbers"). An empty range is widened around its value;
+/// with `integer`, the step is at least 1 (steps of a series are
+/// integers); beyond ±1e300 the axis is cut.
 pub fn nice_ticks(min: f64, max: f64, target: usize, integer: bool) -> Ticks {
-    let (mut low, mut high) = if min <= max { (min, max) } else { (max, min) };
-    if !low.is_finite() || !high.is_finite() {
-        (low, high) = (0.0, 1.0);
-    }
+    let (low, high) = if min <= max { (min, max) } else { (max, min) };
+    let (mut low, mut high) = if low.is_finite() && high.is_finite() {
+        (
+            low.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+            high.clamp(-AXIS_LIMIT, AXIS_LIMIT),
+        )
+    } else {
+        (0.0, 1.0)
+    };
     if low == high {
         let pad = if integer || low == 0.0 {
             1.0
@@ -274,17 +296,8 @@ pub fn nice_ticks(min: f64, max: f64, target: usize, integer: bool) -> Ticks {
         };
         (low, high) = (low - pad, high + pad);
     }
-    let span = high - low;
-    if !span.is_finite() {
-        // Values near both ends of f64: three ticks, end to end.
-        return Ticks {
-            first: low,
-            step: high / 2.0 - low / 2.0,
-            count: 3,
-        };
-    }
     let target = target.max(2);
-    let mut step = nice_number(span / (target - 1) as f64);
+    let mut step = nice_number((high - low) / (target - 1) as f64);
     if integer {
         step = step.max(1.0);
     }
@@ -314,10 +327,15 @@ fn nice_number(x: f64) -> f64 {
 /// large or small values (`1.5e-7`).
 pub fn tick_label(value: f64, step: f64) -> String {
     // `first + i * step` lands a hair off zero: say 0, not -0.00 or 1e-17.
-    if (value / step).abs() < 1e-9 {
-        return "0".to_owned();
-    }
+    let value = if (value / step).abs() < 1e-9 {
+        0.0
+    } else {
+        value
+    };
     if value.abs().max(step) >= 1e6 || step < 1e-4 {
+        if value == 0.0 {
+            return "0".to_owned();
+        }
         let digits = (value.abs().log10().floor() - step.log10().floor()).max(0.0) as usize;
         return format!("{value:.digits$e}");
     }
@@ -424,6 +442,7 @@ mod tests {
         );
         let huge = nice_ticks(-f64::MAX, f64::MAX, 6, false);
         assert!(huge.values().all(f64::is_finite), "{huge:?}");
+        assert!(huge.first <= -1e300 && huge.last() >= 1e300, "{huge:?}");
     }
 
     #[test]
@@ -433,8 +452,9 @@ mod tests {
             ["1e-7", "2e-7", "3e-7", "4e-7"]
         );
         assert_eq!(tick_label(2_500_000.0, 500_000.0), "2.5e6");
-        assert_eq!(tick_label(1e-17, 0.1), "0");
-        assert_eq!(tick_label(-0.0, 0.05), "0");
+        assert_eq!(tick_label(1e-17, 0.1), "0.0");
+        assert_eq!(tick_label(-0.0, 0.05), "0.00");
+        assert_eq!(tick_label(1e-23, 1e-7), "0");
     }
 
     #[test]
@@ -459,7 +479,13 @@ mod tests {
         ];
         assert_eq!(
             thin(&points),
-            [(10.1, 5.0), (10.2, 9.0), (10.3, 1.0), (10.9, 3.0), (11.0, 2.0)]
+            [
+                (10.1, 5.0),
+                (10.2, 9.0),
+                (10.3, 1.0),
+                (10.9, 3.0),
+                (11.0, 2.0)
+            ]
         );
         // A million points on a chart 428 pixels wide.
         let many: Vec<(f64, f64)> = (0..1_000_000)
@@ -502,7 +528,11 @@ mod tests {
         assert!(svg.contains(">r&lt;2&gt;</text>"), "{svg}");
         assert!(!svg.contains("r<2>"));
         // The same run, the same color, in every chart.
-        assert_eq!(svg.matches(r##"stroke="#1f77b4" stroke-width="1.5""##).count(), 2);
+        assert_eq!(
+            svg.matches(r##"stroke="#1f77b4" stroke-width="1.5""##)
+                .count(),
+            2
+        );
         assert!(svg.contains("<title>r-1</title>"));
     }
 }

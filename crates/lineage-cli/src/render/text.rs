@@ -73,7 +73,7 @@ where
 /// Rows of cells written as columns two spaces apart, each as wide as its
 /// widest cell; the last cell of a row is not padded. A row may be marked
 /// to be written in bold (ANSI) when the output is a terminal.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Table {
     rows: Vec<(Vec<String>, bool)>,
 }
@@ -535,13 +535,7 @@ fn write_model(out: &mut String, indent: &str, model: &v1::ModelVersionDetails) 
     // First: a version serving without meeting its criteria is what a
     // reader must not miss.
     if let Some(status) = &model.promotion {
-        let mark = if status.met { "✔" } else { "✘" };
-        field(
-            out,
-            indent,
-            "promotion",
-            format_args!("{mark} {}", promotion_summary(status)),
-        )?;
+        field(out, indent, "promotion", promotion_summary(status))?;
         let mut criteria = status.criteria.clone();
         if !status.criteria_event_id.is_empty() {
             let _ = write!(criteria, "  (set by event {})", status.criteria_event_id);
@@ -808,15 +802,9 @@ fn write_production(out: &mut String, graph: &v1::Subgraph) -> fmt::Result {
             .map(|severity| format!("  ⚑ {}", flag_label(severity)))
             .unwrap_or_default();
         let standing = promotion(node)
-            .map(|status| {
-                let mark = if status.met { "✔" } else { "✘" };
-                format!("  {mark} {}", promotion_summary(status))
-            })
+            .map(|status| format!("  {}", promotion_summary(status)))
             .unwrap_or_default();
-        lines.push(format!(
-            "  {}  {served}{flagged}{standing}",
-            node_id(node)
-        ));
+        lines.push(format!("  {}  {served}{flagged}{standing}", node_id(node)));
     }
     if lines.is_empty() {
         return writeln!(out, "In production: none of the returned model versions");
@@ -1256,6 +1244,78 @@ model:credit-risk@7  [PRODUCTION]
     endpoint:scoring-eu  deploy-42
   first seen:       log seq 1
 "
+        );
+    }
+
+    #[test]
+    fn a_production_version_short_of_its_criteria_says_so_everywhere() {
+        let unmet = fixtures::production_model_with(fixtures::unmet_criteria());
+        let rendered = entity(&unmet);
+        assert!(
+            rendered.starts_with(
+                "\
+model:credit-risk@7  [PRODUCTION]  ✘ CRITERIA UNMET
+  promotion:        ✘ in production WITHOUT meeting its criteria: metrics.precision >= 0.9
+  criteria:         metrics.precision >= 0.9 and approved  (set by event criteria-1)
+  source run:       run:cr-sweep-0706-t08
+"
+            ),
+            "{rendered}"
+        );
+        assert_eq!(markers(&unmet), "★ PRODUCTION  ✘ CRITERIA UNMET");
+
+        let mut graph = fixtures::impact();
+        graph.nodes[4] = unmet;
+        let tree = subgraph(&applications(), &graph, Direction::Downstream);
+        assert!(
+            tree.contains(
+                "│  │  └─ [packaged] model:credit-risk@7  ★ PRODUCTION  ✘ CRITERIA UNMET\n"
+            ),
+            "{tree}"
+        );
+        assert!(
+            tree.ends_with(
+                "In production:\n  model:credit-risk@7  served by endpoint:scoring-eu  ✘ in production WITHOUT meeting its criteria: metrics.precision >= 0.9\n"
+            ),
+            "{tree}"
+        );
+
+        let met = fixtures::production_model_with(v1::PromotionStatus {
+            met: true,
+            unmet: Vec::new(),
+            ..fixtures::unmet_criteria()
+        });
+        assert!(
+            entity(&met).contains("  promotion:        ✔ meets its promotion criteria\n"),
+            "{}",
+            entity(&met)
+        );
+        assert_eq!(markers(&met), "★ PRODUCTION  ✔ criteria met");
+    }
+
+    #[test]
+    fn a_watch_line_has_the_sequence_the_entity_and_its_path() {
+        let event = v1::ImpactEvent {
+            entity: Some(fixtures::production_model()),
+            path: vec![applications(), fixtures::run(), model()],
+            edges: vec![v1::EdgeKind::Input as i32, v1::EdgeKind::Registered as i32],
+            seq: 812,
+            root_flagged: true,
+        };
+        assert_eq!(
+            impact_event(&event),
+            "seq 812  model:credit-risk@7  ★ PRODUCTION  via dataset:applications@3 -INPUT-> run:cr-sweep-0706-t08 -REGISTERED-> model:credit-risk@7  ⚑ root flagged\n"
+        );
+        let bare = v1::ImpactEvent {
+            entity: None,
+            path: vec![applications(), fixtures::run()],
+            edges: vec![v1::EdgeKind::Input as i32],
+            seq: 9,
+            root_flagged: false,
+        };
+        assert_eq!(
+            impact_event(&bare),
+            "seq 9  run:cr-sweep-0706-t08  via dataset:applications@3 -INPUT-> run:cr-sweep-0706-t08\n"
         );
     }
 
