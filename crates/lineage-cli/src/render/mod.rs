@@ -118,44 +118,16 @@ fn enum_name<E: TryFrom<i32>>(raw: i32, name: impl Fn(&E) -> &'static str) -> St
 }
 
 /// RFC 3339 in UTC (`2026-07-06T08:00:00Z`, with a fraction only when the
-/// time has one), from protobuf timestamp parts.
+/// time has one), from protobuf timestamp parts; one too far from 1970
+/// for nanoseconds in 64 bits (beyond ±292 years) as its raw parts.
 pub fn rfc3339(seconds: i64, nanos: i32) -> String {
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        (second_of_day % 3600) / 60,
-        second_of_day % 60,
-    );
-    let mut out = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
-    if nanos > 0 && nanos < 1_000_000_000 {
-        let fraction = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(fraction.trim_end_matches('0'));
+    let unix_nanos = seconds
+        .checked_mul(1_000_000_000)
+        .and_then(|whole| whole.checked_add(i64::from(nanos)));
+    match unix_nanos {
+        Some(unix_nanos) => lineage_core::EventTime::from_unix_nanos(unix_nanos).to_string(),
+        None => format!("{seconds}s {nanos}ns since 1970"),
     }
-    out.push('Z');
-    out
-}
-
-/// Year, month, day of a day count since 1970-01-01 in the proleptic
-/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
