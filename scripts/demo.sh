@@ -87,6 +87,13 @@ The stack is up. Try (the binaries are in $bin; stop with scripts/demo.sh stop):
   $bin/lineage -w insurer-fraud --format json get model:fraud@12
   # What is different about how credit-risk@7 was made, against @5?
   $bin/lineage -w credit-lender diff credit-risk@5 credit-risk@7
+  # 5. Sweep trials with lr=0.03 ranked by AUC; two runs side by side, curves drawn
+  $bin/lineage -w credit-lender runs search --filter "params.lr = '0.03' and status = 'COMPLETED'" --order-by 'metrics.auc DESC'
+  $bin/lineage -w credit-lender runs compare cr-sweep-0706-t08 cr-sweep-0706-t16 --plot curves.svg
+  # 6. Does the model in production meet its promotion criteria?
+  $bin/lineage -w credit-lender promotion check credit-risk@7
+  # 8. Tell me as it happens when anything new depends on the flagged dataset (Ctrl-C stops)
+  $bin/lineage -w credit-lender watch dataset:applications@3
   # Evidence for auditors: the log checked here, and W3C PROV of a model's origins
   $bin/lineage replay --verify > history.jsonl
   $bin/lineage -w credit-lender export --prov model:credit-risk@7 --out credit-risk-7.prov.json

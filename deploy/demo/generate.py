@@ -1042,6 +1042,14 @@ def insurer_fraud():
         outputs=[("model-student.onnx", "model", mb(0.3, 1)), ("confusion_matrix.png", "confusion_matrix", mb(0.03, 0.09))])
     w.tags(end + timedelta(hours=1), CLI, dss[1], run_ref("fraud-distill-0603"),
            {"use": "nightly batch rescoring", "governed_storage": "true"})
+    # A model of its own, with no promotion criteria: it scores claims in a
+    # nightly batch, never a customer in real time.
+    w.register(at("2026-06-04 10:00"), registry, "fraud-batch", "1", "fraud-distill-0603",
+               "model-student.onnx",
+               "Student of fraud@11 and the ghost-broking trial for nightly batch rescoring; not "
+               "customer-facing, so outside the realtime promotion criteria.", gov)
+    w.stage(at("2026-06-05 10:00"), registry, "fraud-batch", "1", "STAGING",
+            "Nightly batch rescoring trial on claims@3", gov)
 
     # --- July: more claims, relabel, retrain candidate ------------------
     w.dataset(at(f"{claims_days['4']} 03:00"), AIRFLOW, pipeline, "claims", "4")
@@ -1106,6 +1114,8 @@ STORY_CHECKS = [
      ["metrics.precision >= 0.9", "metrics.recall >= 0.6"]),
     # DOMAIN.md question 6: fraud@12 meets them (precision >= 0.9).
     (HI, "insurer-fraud", "fraud", "12", []),
+    # The batch student has no criteria at all.
+    (HI, "insurer-fraud", "fraud-batch", "1", None),
     # maize-yield@1 was trained on the flagged pytorch@2.4.0 and misses the
     # raised RMSE bar.
     (HI, "agri-yield", "maize-yield", "1", ["metrics.rmse <= 0.95", "no flagged upstream"]),

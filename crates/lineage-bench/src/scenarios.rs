@@ -5,6 +5,11 @@
 //!    draining and acking the same stream.
 //! 4. gRPC queries: C clients for T seconds, mixed queries. Baseline:
 //!    GetStatus at the same concurrency.
+//! 8. search: SearchRuns over gRPC at scenario 4's concurrency, for a
+//!    selective filter (one experiment, a parameter value and a metric
+//!    threshold), the runs using the hot dataset version ranked by a metric,
+//!    and every completed run of a workspace ranked by a metric (a page of
+//!    100). Baseline: GetEntity of a run at the same concurrency.
 //! 5. queries during ingest: scenario 4 while lineaged ingests a second
 //!    backlog. Baseline: the idle p99 of scenario 4.
 //! 2. rebuild: restart on the N-event log as lineaged does (open the log,
@@ -364,6 +369,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
+    // 8. Search, on the same idle service.
+    search(&lineaged, &args, &facts, &mut report).await?;
     lineaged.stop_within(LONG_WAIT).await;
 
     // 5. Queries while a second backlog is ingested.
@@ -1291,6 +1298,8 @@ enum GrpcQuery {
     Provenance(v1::TraversalRequest),
     Impact(v1::TraversalRequest),
     Trace(v1::TraceModelRequest),
+    /// Scenario 8 only, not in the mix.
+    Search(v1::SearchRunsRequest),
 }
 
 struct QueryMix {
@@ -1369,6 +1378,7 @@ impl QueryMix {
                 }
                 GrpcQuery::Impact(_) => "Impact (hot, depth 4, limit 100, basic, compact edges)",
                 GrpcQuery::Trace(_) => "TraceModel (basic, compact edges)",
+                GrpcQuery::Search(_) => "SearchRuns",
             };
             (name, query)
         })
@@ -1390,6 +1400,7 @@ async fn send(client: &mut LineageServiceClient<Channel>, query: GrpcQuery) -> b
         GrpcQuery::Provenance(r) => client.provenance(r).await.is_ok(),
         GrpcQuery::Impact(r) => client.impact(r).await.is_ok(),
         GrpcQuery::Trace(r) => client.trace_model(r).await.is_ok(),
+        GrpcQuery::Search(r) => client.search_runs(r).await.is_ok(),
     }
 }
 
@@ -1419,6 +1430,10 @@ async fn send_raw(grpc: &mut Grpc<Channel>, query: GrpcQuery) -> bool {
         GrpcQuery::Trace(r) => {
             unary_raw::<_, v1::ModelTrace>(grpc, method_path(SERVICE, "TraceModel"), r).await
         }
+        GrpcQuery::Search(r) => {
+            let path = method_path(SERVICE, "SearchRuns");
+            unary_raw::<_, v1::SearchRunsResponse>(grpc, path, r).await
+        }
     }
 }
 
@@ -1440,6 +1455,238 @@ where
         Ok(answer) => !answer.get_ref().as_bytes().is_empty(),
         Err(_) => false,
     }
+}
+
+/// The parameter and the metric scenario 8 filters and ranks by (every
+/// run of the workload has both).
+const SEARCH_PARAM: &str = "param_00";
+const SEARCH_METRIC: &str = "metric_00";
+
+/// One search of scenario 8, and what each run it answers must satisfy.
+struct Search {
+    name: &'static str,
+    request: v1::SearchRunsRequest,
+    /// Whether a run (in the full view) matches the filter.
+    matches: Box<dyn Fn(&v1::RunDetails) -> bool + Send + Sync>,
+    /// Whether the answer is ranked by [`SEARCH_METRIC`], best first.
+    ranked: bool,
+    target: &'static str,
+}
+
+/// A run's latest value of `key`, if it logged any.
+fn latest_metric(run: &v1::RunDetails, key: &str) -> Option<f64> {
+    run.latest_metrics
+        .iter()
+        .find(|metric| metric.key == key)
+        .map(|metric| metric.value)
+}
+
+/// Scenario 8: SearchRuns at scenario 4's concurrency, each search first
+/// checked once in the full view (every run it answers matches its filter,
+/// in its order), then measured in the basic view a table of runs asks
+/// for, right after GetEntity of a run at the same concurrency (the
+/// baseline). The selective
+/// search is built from the workload's first run as GetEntity shows it
+/// (its experiment, its parameter value, half its metric), so it matches
+/// that run and the few like it.
+async fn search(
+    lineaged: &Lineaged,
+    args: &RunArgs,
+    facts: &WorkloadFacts,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (Some((workspace, run_id)), Some((hot_workspace, dataset, version))) =
+        (&facts.run, &facts.hot_dataset)
+    else {
+        report
+            .notes
+            .push("search: the workload has no run or no dataset version in use".into());
+        return Ok(());
+    };
+    let entity = v1::GetEntityRequest {
+        entity: Some(lineage_e2e::entity(
+            workspace,
+            v1::EntityKind::Run,
+            run_id,
+            "",
+        )),
+        ..Default::default()
+    };
+    let mut client = lineaged.client().await;
+    let run = client.get_entity(entity.clone()).await?.into_inner();
+    let Some(v1::entity::Details::Run(first)) = run.details else {
+        anyhow::bail!("GetEntity of run {run_id} answered no run details");
+    };
+    let param = first
+        .params
+        .get(SEARCH_PARAM)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("run {run_id} has no {SEARCH_PARAM}"))?;
+    let threshold = latest_metric(&first, SEARCH_METRIC)
+        .ok_or_else(|| anyhow::anyhow!("run {run_id} logged no {SEARCH_METRIC}"))?
+        / 2.0;
+    let experiment = first.experiment.clone();
+    let ranked_by_metric = vec![format!("metrics.{SEARCH_METRIC} DESC")];
+    let request = |workspace: &str, filter: String, order_by: Vec<String>| v1::SearchRunsRequest {
+        workspace: workspace.to_owned(),
+        filter,
+        order_by,
+        page_size: 100,
+        view: v1::EntityView::Basic as i32,
+        ..Default::default()
+    };
+    let used = v1::DatasetVersionRef {
+        dataset: dataset.clone(),
+        version: version.clone(),
+    };
+    let searches = [
+        Search {
+            name: "selective (one experiment, a param value, a metric threshold)",
+            request: v1::SearchRunsRequest {
+                experiments: vec![experiment.clone()],
+                ..request(
+                    workspace,
+                    format!(
+                        "params.{SEARCH_PARAM} = '{param}' and metrics.{SEARCH_METRIC} >= {threshold}"
+                    ),
+                    Vec::new(),
+                )
+            },
+            matches: Box::new(move |run| {
+                run.experiment == experiment
+                    && run.params.get(SEARCH_PARAM) == Some(&param)
+                    && latest_metric(run, SEARCH_METRIC).is_some_and(|value| value >= threshold)
+            }),
+            ranked: false,
+            target: "p99 <= 1 ms at 1 M events",
+        },
+        Search {
+            name: "uses the hot dataset version, by a metric, page of 100",
+            request: request(
+                hot_workspace,
+                format!("uses dataset '{dataset}@{version}'"),
+                ranked_by_metric.clone(),
+            ),
+            matches: Box::new(move |run| run.input_datasets.contains(&used)),
+            ranked: true,
+            target: "",
+        },
+        Search {
+            name: "every completed run, by a metric, page of 100",
+            request: request(
+                hot_workspace,
+                "status = 'COMPLETED'".into(),
+                ranked_by_metric,
+            ),
+            matches: Box::new(|run| run.status == v1::RunStatus::Completed as i32),
+            ranked: true,
+            target: "",
+        },
+    ];
+
+    for search in &searches {
+        let checked = client
+            .search_runs(v1::SearchRunsRequest {
+                view: v1::EntityView::Full as i32,
+                ..search.request.clone()
+            })
+            .await
+            .map_err(|status| anyhow::anyhow!("SearchRuns, {}: {status}", search.name))?
+            .into_inner();
+        anyhow::ensure!(
+            !checked.runs.is_empty(),
+            "SearchRuns, {}: no run matched {:?}",
+            search.name,
+            search.request.filter
+        );
+        let mut values = Vec::with_capacity(checked.runs.len());
+        for run in &checked.runs {
+            let Some(v1::entity::Details::Run(details)) = &run.details else {
+                anyhow::bail!("SearchRuns, {}: an answer without run details", search.name);
+            };
+            anyhow::ensure!(
+                (search.matches)(details),
+                "SearchRuns, {}: {:?} does not match {:?}",
+                search.name,
+                run.r#ref,
+                search.request.filter
+            );
+            values.push(latest_metric(details, SEARCH_METRIC));
+        }
+        if search.ranked {
+            // Runs without the metric sort last; the others best first.
+            let present: Vec<f64> = values.iter().map_while(|value| *value).collect();
+            anyhow::ensure!(
+                values[present.len()..].iter().all(Option::is_none)
+                    && present.windows(2).all(|pair| pair[0] >= pair[1]),
+                "SearchRuns, {}: not ranked by {SEARCH_METRIC}: {values:?}",
+                search.name
+            );
+        }
+        // The baseline right before each search, so that both see the
+        // same machine (a shared one, whose load drifts within a run).
+        let (baseline_qps, baseline) = grpc_load(
+            lineaged,
+            args.clients,
+            args.seconds,
+            None,
+            Reading::Decoded,
+            &|_| GrpcQuery::Entity(entity.clone()),
+        )
+        .await;
+        let (qps, samples) = grpc_load(
+            lineaged,
+            args.clients,
+            args.seconds,
+            None,
+            Reading::Decoded,
+            &|_| GrpcQuery::Search(search.request.clone()),
+        )
+        .await;
+        anyhow::ensure!(
+            samples.len() > 0,
+            "SearchRuns, {}: no call answered",
+            search.name
+        );
+        let figure = |what: &str| format!("SearchRuns, {}, {what}", search.name);
+        report.add(
+            "8 search",
+            figure("qps"),
+            qps,
+            "qps",
+            Some(baseline_qps),
+            "",
+        );
+        report.add(
+            "8 search",
+            figure("p50"),
+            samples.quantile_us(0.5),
+            "µs",
+            Some(baseline.quantile_us(0.5)),
+            "",
+        );
+        report.add(
+            "8 search",
+            figure("p99"),
+            samples.quantile_us(0.99),
+            "µs",
+            Some(baseline.quantile_us(0.99)),
+            search.target,
+        );
+        report.notes.push(format!(
+            "search, {}: {:?} answered {} runs{} from {} candidates",
+            search.name,
+            search.request.filter,
+            checked.runs.len(),
+            if checked.next_page_token.is_empty() {
+                ""
+            } else {
+                " (a first page)"
+            },
+            checked.candidates
+        ));
+    }
+    Ok(())
 }
 
 /// How the load generator's clients read their answers.

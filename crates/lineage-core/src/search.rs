@@ -96,11 +96,11 @@ pub(crate) enum IndexEntry {
     Run,
     /// The hash of an equality term's (field, key, value).
     Exact(u64),
-    /// The hash of a metric's key, and its latest value's place in the
-    /// order of `f32`s ([`metric_position`]).
+    /// The hash of a metric's key, and the bucket of its latest value
+    /// ([`metric_bucket`]).
     Metric {
         key: u64,
-        position: u32,
+        bucket: u32,
     },
     StartedAt(EventTime),
     EndedAt(EventTime),
@@ -193,14 +193,18 @@ fn metric_position(value: f64) -> u32 {
     }
 }
 
-/// A metric entry of one run: its value's place above, the run below, so
-/// that one `u64` orders runs by value.
-fn metric_entry(position: u32, run: NodeIndex) -> u64 {
-    (u64::from(position) << 32) | run.index() as u64
-}
+/// Metric values are indexed by bucket, 16 to a power of two (each a
+/// sixteenth of the values between 2^n and 2^(n+1)): a run's latest value
+/// moves at every step, but mostly within its bucket, so a metrics event
+/// seldom moves the run in the index; and a set of runs per bucket costs a
+/// few bytes per run where an ordered entry per run would cost several
+/// times that. A range term takes the buckets the range touches, whose
+/// runs the check of each candidate then sorts out.
+const METRIC_BUCKET_SHIFT: u32 = 19;
 
-fn run_of_metric_entry(entry: u64) -> NodeIndex {
-    NodeIndex::new((entry & 0xFFFF_FFFF) as usize)
+/// The bucket of a metric value (see [`METRIC_BUCKET_SHIFT`]).
+fn metric_bucket(value: f64) -> u32 {
+    metric_position(value) >> METRIC_BUCKET_SHIFT
 }
 
 /// One workspace's runs, by what searches ask of them.
@@ -210,8 +214,9 @@ struct WorkspaceRuns {
     runs: Vec<NodeIndex>,
     /// By the hash of (field, key, value).
     exact: HashMap<u64, RunSet>,
-    /// By the hash of a metric key: [`metric_entry`]s in order.
-    metrics: HashMap<u64, BTreeSet<u64>>,
+    /// By the hash of a metric key: runs by the bucket of their latest
+    /// value.
+    metrics: HashMap<u64, BTreeMap<u32, RunSet>>,
     started_at: BTreeSet<(EventTime, NodeIndex)>,
     ended_at: BTreeSet<(EventTime, NodeIndex)>,
 }
@@ -226,11 +231,13 @@ impl WorkspaceRuns {
                     slot.insert(RunSet::One(run));
                 }
             },
-            IndexEntry::Metric { key, position } => {
-                self.metrics
-                    .entry(key)
-                    .or_default()
-                    .insert(metric_entry(position, run));
+            IndexEntry::Metric { key, bucket } => {
+                match self.metrics.entry(key).or_default().entry(bucket) {
+                    btree_map::Entry::Occupied(mut set) => set.get_mut().insert(run),
+                    btree_map::Entry::Vacant(slot) => {
+                        slot.insert(RunSet::One(run));
+                    }
+                }
             }
             IndexEntry::StartedAt(time) => {
                 self.started_at.insert((time, run));
@@ -255,13 +262,19 @@ impl WorkspaceRuns {
                 }
                 removed
             }
-            IndexEntry::Metric { key, position } => {
-                let Some(set) = self.metrics.get_mut(&key) else {
+            IndexEntry::Metric { key, bucket } => {
+                let Some(buckets) = self.metrics.get_mut(&key) else {
                     return false;
                 };
-                let removed = set.remove(&metric_entry(position, run));
+                let Some(set) = buckets.get_mut(&bucket) else {
+                    return false;
+                };
+                let removed = set.remove(run);
                 if set.is_empty() {
-                    self.metrics.remove(&key);
+                    buckets.remove(&bucket);
+                    if buckets.is_empty() {
+                        self.metrics.remove(&key);
+                    }
                 }
                 removed
             }
@@ -389,7 +402,7 @@ impl RunIndex {
         let metric = |key: &str| {
             facts.metric(key).map(|series| IndexEntry::Metric {
                 key: self.metric_key(key),
-                position: metric_position(series.latest().value),
+                bucket: metric_bucket(series.latest().value),
             })
         };
         match scope {
@@ -516,12 +529,12 @@ impl LineageGraph {
     }
 
     /// Builds the run index from the nodes (after a snapshot is decoded).
-    /// The sets come out sorted and the ordered ones are built in bulk,
-    /// so they are packed tighter than those grown one event at a time.
+    /// Runs come in index order, so every set grows at its end; the time
+    /// orders are built in bulk, packed tighter than those grown one event
+    /// at a time.
     pub(crate) fn rebuild_run_index(&mut self) {
         #[derive(Default)]
         struct Staged {
-            metrics: HashMap<u64, Vec<u64>>,
             started_at: Vec<(EventTime, NodeIndex)>,
             ended_at: Vec<(EventTime, NodeIndex)>,
         }
@@ -546,25 +559,16 @@ impl LineageGraph {
             let staged = staged.entry(workspace.clone()).or_default();
             for &entry in &entries {
                 match entry {
-                    IndexEntry::Metric { key, position } => staged
-                        .metrics
-                        .entry(key)
-                        .or_default()
-                        .push(metric_entry(position, run)),
                     IndexEntry::StartedAt(time) => staged.started_at.push((time, run)),
                     IndexEntry::EndedAt(time) => staged.ended_at.push((time, run)),
-                    // Runs come in index order: every set grows at its end.
-                    IndexEntry::Run | IndexEntry::Exact(_) => runs.insert(entry, run),
+                    IndexEntry::Run | IndexEntry::Exact(_) | IndexEntry::Metric { .. } => {
+                        runs.insert(entry, run)
+                    }
                 }
             }
         }
         for (workspace, staged) in staged {
             let runs = index.workspaces.entry(workspace).or_default();
-            runs.metrics = staged
-                .metrics
-                .into_iter()
-                .map(|(key, entries)| (key, entries.into_iter().collect()))
-                .collect();
             runs.started_at = staged.started_at.into_iter().collect();
             runs.ended_at = staged.ended_at.into_iter().collect();
         }
@@ -911,22 +915,24 @@ impl SearchQuery {
                 ))),
                 _ => return Err(foreign()),
             };
-            let fits = match (&key.field, &value) {
-                (_, None) => true,
-                (OrderField::Metric(_), Some(OwnedSortValue::Number(_))) => true,
-                (
-                    OrderField::Param(_),
-                    Some(OwnedSortValue::Number(_) | OwnedSortValue::Text(_)),
-                ) => true,
-                (
-                    OrderField::Tag(_) | OrderField::Name | OrderField::RunId,
-                    Some(OwnedSortValue::Text(_)),
-                ) => true,
-                (OrderField::StartedAt | OrderField::EndedAt, Some(OwnedSortValue::Time(_))) => {
-                    true
-                }
-                _ => false,
-            };
+            // Each key has values of one kind (parameters: of two).
+            let fits = matches!(
+                (&key.field, &value),
+                (_, None)
+                    | (OrderField::Metric(_), Some(OwnedSortValue::Number(_)))
+                    | (
+                        OrderField::Param(_),
+                        Some(OwnedSortValue::Number(_) | OwnedSortValue::Text(_))
+                    )
+                    | (
+                        OrderField::Tag(_) | OrderField::Name | OrderField::RunId,
+                        Some(OwnedSortValue::Text(_))
+                    )
+                    | (
+                        OrderField::StartedAt | OrderField::EndedAt,
+                        Some(OwnedSortValue::Time(_))
+                    )
+            );
             if !fits {
                 return Err(foreign());
             }
@@ -989,7 +995,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         _ => None,
     };
     let text = text.as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks_exact(2)
@@ -1184,8 +1190,8 @@ pub struct SearchPage {
 enum Candidates<'g> {
     /// Disjoint sorted sets.
     Sets(Vec<&'g [NodeIndex]>),
-    /// A range of a metric's entries.
-    Metric(btree_set::Range<'g, u64>),
+    /// A range of a metric's buckets.
+    Metric(btree_map::Range<'g, u32, RunSet>),
     /// A range of runs by start or end time.
     Times(btree_set::Range<'g, (EventTime, NodeIndex)>),
     /// Runs by run id (the runs-by-dataset indexes).
@@ -1200,13 +1206,16 @@ impl Candidates<'_> {
     fn size(&self, cap: usize) -> usize {
         match self {
             Candidates::Sets(sets) => sets.iter().map(|set| set.len()).sum(),
-            Candidates::Metric(range) => range.clone().take(cap.saturating_add(1)).count(),
+            Candidates::Metric(range) => range.clone().map(|(_, set)| set.as_slice().len()).sum(),
             Candidates::Times(range) => range.clone().take(cap.saturating_add(1)).count(),
             Candidates::ByRunId(runs) => runs.len(),
             Candidates::Nodes(nodes) => nodes.len(),
         }
     }
 }
+
+/// The two ends of a range of `(value, run)` entries.
+type EntryRange<T> = (Bound<(T, NodeIndex)>, Bound<(T, NodeIndex)>);
 
 /// The bounds of a range of `(value, run)` entries that holds every run
 /// whose value compares to `at` as `comparison` says (`None`: the whole).
@@ -1215,7 +1224,7 @@ fn range_bounds<T: Copy>(
     at: T,
     first_run: NodeIndex,
     last_run: NodeIndex,
-) -> Option<(Bound<(T, NodeIndex)>, Bound<(T, NodeIndex)>)> {
+) -> Option<EntryRange<T>> {
     Some(match comparison {
         Comparison::Equal => (
             Bound::Included((at, first_run)),
@@ -1257,22 +1266,18 @@ impl<'g> Search<'g, '_> {
                 comparison,
                 value,
             } => {
-                let Some(entries) = runs.metrics.get(&index.metric_key(key)) else {
+                let Some(buckets) = runs.metrics.get(&index.metric_key(key)) else {
                     return Some(Candidates::Nodes(Vec::new()));
                 };
-                // A value just below (or above) the one asked for may share
-                // its place at `f32` precision: strict bounds include it.
-                let comparison = match comparison {
-                    Comparison::Less => Comparison::LessOrEqual,
-                    Comparison::Greater => Comparison::GreaterOrEqual,
-                    other => *other,
-                };
-                let position = metric_position(*value);
-                let range = match range_bounds(comparison, position, first_run, last_run) {
-                    None => entries.range(..),
-                    Some((low, high)) => entries.range((packed(low), packed(high))),
-                };
-                Candidates::Metric(range)
+                // The bucket of the value itself holds values on both sides
+                // of it: every range includes it.
+                let bucket = metric_bucket(*value);
+                Candidates::Metric(match comparison {
+                    Comparison::Equal => buckets.range(bucket..=bucket),
+                    Comparison::Less | Comparison::LessOrEqual => buckets.range(..=bucket),
+                    Comparison::Greater | Comparison::GreaterOrEqual => buckets.range(bucket..),
+                    Comparison::NotEqual => buckets.range(..),
+                })
             }
             Condition::Param {
                 key,
@@ -1388,11 +1393,16 @@ impl<'g> Search<'g, '_> {
     fn plan(&self) -> Candidates<'g> {
         let mut best = Candidates::Sets(vec![self.runs.runs.as_slice()]);
         let mut best_size = self.runs.runs.len();
+        // A term as large as the workspace still beats its list of runs:
+        // a term's runs may come in the page's order (by run id), and
+        // then the pass stops at the page.
+        let mut best_is_workspace = true;
         let mut consider = |candidates: Candidates<'g>| {
             let size = candidates.size(best_size);
-            if size < best_size {
+            if size < best_size || (best_is_workspace && size == best_size) {
                 best = candidates;
                 best_size = size;
+                best_is_workspace = false;
             }
         };
         if !self.query.experiments.is_empty() {
@@ -1455,15 +1465,6 @@ impl<'g> Search<'g, '_> {
                 Some(upstream) => upstream.runs.contains(&run),
                 None => run_holds(&self.view, run, node, &term.condition).unwrap_or(false),
             })
-    }
-}
-
-/// A bound of `(place, run)` as a bound of [`metric_entry`]s.
-fn packed(bound: Bound<(u32, NodeIndex)>) -> Bound<u64> {
-    match bound {
-        Bound::Included((position, run)) => Bound::Included(metric_entry(position, run)),
-        Bound::Excluded((position, run)) => Bound::Excluded(metric_entry(position, run)),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
@@ -1576,8 +1577,8 @@ fn search(graph: &LineageGraph, query: &SearchQuery, budget: Option<usize>) -> O
             }
         }
         Candidates::Metric(range) => {
-            for &entry in range {
-                consider(run_of_metric_entry(entry));
+            for &run in range.flat_map(|(_, set)| set.as_slice()) {
+                consider(run);
             }
         }
         Candidates::Times(range) => {
@@ -1644,7 +1645,7 @@ mod tests {
             0.0,
             1e-300,
             0.1,
-            0.100_000_000_000_000_01,
+            0.100_000_000_000_000_1,
             2.5,
             1e300,
             f64::INFINITY,
@@ -1659,11 +1660,10 @@ mod tests {
         }
         assert_eq!(metric_position(-0.0), metric_position(0.0));
         assert!(metric_position(-2.5) < metric_position(2.5));
-        let run = NodeIndex::new(7);
-        assert_eq!(
-            run_of_metric_entry(metric_entry(metric_position(0.5), run)),
-            run
-        );
+        // Sixteen buckets between two powers of two.
+        assert_eq!(metric_bucket(0.5), metric_bucket(0.53));
+        assert!(metric_bucket(0.5) < metric_bucket(0.54));
+        assert_eq!(metric_bucket(1.0) - metric_bucket(0.5), 16);
     }
 
     #[test]

@@ -213,7 +213,13 @@ impl LineageGraph {
                 what: "a metric series that does not decode",
                 at,
             }),
-            None => Ok(graph),
+            None => {
+                // Searches' run index reads the latest metric values, so it
+                // is built only once every series is known to decode.
+                let mut graph = graph;
+                graph.rebuild_run_index();
+                Ok(graph)
+            }
         }
     }
 
@@ -1449,8 +1455,7 @@ impl Reader<'_> {
 }
 
 /// Rebuilds the indexes that are not written: dataset versions by dataset,
-/// runs by the dataset (version) they read, and the run index searches
-/// read (`crate::search`). Input edges are never
+/// and runs by the dataset (version) they read. Input edges are never
 /// retired, and a dataset version's Input edges are exactly the entries
 /// of the runs-by-dataset indexes.
 fn rebuild_indexes(graph: &mut LineageGraph) {
@@ -1486,7 +1491,6 @@ fn rebuild_indexes(graph: &mut LineageGraph) {
             .runs_by_dataset_version
             .insert(dataset, runs.into_iter().collect());
     }
-    graph.rebuild_run_index();
 }
 
 #[cfg(test)]
