@@ -2,17 +2,21 @@
 //! gRPC: every RPC asked with no token, a token it does not know, and the
 //! token of each principal, for its own workspace and for another.
 //!
-//! Two workspaces hold the same story (`lender` and `rival`). A reader of
-//! `lender` gets its answers, PERMISSION_DENIED for anything of `rival` and
-//! for the auditor's and admin's calls, and no answer it gets names a
-//! `rival` entity; an auditor of `lender` replays only `lender`'s records;
-//! the admin reads the status and nothing else; the health service answers
-//! anyone.
+//! Two workspaces hold the same story (`lender` and `rival`: the credit
+//! story and promotion criteria for its model). A reader of `lender` gets
+//! its answers (an impact watch opens and delivers), PERMISSION_DENIED for
+//! anything of `rival` and for the auditor's and admin's calls, and no
+//! answer it gets names a `rival` entity; an auditor of `lender` replays
+//! only `lender`'s records; the admin reads the status and nothing else;
+//! the health service answers anyone.
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use lineage_e2e::events::credit_story;
+use lineage_e2e::events::{credit_story, event};
 use lineage_e2e::{Lineaged, entity, nats_with_events_stream, publish, wait_for};
 use lineage_proto::v1;
+use lineage_proto::v1::event::Payload;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
 use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -65,9 +69,30 @@ async fn as_token(lineaged: &Lineaged, token: &str) -> Client {
     client(lineaged, Some(&format!("Bearer {token}"))).await
 }
 
+/// How long an authorized watch may take to deliver its first event (what
+/// is downstream of its root already, found by its first look).
+const FIRST_WATCH_EVENT: Duration = Duration::from_secs(10);
+
+/// The credit story, then promotion criteria for its model (so that
+/// CheckPromotion answers from the stored criteria).
+fn lender_story() -> Vec<v1::Event> {
+    let mut story = credit_story();
+    let minute = story.len() as i64 + 1;
+    story.push(event(
+        &format!("lender-{minute:03}"),
+        "lender",
+        minute,
+        Payload::PromotionCriteriaSet(v1::PromotionCriteriaSet {
+            model: "credit-risk".into(),
+            criteria: "metrics.auc >= 0.8 and no flagged upstream and approved".into(),
+        }),
+    ));
+    story
+}
+
 /// The same story in another workspace, under other event ids.
 fn rival_story() -> Vec<v1::Event> {
-    credit_story()
+    lender_story()
         .into_iter()
         .map(|mut event| {
             event.workspace = "rival".into();
@@ -165,7 +190,74 @@ async fn every_rpc(client: &mut Client, ws: &str) -> Vec<(&'static str, Code, Ve
             "GetStatus",
             client.get_status(v1::GetStatusRequest::default()).await,
         ),
+        outcome(
+            "SearchRuns",
+            client
+                .search_runs(v1::SearchRunsRequest {
+                    workspace: ws.into(),
+                    filter: "metrics.auc > 0.8 and uses dataset 'features@3'".into(),
+                    view: v1::EntityView::Full as i32,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        outcome(
+            "CompareRuns",
+            client
+                .compare_runs(v1::CompareRunsRequest {
+                    workspace: ws.into(),
+                    run_ids: vec!["trial-1".into(), "old-1".into()],
+                    ..Default::default()
+                })
+                .await,
+        ),
+        outcome(
+            "GetMetricHistory",
+            client
+                .get_metric_history(v1::GetMetricHistoryRequest {
+                    workspace: ws.into(),
+                    run_id: "trial-1".into(),
+                    key: "auc".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        outcome(
+            "CheckPromotion",
+            client
+                .check_promotion(v1::CheckPromotionRequest {
+                    workspace: ws.into(),
+                    model: "credit-risk".into(),
+                    version: "7".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
     ];
+    // A watch: opened, its first event taken (or its error), then dropped.
+    let watch = client
+        .watch_impact(v1::WatchImpactRequest {
+            root: Some(dataset(ws)),
+            ..Default::default()
+        })
+        .await;
+    outcomes.push(match watch {
+        Ok(stream) => {
+            let mut stream = stream.into_inner();
+            match tokio::time::timeout(FIRST_WATCH_EVENT, stream.message()).await {
+                Ok(Ok(Some(event))) => ("WatchImpact", Code::Ok, event.encode_to_vec()),
+                Ok(Ok(None)) => panic!("a watch never ends without a status"),
+                Ok(Err(status)) => ("WatchImpact", status.code(), Vec::new()),
+                // Open, and nothing yet.
+                Err(_) => ("WatchImpact", Code::Ok, Vec::new()),
+            }
+        }
+        Err(status) => (
+            "WatchImpact",
+            status.code(),
+            status.message().as_bytes().to_vec(),
+        ),
+    });
     let replay = client
         .replay(v1::ReplayRequest {
             workspaces: vec![ws.into()],
@@ -208,6 +300,11 @@ fn expect(ok: &[&'static str], expected: Code, otherwise: Code) -> Vec<(&'static
         "ExportProv",
         "VerifyLog",
         "GetStatus",
+        "SearchRuns",
+        "CompareRuns",
+        "GetMetricHistory",
+        "CheckPromotion",
+        "WatchImpact",
         "Replay",
     ]
     .into_iter()
@@ -231,6 +328,11 @@ const READER_CALLS: &[&str] = &[
     "RunsUsingDataset",
     "TraceModel",
     "DiffLineage",
+    "SearchRuns",
+    "CompareRuns",
+    "GetMetricHistory",
+    "CheckPromotion",
+    "WatchImpact",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +345,7 @@ async fn each_principal_gets_its_roles_in_its_workspaces_and_nothing_else() {
         config.access_file = Some(access.clone());
     })
     .await;
-    let story: Vec<v1::Event> = credit_story().into_iter().chain(rival_story()).collect();
+    let story: Vec<v1::Event> = lender_story().into_iter().chain(rival_story()).collect();
     for event in &story {
         publish(&js, event).await;
     }
@@ -292,7 +394,15 @@ async fn each_principal_gets_its_roles_in_its_workspaces_and_nothing_else() {
                 !bytes.windows(5).any(|w| w == b"rival"),
                 "{name} for lender mentions the other workspace"
             );
-            assert!(bytes.windows(6).any(|w| w == b"lender"), "{name} answered");
+            // A metric's history names its run, not its workspace.
+            let answered: &[u8] = match *name {
+                "GetMetricHistory" => b"trial-1",
+                _ => b"lender",
+            };
+            assert!(
+                bytes.windows(answered.len()).any(|w| w == answered),
+                "{name} answered (a watch: its first event within {FIRST_WATCH_EVENT:?})"
+            );
         }
     }
     let denied = every_rpc(&mut reader, "rival").await;
@@ -307,7 +417,20 @@ async fn each_principal_gets_its_roles_in_its_workspaces_and_nothing_else() {
             .expect("asked");
         String::from_utf8_lossy(message).into_owned()
     };
-    assert!(reason(&denied, "GetEntity").contains("may not read workspace rival"));
+    for call in [
+        "GetEntity",
+        "SearchRuns",
+        "CompareRuns",
+        "GetMetricHistory",
+        "CheckPromotion",
+        "WatchImpact",
+    ] {
+        assert!(
+            reason(&denied, call).contains("may not read workspace rival"),
+            "{call}: {}",
+            reason(&denied, call)
+        );
+    }
     assert!(reason(&denied, "ExportProv").contains("auditor"));
     assert!(reason(&denied, "GetStatus").contains("admin"));
     // A diff across the two workspaces needs both.
@@ -345,7 +468,7 @@ async fn each_principal_gets_its_roles_in_its_workspaces_and_nothing_else() {
         .map(|record| record.expect("record"))
         .collect()
         .await;
-    assert_eq!(everything.len(), credit_story().len());
+    assert_eq!(everything.len(), lender_story().len());
     assert!(everything.iter().all(|record| {
         record
             .event

@@ -1,33 +1,40 @@
 //! Arbitrary requests to every RPC of a real lineaged that holds the credit
-//! story: field values drawn by proptest (empty, 100 KiB, unicode and
-//! control-character strings; enum values in and out of range; integers at
-//! 0 and MAX; repeated fields of thousands of items; `as_of` moments before
-//! 1970 and past what nanoseconds can hold; forged page tokens), biased
+//! story (and a few facts more: a metric series to page, a second model,
+//! and promotion criteria stored for credit-risk): field values drawn by
+//! proptest (empty, 100 KiB, unicode and control-character strings; enum
+//! values in and out of range; integers at 0 and MAX; repeated fields of
+//! thousands of items; `as_of` moments before 1970 and past what
+//! nanoseconds can hold; forged page tokens, and real ones edited; search
+//! filters and promotion criteria valid, mutated and arbitrary), biased
 //! towards the story's real names so that many requests get past
-//! validation and are answered.
+//! validation and are answered. A `WatchImpact` stream is read for its
+//! first event (or error) for at most [`WATCH_FIRST_EVENT`], then dropped;
+//! once the fuzzing is over every watch slot is free again.
 //!
 //! Every call must come back within its deadline with OK or a status a
 //! client can act on: INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED,
-//! FAILED_PRECONDITION, or DEADLINE_EXCEEDED when (and only when) it waited
-//! for a log sequence that never comes. Never UNKNOWN, INTERNAL or
-//! UNAVAILABLE: those mean a handler panicked, a task was lost or the
-//! service went away. Answers stay within the request's bounds, and once
-//! every RPC has been fuzzed (all at once, one thread each) the service
-//! still answers GetStatus with the same graph and stops cleanly.
+//! FAILED_PRECONDITION (CheckPromotion of a model without stored criteria),
+//! or DEADLINE_EXCEEDED when (and only when) it waited for a log sequence
+//! that never comes. Never UNKNOWN, INTERNAL or UNAVAILABLE: those mean a
+//! handler panicked, a task was lost or the service went away. Answers
+//! stay within the request's bounds, and once every RPC has been fuzzed
+//! (all at once, one thread each) the service still answers GetStatus with
+//! the same graph, holds no watch the fuzzing dropped, and stops cleanly.
 //!
 //! `PROPTEST_CASES` sets the cases per RPC for longer runs by hand.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use lineage_e2e::events::credit_story;
-use lineage_e2e::{Lineaged, nats_with_events_stream, publish};
+use lineage_e2e::events::{credit_story, event, metric, registered};
+use lineage_e2e::{Lineaged, nats_with_events_stream, publish, wait_for};
 use lineage_proto::v1;
+use lineage_proto::v1::event::Payload;
 use lineage_proto::v1::lineage_service_client::LineageServiceClient;
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::{Index, select, subsequence};
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -37,7 +44,49 @@ type Client = LineageServiceClient<Channel>;
 /// The credit story's workspace.
 const WS: &str = "lender";
 /// The story's events, and so the graph's applied sequence.
-const STORY_EVENTS: u64 = 27;
+const STORY_EVENTS: u64 = 31;
+/// The promotion criteria the story stores for credit-risk (scorecard has
+/// none).
+const STORED_CRITERIA: &str =
+    "metrics.auc >= 0.8 and status = 'COMPLETED' and no flagged upstream and approved";
+/// When the story logs trial-1's loss series (its points' timestamp).
+const LOSS_LOGGED_AT_NANOS: i64 = (1_772_323_200 + 28 * 60) * 1_000_000_000;
+
+/// The credit story, then what the newer RPCs read: a loss series of six
+/// steps for trial-1 (pages of points), an auc for trial-2 (a metric to
+/// compare), scorecard@1 (a model without criteria) and credit-risk's
+/// criteria.
+fn story() -> Vec<v1::Event> {
+    let mut events = credit_story();
+    let loss = Payload::MetricsLogged(v1::MetricsLogged {
+        run_id: "trial-1".into(),
+        metrics: (0..6)
+            .map(|step| v1::Metric {
+                key: "loss".into(),
+                value: 0.7 / (step + 1) as f64,
+                step,
+                timestamp: None,
+            })
+            .collect(),
+    });
+    let criteria = Payload::PromotionCriteriaSet(v1::PromotionCriteriaSet {
+        model: "credit-risk".into(),
+        criteria: STORED_CRITERIA.into(),
+    });
+    let more = [
+        loss,
+        metric("trial-2", "auc", 0.78),
+        registered("scorecard", "1", "old-1", "model.pkl"),
+        criteria,
+    ];
+    let story_minutes = events.len() as i64;
+    events.extend(
+        more.into_iter()
+            .zip(1..)
+            .map(|(payload, n)| event(&format!("fuzz-{n:03}"), WS, story_minutes + n, payload)),
+    );
+    events
+}
 
 /// The client deadline of a request that does not wait for the future.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -56,6 +105,12 @@ const HUGE: usize = 100 * 1024;
 const MAX_LIST: usize = 3_000;
 /// Replays are read this far, then dropped.
 const REPLAY_MESSAGES: usize = 3;
+/// How long a watch is read for its first event (or error) before it is
+/// dropped: its first look answers at once, so a watch still silent by
+/// then waits for the future (which no one publishes here).
+const WATCH_FIRST_EVENT: Duration = Duration::from_millis(500);
+/// The service's default of concurrent watches (`--watch-concurrency`).
+const WATCH_SLOTS: usize = 32;
 
 /// Cases per RPC: `PROPTEST_CASES` when set, else a count that keeps the
 /// test well under 40 seconds in a debug build.
@@ -88,6 +143,9 @@ const STORY_NAMES: &[&str] = &[
     "model.pkl",
     "credit-risk",
     "credit-risk-2026",
+    "scorecard",
+    "auc",
+    "loss",
     "credit-scoring-eu",
     "xgboost",
     "2.0.3",
@@ -96,6 +154,7 @@ const STORY_NAMES: &[&str] = &[
     "3",
     "6",
     "7",
+    "1",
 ];
 
 /// The story's entities, by kind, name and version.
@@ -112,6 +171,7 @@ const STORY_ENTITIES: &[(v1::EntityKind, &str, &str)] = &[
     (v1::EntityKind::Artifact, "old-1/model.pkl", ""),
     (v1::EntityKind::ModelVersion, "credit-risk", "6"),
     (v1::EntityKind::ModelVersion, "credit-risk", "7"),
+    (v1::EntityKind::ModelVersion, "scorecard", "1"),
     (v1::EntityKind::Endpoint, "credit-scoring-eu", ""),
     (v1::EntityKind::Experiment, "credit-risk-2026", ""),
     (v1::EntityKind::Environment, "xgboost", "2.0.3"),
@@ -336,6 +396,443 @@ fn public_key() -> impl Strategy<Value = String> {
 }
 
 // ---------------------------------------------------------------------------
+// Filters, criteria and sort keys.
+
+/// Search terms that parse, most about the story's runs.
+const SEARCH_TERMS: &[&str] = &[
+    "metrics.auc > 0.8",
+    "metrics.auc >= 0.81",
+    "metrics.auc != 0.81",
+    "metrics.auc <> 1",
+    "metrics.`auc` = 0.81",
+    "metrics.loss < 0.5",
+    "metrics.loss <= -1e308",
+    "params.lr = '0.01'",
+    "params.lr = \"0.1\"",
+    "params.lr = 0.03",
+    "params.lr >= 0.02",
+    "params.lr like '0.%'",
+    "params.lr ilike '%1'",
+    "params.`l r` = 'x\\'y'",
+    "tags.team = 'credit-risk'",
+    "tags.team like '%r_sk%'",
+    "status = 'COMPLETED'",
+    "STATUS != 'failed'",
+    "started_at > '2026-01-01'",
+    "ended_at <= '2026-07-01T12:00:00Z'",
+    "experiment = 'credit-risk-2026'",
+    "name = 'trial-1'",
+    "code_version = '9f2c1e7'",
+    "compute = 'cpu-pool-a'",
+    "environment = 'xgboost@2.0.3'",
+    "environment = 'xgboost'",
+    "parent = 'sweep-1'",
+    "uses dataset 'applications@3'",
+    "uses dataset 'features'",
+    "uses dataset 'nowhere@1'",
+    "uses model 'credit-risk@7'",
+    "produced dataset 'applications@3'",
+    "upstream of model 'credit-risk@7'",
+    "upstream of model 'credit-risk@6'",
+    "UPSTREAM OF MODEL 'scorecard@1'",
+];
+
+/// Terms only promotion criteria take.
+const PROMOTION_TERMS: &[&str] = &[
+    "no flagged upstream",
+    "No Flagged Upstream",
+    "approved",
+    "stages approved",
+];
+
+/// Operators and look-alikes, put where they do not belong.
+const OPERATORS: &[&str] = &[
+    "=", "!=", "<>", "<", "<=", ">", ">=", "==", "=<", "=>", "!", "~", "like", "ilike", "in", "is",
+    "between", "\u{2265}", "\u{2260}", "", " ", "and", "or", "not", "(", ")",
+];
+
+/// What filters are made of (separated by spaces), to be strung
+/// together at random.
+const FILTER_WORDS: &str = "metrics.auc metrics. metrics params.lr tags.team ` `auc` status \
+    started_at ended_at experiment name code_version compute environment parent uses dataset \
+    model upstream of produced no flagged approved stages and AND or ' \" \\ '0.01' \
+    'applications@3' 'credit-risk@7' 'COMPLETED' '2026-01-01' '2026-13-45T25:61:61Z' 0.8 -1 \
+    1e309 -0 NaN inf 0x1F % _ = != < >= like ilike \u{e9} \0 \u{202e} \u{1F600}";
+
+/// A filter that parses: one to four terms, promotion terms drawn
+/// `promotion` times in nine.
+fn valid_filter(promotion: u32) -> BoxedStrategy<String> {
+    let term = prop_oneof![
+        9 - promotion => select(SEARCH_TERMS),
+        promotion => select(PROMOTION_TERMS),
+    ];
+    (
+        prop::collection::vec(term, 1..=4),
+        select(vec![" and ", " AND ", "  and\t", "\nand\n"]),
+    )
+        .prop_map(|(terms, and)| terms.join(and))
+        .boxed()
+}
+
+/// `text` edited at a character boundary: cut short, an operator put in or
+/// in place of a part, a quote taken away or added, a character put in, a
+/// part taken away, or its halves swapped.
+fn mutated(text: BoxedStrategy<String>) -> impl Strategy<Value = String> {
+    (
+        text,
+        (any::<Index>(), any::<Index>(), 0..7u8),
+        (select(OPERATORS), any::<char>()),
+    )
+        .prop_map(|(text, (at, to, how), (operator, c))| {
+            let bounds: Vec<usize> = text
+                .char_indices()
+                .map(|(at, _)| at)
+                .chain([text.len()])
+                .collect();
+            let (a, b) = (
+                bounds[at.index(bounds.len())],
+                bounds[to.index(bounds.len())],
+            );
+            let (lo, hi) = (a.min(b), a.max(b));
+            match how {
+                0 => text[..a].to_owned(),
+                1 => format!("{}{operator}{}", &text[..a], &text[a..]),
+                2 => format!("{}{operator}{}", &text[..lo], &text[hi..]),
+                3 => match text.find(['\'', '"', '`']) {
+                    Some(quote) => format!("{}{}", &text[..quote], &text[quote + 1..]),
+                    None => format!("{}'{}", &text[..a], &text[a..]),
+                },
+                4 => format!("{}{c}{}", &text[..a], &text[a..]),
+                5 => format!("{}{}", &text[..lo], &text[hi..]),
+                _ => format!("{}{}", &text[a..], &text[..a]),
+            }
+        })
+}
+
+/// `and` deep: a term repeated around the 64-term bound and far past it
+/// (and past 4096 bytes), bare `and`s, a dangling `and`.
+fn repeated_and() -> impl Strategy<Value = String> {
+    (
+        select(vec![
+            "approved",
+            "metrics.auc > 0.8",
+            "name = 'x'",
+            "upstream of model 'credit-risk@7'",
+        ]),
+        select(vec![2usize, 63, 64, 65, 300, 1_000, 5_000]),
+        0..4u8,
+    )
+        .prop_map(|(term, times, how)| match how {
+            0 => vec![term; times].join(" and "),
+            1 => "and ".repeat(times),
+            2 => format!("{term}{}", " and".repeat(times)),
+            _ => format!("{} and", vec![term; times].join(" and ")),
+        })
+}
+
+/// A search filter (`promotion` 1) or promotion criteria (3): empty,
+/// valid, mutated, words of the language strung at random, deep `and`s,
+/// or any text.
+fn filter(promotion: u32) -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => Just(String::new()),
+        10 => valid_filter(promotion),
+        4 => mutated(valid_filter(promotion)),
+        2 => prop::collection::vec(select(FILTER_WORDS.split(' ').collect::<Vec<_>>()), 0..=12)
+            .prop_map(|words| words.join(" ")),
+        1 => repeated_and(),
+        1 => text(),
+    ]
+    .boxed()
+}
+
+/// Sort keys that parse.
+const ORDER_KEYS: &[&str] = &[
+    "metrics.auc",
+    "metrics.auc DESC",
+    "metrics.loss asc",
+    "params.lr",
+    "params.lr DESC",
+    "tags.team",
+    "started_at",
+    "ended_at DESC",
+    "name",
+    "run_id desc",
+    "metrics.`a b`",
+];
+
+/// Sort keys that do not.
+const BAD_ORDER_KEYS: &[&str] = &[
+    "",
+    "metrics.",
+    "metrics",
+    "params.lr SIDEWAYS",
+    "params.lr ASC DESC",
+    "status",
+    "metrics.auc,",
+    "DESC",
+    "metrics.`unclosed",
+];
+
+fn order_key() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        3 => select(ORDER_KEYS).prop_map(str::to_owned),
+        2 => select(BAD_ORDER_KEYS).prop_map(str::to_owned),
+        1 => short_text(),
+    ]
+}
+
+fn order_by() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        12 => list(select(ORDER_KEYS).prop_map(str::to_owned), order_key()),
+        // The bound of 8 keys, and one more.
+        1 => prop::collection::vec(select(ORDER_KEYS).prop_map(str::to_owned), 8..=9),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Page tokens of searches and metric histories.
+
+/// A search the story has more than one page of (at a page size of 1), and
+/// the token of its second page: a search token is bound to its question,
+/// so only these reach the token's content.
+#[derive(Clone, Debug)]
+struct SearchPage {
+    experiments: Vec<String>,
+    filter: String,
+    order_by: Vec<String>,
+    token: String,
+}
+
+/// The questions of [`SEARCH_PAGES`]: experiments, filter, order.
+const PAGED_SEARCHES: &[(&[&str], &str, &[&str])] = &[
+    (&[], "", &[]),
+    (
+        &["credit-risk-2026"],
+        "status = 'COMPLETED'",
+        &["metrics.auc DESC"],
+    ),
+    (&[], "params.lr like '0.%'", &["params.lr", "name DESC"]),
+    (
+        &[],
+        "",
+        &["started_at DESC", "tags.team", "ended_at", "run_id"],
+    ),
+    (&[], "uses dataset 'applications'", &["metrics.loss"]),
+];
+
+/// The second pages of [`PAGED_SEARCHES`], asked of the service before the
+/// fuzzing starts.
+static SEARCH_PAGES: OnceLock<Vec<SearchPage>> = OnceLock::new();
+
+async fn ask_search_pages(client: &mut Client) -> Vec<SearchPage> {
+    let mut pages = Vec::new();
+    for (experiments, filter, order_by) in PAGED_SEARCHES {
+        let experiments: Vec<String> = experiments.iter().map(|&e| e.to_owned()).collect();
+        let order_by: Vec<String> = order_by.iter().map(|&key| key.to_owned()).collect();
+        let first = client
+            .search_runs(v1::SearchRunsRequest {
+                workspace: WS.into(),
+                experiments: experiments.clone(),
+                filter: (*filter).into(),
+                order_by: order_by.clone(),
+                page_size: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|status| panic!("searching {filter:?}: {status:?}"))
+            .into_inner();
+        assert_eq!(first.runs.len(), 1, "{filter:?} by {order_by:?}");
+        assert!(
+            !first.next_page_token.is_empty(),
+            "{filter:?} by {order_by:?} has a second page"
+        );
+        pages.push(SearchPage {
+            experiments,
+            filter: (*filter).into(),
+            order_by,
+            token: first.next_page_token,
+        });
+    }
+    pages
+}
+
+/// Token bodies a decoder must refuse, or take, without trusting their
+/// counts and lengths: after the version and the question's fingerprint,
+/// the number of sort values, each value (tag, then its bytes), the run
+/// id's length and the run id.
+fn crafted_token_bodies() -> Vec<Vec<u8>> {
+    let mut bodies = vec![
+        // One text value of 4 GiB.
+        vec![1, 2, 0xff, 0xff, 0xff, 0xff],
+        // A run id of 4 GiB.
+        vec![0, 0xff, 0xff, 0xff, 0xff],
+        // A run id that is not UTF-8.
+        vec![0, 3, 0, 0, 0, 0xff, 0xfe, 0xfd],
+        // 255 values; an unknown tag; nothing at all.
+        vec![255],
+        vec![1, 9],
+        Vec::new(),
+        // Eight absent values and an empty run id.
+        [vec![8], vec![0; 8], vec![0; 4]].concat(),
+    ];
+    // A NaN, a time at the end of time, trailing bytes.
+    let mut nan = vec![1, 1];
+    nan.extend(f64::NAN.to_bits().to_le_bytes());
+    nan.extend([7, 0, 0, 0]);
+    nan.extend(b"trial-1");
+    bodies.push(nan);
+    let mut time = vec![1, 3];
+    time.extend(i64::MIN.to_le_bytes());
+    time.extend([7, 0, 0, 0]);
+    time.extend(b"trial-1");
+    time.extend(b"trailing");
+    bodies.push(time);
+    bodies
+}
+
+/// How a real token is edited before it is sent back.
+#[derive(Clone, Debug)]
+enum TokenEdit {
+    /// As issued: the next page.
+    Keep,
+    /// One byte of the body changed.
+    Flip(Index, u8),
+    /// The body cut short.
+    Truncate(Index),
+    /// Bytes added at the end.
+    Append(Vec<u8>),
+    /// Another body after the version and fingerprint.
+    Body(Vec<u8>),
+    /// One byte of the version or fingerprint changed.
+    Header(Index, u8),
+    /// An odd number of hex digits; upper-case digits.
+    OddHex,
+    Upper,
+}
+
+fn token_edit() -> impl Strategy<Value = TokenEdit> {
+    prop_oneof![
+        4 => Just(TokenEdit::Keep),
+        3 => (any::<Index>(), 1..=u8::MAX).prop_map(|(at, by)| TokenEdit::Flip(at, by)),
+        2 => any::<Index>().prop_map(TokenEdit::Truncate),
+        1 => prop::collection::vec(any::<u8>(), 1..=16).prop_map(TokenEdit::Append),
+        2 => select(crafted_token_bodies()).prop_map(TokenEdit::Body),
+        1 => prop::collection::vec(any::<u8>(), 0..=48).prop_map(TokenEdit::Body),
+        1 => (any::<Index>(), 1..=u8::MAX).prop_map(|(at, by)| TokenEdit::Header(at, by)),
+        1 => Just(TokenEdit::OddHex),
+        1 => Just(TokenEdit::Upper),
+    ]
+}
+
+/// The version byte and the question's fingerprint.
+const SEARCH_TOKEN_HEADER: usize = 9;
+
+fn edit_token(token: &str, edit: &TokenEdit) -> String {
+    let mut bytes = hex::decode(token).expect("the service issues hex tokens");
+    assert!(bytes.len() > SEARCH_TOKEN_HEADER, "{token}");
+    let body = SEARCH_TOKEN_HEADER..bytes.len();
+    match edit {
+        TokenEdit::Keep => {}
+        TokenEdit::Flip(at, by) => {
+            let at = body.start + at.index(body.len());
+            bytes[at] ^= by;
+        }
+        TokenEdit::Truncate(at) => bytes.truncate(body.start + at.index(body.len())),
+        TokenEdit::Append(more) => bytes.extend(more),
+        TokenEdit::Body(other) => {
+            bytes.truncate(body.start);
+            bytes.extend(other);
+        }
+        TokenEdit::Header(at, by) => bytes[at.index(SEARCH_TOKEN_HEADER)] ^= by,
+        TokenEdit::OddHex => return format!("{token}0"),
+        TokenEdit::Upper => return token.to_uppercase(),
+    }
+    hex::encode(bytes)
+}
+
+/// A page token of a metric's history: empty, the service's format with
+/// steps and times in and out of range or malformed, or anything.
+fn points_token() -> impl Strategy<Value = String> {
+    let story = LOSS_LOGGED_AT_NANOS.to_string();
+    let step = prop_oneof![
+        4 => (-1i64..=6).prop_map(|step| step.to_string()),
+        1 => any::<i64>().prop_map(|step| step.to_string()),
+        1 => select(vec![
+            "-9223372036854775808", "9223372036854775807", "9223372036854775808", "+1", " 1",
+            "1e3", "", "0x1", "\u{661}",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    let nanos = prop_oneof![
+        4 => Just(story.clone()),
+        1 => any::<i64>().prop_map(|nanos| nanos.to_string()),
+        1 => select(vec![
+            "0", "-1", "-9223372036854775808", "9223372036854775807",
+            "99999999999999999999", "", "x", "1:2",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    prop_oneof![
+        6 => Just(String::new()),
+        4 => (step, nanos)
+            .prop_map(|(step, nanos)| hex::encode(format!("points-after:{step}:{nanos}"))),
+        1 => text().prop_map(|raw| hex::encode(format!("points-after:{raw}"))),
+        1 => Just(hex::encode("after:trial-1")),
+        1 => "[0-9a-fA-F]{0,64}",
+        1 => text(),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// The story's runs, models and watch roots.
+
+const RUNS: &[&str] = &["prep-3", "sweep-1", "trial-1", "trial-2", "old-1"];
+
+fn run_id() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        4 => select(RUNS).prop_map(str::to_owned),
+        1 => short_text(),
+    ]
+}
+
+/// What a watch starts from: mostly a story entity something is
+/// downstream of (so the first look answers at once), sometimes one
+/// nothing is downstream of (the watch waits), any entity, or none.
+fn watch_root() -> impl Strategy<Value = Option<v1::EntityRef>> {
+    let followed = STORY_ENTITIES
+        .iter()
+        .filter(|(kind, name, version)| {
+            // Nothing is downstream of these (an experiment's runs are
+            // its members, which impact does not follow).
+            !matches!(
+                (*kind, *name, *version),
+                (v1::EntityKind::ModelVersion, "credit-risk", "6")
+                    | (v1::EntityKind::ModelVersion, "scorecard", "1")
+                    | (v1::EntityKind::Endpoint, _, _)
+                    | (v1::EntityKind::Experiment, _, _)
+            )
+        })
+        .map(|&(kind, name, version)| entity_ref(kind, name, version))
+        .collect::<Vec<_>>();
+    prop_oneof![
+        10 => select(followed).prop_map(Some),
+        1 => story_entity().prop_map(Some),
+        2 => any_entity().prop_map(Some),
+        1 => Just(None),
+    ]
+}
+
+fn entity_ref(kind: v1::EntityKind, name: &str, version: &str) -> v1::EntityRef {
+    v1::EntityRef {
+        workspace: WS.to_owned(),
+        kind: kind as i32,
+        name: name.to_owned(),
+        version: version.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Requests.
 
 /// One call of one RPC.
@@ -351,6 +848,11 @@ enum Call {
     DiffLineage(v1::DiffLineageRequest),
     ExportProv(v1::ExportProvRequest),
     Replay(v1::ReplayRequest),
+    SearchRuns(v1::SearchRunsRequest),
+    CompareRuns(v1::CompareRunsRequest),
+    GetMetricHistory(v1::GetMetricHistoryRequest),
+    CheckPromotion(v1::CheckPromotionRequest),
+    WatchImpact(v1::WatchImpactRequest),
 }
 
 fn get_entity() -> impl Strategy<Value = Call> {
@@ -521,7 +1023,7 @@ fn replay() -> impl Strategy<Value = Call> {
     ];
     (
         (range_seq(), range_seq(), time.clone(), time),
-        (workspaces, list(10..=23, enum_value(10..=23)), entity()),
+        (workspaces, list(10..=24, enum_value(10..=24)), entity()),
     )
         .prop_map(
             |((from_seq, to_seq, from_time, to_time), (workspaces, kinds, entity))| {
@@ -536,6 +1038,184 @@ fn replay() -> impl Strategy<Value = Call> {
                 })
             },
         )
+}
+
+/// A search asked afresh (any page token), or the next page of one of
+/// [`SEARCH_PAGES`] with its token as issued or edited.
+fn search_runs() -> impl Strategy<Value = Call> {
+    let experiments = prop_oneof![
+        12 => list(Just("credit-risk-2026".to_owned()), short_text()),
+        // The bound of 32 experiments, and one more.
+        1 => prop::collection::vec(Just("credit-risk-2026".to_owned()), 32..=33),
+    ];
+    // The service's bound is 1,000 (larger is INVALID_ARGUMENT).
+    let page_size = prop_oneof![
+        8 => 0u32..=100,
+        1 => select(vec![1, 2, 999, 1_000, 1_001, u32::MAX]),
+        1 => any::<u32>(),
+    ];
+    let page_token = prop_oneof![8 => Just(String::new()), 1 => page_token()];
+    let afresh = (
+        (workspace(), experiments, filter(1), order_by()),
+        (page_size.clone(), page_token),
+    )
+        .prop_map(
+            |((workspace, experiments, filter, order_by), (page_size, page_token))| {
+                v1::SearchRunsRequest {
+                    workspace,
+                    experiments,
+                    filter,
+                    order_by,
+                    page_size,
+                    page_token,
+                    ..Default::default()
+                }
+            },
+        );
+    let pages = SEARCH_PAGES
+        .get()
+        .expect("the search pages are asked before the fuzzing")
+        .clone();
+    let next_page = (select(pages), token_edit(), page_size).prop_map(|(page, edit, page_size)| {
+        v1::SearchRunsRequest {
+            workspace: WS.to_owned(),
+            page_token: edit_token(&page.token, &edit),
+            experiments: page.experiments,
+            filter: page.filter,
+            order_by: page.order_by,
+            page_size,
+            ..Default::default()
+        }
+    });
+    (
+        prop_oneof![3 => afresh, 2 => next_page],
+        enum_value(0..=2),
+        wait_seq(),
+    )
+        .prop_map(|(request, view, min_seq)| {
+            Call::SearchRuns(v1::SearchRunsRequest {
+                view,
+                min_seq,
+                ..request
+            })
+        })
+}
+
+fn compare_runs() -> impl Strategy<Value = Call> {
+    let run_ids = prop_oneof![
+        // Two to five distinct runs of the story, in any order.
+        10 => subsequence(RUNS, 2..=RUNS.len())
+            .prop_shuffle()
+            .prop_map(|runs| runs.into_iter().map(str::to_owned).collect()),
+        // None, one, or one twice.
+        1 => prop::collection::vec(select(RUNS).prop_map(str::to_owned), 0..=3),
+        // The bound of 16 runs and one more: the story's and unknown ones.
+        1 => (15usize..=17).prop_map(|count| {
+            (0..count)
+                .map(|n| RUNS.get(n).map_or_else(|| format!("unknown-{n}"), |&run| run.to_owned()))
+                .collect()
+        }),
+        2 => list(run_id(), short_text()),
+    ];
+    let metric_keys = select(vec!["auc", "loss", "rmse", "lr"]).prop_map(str::to_owned);
+    let lower_is_better = prop_oneof![
+        12 => list(metric_keys.clone(), short_text()),
+        // The bound of 256 keys and one more.
+        1 => prop::collection::vec(metric_keys, 256..=257),
+    ];
+    (workspace(), run_ids, lower_is_better, wait_seq()).prop_map(
+        |(workspace, run_ids, lower_is_better, min_seq)| {
+            Call::CompareRuns(v1::CompareRunsRequest {
+                workspace,
+                run_ids,
+                lower_is_better,
+                min_seq,
+            })
+        },
+    )
+}
+
+fn get_metric_history() -> impl Strategy<Value = Call> {
+    let run_id = prop_oneof![
+        4 => select(vec!["trial-1", "trial-2"]).prop_map(str::to_owned),
+        2 => run_id(),
+        1 => text(),
+    ];
+    let key = prop_oneof![
+        4 => select(vec!["loss", "auc"]).prop_map(str::to_owned),
+        1 => text(),
+    ];
+    let page_size = prop_oneof![
+        4 => count(),
+        1 => select(vec![1, 2, 5, 6, 10_000, 10_001]),
+    ];
+    (
+        (workspace(), run_id, key),
+        (page_size, points_token(), wait_seq()),
+    )
+        .prop_map(
+            |((workspace, run_id, key), (page_size, page_token, min_seq))| {
+                Call::GetMetricHistory(v1::GetMetricHistoryRequest {
+                    workspace,
+                    run_id,
+                    key,
+                    page_size,
+                    page_token,
+                    min_seq,
+                })
+            },
+        )
+}
+
+fn check_promotion() -> impl Strategy<Value = Call> {
+    let model = prop_oneof![
+        6 => Just("credit-risk".to_owned()),
+        2 => Just("scorecard".to_owned()),
+        1 => text(),
+    ];
+    let version = prop_oneof![
+        6 => select(vec!["6", "7", "1", "8"]).prop_map(str::to_owned),
+        1 => text(),
+    ];
+    let model_version = prop_oneof![
+        3 => select(vec![("credit-risk", "7"), ("credit-risk", "6"), ("scorecard", "1")])
+            .prop_map(|(model, version)| (model.to_owned(), version.to_owned())),
+        2 => (model, version),
+    ];
+    let criteria = prop_oneof![
+        // The stored criteria (FAILED_PRECONDITION for scorecard).
+        4 => Just(String::new()),
+        1 => select(vec![" ", "\t\n", "\u{3000}"]).prop_map(str::to_owned),
+        8 => filter(3),
+    ];
+    (workspace(), model_version, criteria, wait_seq()).prop_map(
+        |(workspace, (model, version), criteria, min_seq)| {
+            Call::CheckPromotion(v1::CheckPromotionRequest {
+                workspace,
+                model,
+                version,
+                criteria,
+                min_seq,
+            })
+        },
+    )
+}
+
+fn watch_impact() -> impl Strategy<Value = Call> {
+    // Mostly from 0, which the first look answers at once: a watch that
+    // waits costs a whole [`WATCH_FIRST_EVENT`].
+    let from_seq = prop_oneof![
+        30 => Just(0),
+        2 => 1..=STORY_EVENTS,
+        1 => select(vec![STORY_EVENTS, STORY_EVENTS + 1, 1 << 63, u64::MAX - 1, u64::MAX]),
+    ];
+    (watch_root(), count(), from_seq).prop_map(|(root, max_depth, from_seq)| {
+        Call::WatchImpact(v1::WatchImpactRequest {
+            root,
+            max_depth,
+            from_seq,
+        })
+    })
 }
 
 /// Builds the strategy of one RPC's requests.
@@ -557,6 +1237,11 @@ fn every_rpc() -> Vec<(&'static str, CallStrategy)> {
         ("DiffLineage", || diff_lineage().boxed()),
         ("ExportProv", || export_prov().boxed()),
         ("Replay", || replay().boxed()),
+        ("SearchRuns", || search_runs().boxed()),
+        ("CompareRuns", || compare_runs().boxed()),
+        ("GetMetricHistory", || get_metric_history().boxed()),
+        ("CheckPromotion", || check_promotion().boxed()),
+        ("WatchImpact", || watch_impact().boxed()),
     ]
 }
 
@@ -601,7 +1286,16 @@ impl Call {
                 is_future(r.min_seq) || as_of_is_future(&r.a_as_of) || as_of_is_future(&r.b_as_of)
             }
             Call::ExportProv(r) => is_future(r.min_seq) || as_of_is_future(&r.as_of),
-            Call::GetStatus(_) | Call::VerifyLog(_) | Call::Replay(_) => false,
+            Call::SearchRuns(r) => is_future(r.min_seq),
+            Call::CompareRuns(r) => is_future(r.min_seq),
+            Call::GetMetricHistory(r) => is_future(r.min_seq),
+            Call::CheckPromotion(r) => is_future(r.min_seq),
+            // A watch from a sequence not applied yet opens and waits for
+            // it (the first event is not waited for past
+            // [`WATCH_FIRST_EVENT`]).
+            Call::GetStatus(_) | Call::VerifyLog(_) | Call::Replay(_) | Call::WatchImpact(_) => {
+                false
+            }
         }
     }
 
@@ -679,9 +1373,172 @@ impl Call {
                 }
                 // Dropped here, mid-stream or not.
             }
+            Call::SearchRuns(r) => {
+                let page = client.search_runs(request(r, deadline)).await?.into_inner();
+                let size = match r.page_size {
+                    0 => 100,
+                    size => size as usize,
+                };
+                assert!(page.runs.len() <= size, "{} runs", page.runs.len());
+                assert!(page.applied_seq <= STORY_EVENTS);
+                for run in &page.runs {
+                    let reference = run.r#ref.as_ref().expect("a run names itself");
+                    assert_eq!(reference.workspace, WS, "a run of the workspace asked");
+                    assert_eq!(reference.kind, v1::EntityKind::Run as i32);
+                }
+            }
+            Call::CompareRuns(r) => {
+                let comparison = client
+                    .compare_runs(request(r, deadline))
+                    .await?
+                    .into_inner();
+                let runs = r.run_ids.len();
+                let compared: Vec<&str> = comparison
+                    .runs
+                    .iter()
+                    .map(|run| run.r#ref.as_ref().map_or("", |r| r.name.as_str()))
+                    .collect();
+                assert_eq!(compared, r.run_ids, "the runs in the request's order");
+                for field in &comparison.fields {
+                    assert_eq!(field.values.len(), runs, "{}", field.field);
+                }
+                for metric in &comparison.metrics {
+                    assert_eq!(metric.runs.len(), runs, "{}", metric.key);
+                    assert!((metric.best_run as usize) < runs, "{}", metric.key);
+                }
+            }
+            Call::GetMetricHistory(r) => {
+                let history = client
+                    .get_metric_history(request(r, deadline))
+                    .await?
+                    .into_inner();
+                let size = match r.page_size {
+                    0 => 1_000,
+                    size => size as usize,
+                };
+                assert!(
+                    history.points.len() <= size,
+                    "{} points",
+                    history.points.len()
+                );
+                assert!(
+                    history.points.windows(2).all(|w| w[0].step <= w[1].step),
+                    "points by step"
+                );
+                assert!(history.points.iter().all(|point| point.key == r.key));
+                assert_eq!((&history.run_id, &history.key), (&r.run_id, &r.key));
+            }
+            Call::CheckPromotion(r) => {
+                let check = client
+                    .check_promotion(request(r, deadline))
+                    .await?
+                    .into_inner();
+                assert!(check.model.is_some(), "a check names its model version");
+                if r.criteria.trim().is_empty() {
+                    assert_eq!(check.criteria, STORED_CRITERIA);
+                    assert!(
+                        !check.criteria_event_id.is_empty(),
+                        "the stored criteria's event"
+                    );
+                } else {
+                    assert_eq!(check.criteria, r.criteria);
+                    assert!(check.criteria_event_id.is_empty());
+                }
+                assert!(!check.results.is_empty(), "criteria have a term at least");
+                assert_eq!(
+                    check.passed,
+                    check.results.iter().all(|result| result.passed),
+                    "passed when every criterion is"
+                );
+            }
+            Call::WatchImpact(r) => {
+                let mut stream = client
+                    .watch_impact(request(r, deadline))
+                    .await?
+                    .into_inner();
+                // Opened: the first event or error, unless it waits.
+                let first = tokio::time::timeout(WATCH_FIRST_EVENT, stream.message()).await;
+                if let Ok(first) = first {
+                    let event = first?.expect("a watch follows the graph: it never just ends");
+                    check_impact_event(r, &event);
+                }
+                // Dropped here, which frees its slot.
+            }
         }
         Ok(())
     }
+}
+
+/// What a watch's event must be: an entity downstream of the root, by a
+/// path from the root to it, that became downstream after `from_seq`.
+fn check_impact_event(request: &v1::WatchImpactRequest, event: &v1::ImpactEvent) {
+    let root = request.root.as_ref().expect("a watch has a root");
+    let entity = event
+        .entity
+        .as_ref()
+        .and_then(|entity| entity.r#ref.as_ref())
+        .expect("an event names its entity");
+    assert_eq!(
+        event.path.len(),
+        event.edges.len() + 1,
+        "a path of {} entities joined by {} edges",
+        event.path.len(),
+        event.edges.len()
+    );
+    let first = &event.path[0];
+    assert_eq!(
+        (&first.workspace, first.kind, &first.name),
+        (&root.workspace, root.kind, &root.name),
+        "the path starts at the root"
+    );
+    assert_eq!(
+        event.path.last(),
+        Some(entity),
+        "the path ends at the entity"
+    );
+    assert!(
+        event.seq > request.from_seq && event.seq <= STORY_EVENTS,
+        "arrived at {} watching after {}",
+        event.seq,
+        request.from_seq
+    );
+}
+
+/// Opens every watch slot at once (and one more, which is refused), so a
+/// watch the fuzzing dropped and the service did not free shows. Its
+/// client's going away frees a slot a moment later: retried until then.
+async fn every_watch_slot_is_free(client: &Client) {
+    let watch = v1::WatchImpactRequest {
+        root: Some(entity_ref(
+            v1::EntityKind::DatasetVersion,
+            "applications",
+            "3",
+        )),
+        max_depth: 0,
+        from_seq: 0,
+    };
+    wait_for("every watch slot free again", || {
+        let (client, watch) = (client.clone(), watch.clone());
+        async move {
+            let mut open = Vec::new();
+            for _ in 0..WATCH_SLOTS {
+                match client.clone().watch_impact(watch.clone()).await {
+                    Ok(stream) => open.push(stream.into_inner()),
+                    Err(status) if status.code() == Code::ResourceExhausted => return None,
+                    Err(status) => panic!("a watch answers {status:?}"),
+                }
+            }
+            let refused = client
+                .clone()
+                .watch_impact(watch)
+                .await
+                .map(|_| ())
+                .expect_err("every slot is taken");
+            assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+            Some(())
+        }
+    })
+    .await;
 }
 
 /// What one call came back with: OK or a status code.
@@ -780,12 +1637,16 @@ fn every_rpc_answers_arbitrary_requests_with_a_status_a_client_can_act_on() {
     let data = tempfile::tempdir().expect("data dir");
     let (lineaged, client, before) = runtime.block_on(async {
         let lineaged = Lineaged::start(&nats.url(), data.path(), |_| {}).await;
-        for event in credit_story() {
-            publish(&js, &event).await;
+        let story = story();
+        assert_eq!(story.len() as u64, STORY_EVENTS);
+        for event in &story {
+            publish(&js, event).await;
         }
         lineaged.wait_applied(STORY_EVENTS).await;
         let before = lineaged.status_with_digest().await;
-        let client = lineaged.client().await;
+        let mut client = lineaged.client().await;
+        let pages = ask_search_pages(&mut client).await;
+        SEARCH_PAGES.set(pages).expect("asked once");
         (lineaged, client, before)
     });
     assert_eq!(before.applied_seq, STORY_EVENTS);
@@ -837,10 +1698,22 @@ fn every_rpc_answers_arbitrary_requests_with_a_status_a_client_can_act_on() {
                 );
             }
         }
+        // scorecard has no criteria to check against.
+        let (_, promotion) = results
+            .iter()
+            .find(|(name, _)| *name == "CheckPromotion")
+            .expect("fuzzed");
+        let promotion = promotion.as_ref().expect("checked above");
+        assert!(
+            promotion.contains_key("FailedPrecondition"),
+            "CheckPromotion never lacked stored criteria: {promotion:?}"
+        );
     }
 
-    // Still there, with the same graph, and it stops cleanly.
+    // Still there, with the same graph, every watch gone, and it stops
+    // cleanly.
     runtime.block_on(async {
+        every_watch_slot_is_free(&client).await;
         let after = lineaged.status_with_digest().await;
         assert!(after.ready);
         assert_eq!(after.applied_seq, before.applied_seq);
