@@ -7,14 +7,16 @@ with the proto field names (snake_case), in arrival order:
     python3 deploy/demo/generate.py > deploy/demo/history.jsonl
 
 Standard library only. The output is byte-for-byte reproducible: all
-randomness comes from random.Random(42) and no wall-clock time is read.
+randomness comes from random.Random(42) (and Random(2026) for the October
+remediation) and no wall-clock time is read.
 Before printing, the generator checks every event against the service's
 identifier and validation rules and the story's own consistency (a run starts
 before its metrics and finishes after them, a model is registered after its
 source run finished, references point at entities that already exist, every
-move to PRODUCTION meets the model's promotion criteria in force then, and
-the versions STORY_CHECKS names miss exactly the criteria the story says),
-and refuses to print anything if a check fails.
+move to PRODUCTION meets the model's promotion criteria in force then, the
+versions STORY_CHECKS names miss exactly the criteria the story says, and
+nothing ends the year in PRODUCTION missing its criteria), and refuses to
+print anything if a check fails.
 """
 
 import hashlib
@@ -1449,6 +1451,11 @@ def validate(lines):
                 if unmet:
                     err(e, f"{p['model']}@{p['version']} promoted to PRODUCTION without meeting {unmet}")
     story_checks(HI + timedelta(seconds=1))
+    # The year ends with nothing in production that misses its criteria.
+    for (ws, model, version), v in promotions.versions.items():
+        unmet = promotions.unmet(ws, model, version)
+        if v["stage"] == "PRODUCTION" and unmet:
+            errors.append(f"{ws}: {model}@{version} ends the year in PRODUCTION missing {unmet}")
     for ws, R in runs.items():
         for rid, r in R.items():
             if "end" not in r:

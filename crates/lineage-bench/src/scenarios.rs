@@ -9,7 +9,8 @@
 //!    selective filter (one experiment, a parameter value and a metric
 //!    threshold), the runs using the hot dataset version ranked by a metric,
 //!    and every completed run of a workspace ranked by a metric (a page of
-//!    100). Baseline: GetEntity of a run at the same concurrency.
+//!    100); the selective one also with a single client. Baseline:
+//!    GetEntity of a run at the same concurrency, right before each.
 //! 5. queries during ingest: scenario 4 while lineaged ingests a second
 //!    backlog. Baseline: the idle p99 of scenario 4.
 //! 2. rebuild: restart on the N-event log as lineaged does (open the log,
@@ -22,7 +23,7 @@
 //! 3. queries in process: each query against the replayed graph, with and
 //!    without building (and encoding) the protobuf answer, in the view a
 //!    client would ask for (basic for lists and subgraphs), and for lists
-//!    in the full view for comparison.
+//!    in the full view for comparison; scenario 8's searches among them.
 //!
 //! Nothing here asserts a speed: it measures and reports.
 
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
+use lineage_core::search::SearchQuery;
 use lineage_core::{
     AsOf, Cut, EdgeKinds, EntityKey, LineageGraph, NodeIndex, NodeKinds, Subgraph, TraversalSpec,
     Walk, Workspace,
@@ -369,8 +371,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
         }
     }
-    // 8. Search, on the same idle service.
-    search(&lineaged, &args, &facts, &mut report).await?;
+    // 8. Search, on the same idle service (scenario 3 asks the same
+    // searches in process).
+    let searches = search(&lineaged, &args, &facts, &mut report).await?;
     lineaged.stop_within(LONG_WAIT).await;
 
     // 5. Queries while a second backlog is ingested.
@@ -583,7 +586,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let in_process = tokio::task::spawn_blocking({
         let graph = graph.clone();
         let facts = facts.clone();
-        move || queries_in_process(&graph, &facts)
+        move || queries_in_process(&graph, &facts, &searches)
     })
     .await?;
     for figures in in_process {
@@ -1115,7 +1118,11 @@ const COMPACT: convert::EdgeForm = convert::EdgeForm::Compact;
 
 /// Scenario 3: each query alone, against the graph (the domain answer),
 /// and again including the protobuf answer the server would send.
-fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryFigures> {
+fn queries_in_process(
+    graph: &LineageGraph,
+    facts: &WorkloadFacts,
+    searches: &[(&'static str, v1::SearchRunsRequest)],
+) -> Vec<QueryFigures> {
     let budget = ANSWER_BUDGET;
     let mut figures = Vec::new();
     let ws = |name: &str| Workspace::parse(name).expect("workload workspaces are valid");
@@ -1252,6 +1259,55 @@ fn queries_in_process(graph: &LineageGraph, facts: &WorkloadFacts) -> Vec<QueryF
                 ));
             }
         }
+    }
+    // Scenario 8's searches, against the graph: the planning, the pass
+    // over the candidates and the page (the domain answer), and the
+    // answer as the server sends it (prost messages built, then encoded).
+    for (name, request) in searches {
+        let query = match SearchQuery::new(
+            ws(&request.workspace),
+            &request.experiments,
+            &request.filter,
+            &request.order_by,
+            request.page_size as usize,
+            "",
+        ) {
+            Ok(query) => query,
+            Err(error) => panic!("scenario 8 asked {:?}: {error}", request.filter),
+        };
+        let (domain, page) = repeat(budget, 200, 100_000, || {
+            lineage_core::search::search_runs(graph, &query)
+        });
+        let answer_in = |view| {
+            let page = lineage_core::search::search_runs(graph, &query);
+            v1::SearchRunsResponse {
+                runs: page
+                    .runs
+                    .iter()
+                    .map(|&run| convert::entity_in_view(&graph.present(), run, view))
+                    .collect(),
+                next_page_token: page.next_page_token,
+                applied_seq: graph.applied_seq(),
+                candidates: page.candidates,
+            }
+            .encode_to_vec()
+        };
+        let answer = answer_samples::<v1::SearchRunsResponse>(
+            budget,
+            200,
+            100_000,
+            || answer_in(basic),
+            None,
+        );
+        let (full_written, _) = repeat(budget, 100, 50_000, || answer_in(full));
+        figures.push(QueryFigures::listed(
+            format!("SearchRuns, {name}"),
+            domain,
+            page.runs.len(),
+            answer,
+            full_written,
+            "",
+        ));
     }
     figures
 }
@@ -1470,6 +1526,8 @@ struct Search {
     matches: Box<dyn Fn(&v1::RunDetails) -> bool + Send + Sync>,
     /// Whether the answer is ranked by [`SEARCH_METRIC`], best first.
     ranked: bool,
+    /// Also measured with a single client.
+    single_client: bool,
     target: &'static str,
 }
 
@@ -1494,14 +1552,14 @@ async fn search(
     args: &RunArgs,
     facts: &WorkloadFacts,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(&'static str, v1::SearchRunsRequest)>> {
     let (Some((workspace, run_id)), Some((hot_workspace, dataset, version))) =
         (&facts.run, &facts.hot_dataset)
     else {
         report
             .notes
             .push("search: the workload has no run or no dataset version in use".into());
-        return Ok(());
+        return Ok(Vec::new());
     };
     let entity = v1::GetEntityRequest {
         entity: Some(lineage_e2e::entity(
@@ -1558,6 +1616,7 @@ async fn search(
                     && latest_metric(run, SEARCH_METRIC).is_some_and(|value| value >= threshold)
             }),
             ranked: false,
+            single_client: true,
             target: "p99 <= 1 ms at 1 M events",
         },
         Search {
@@ -1569,6 +1628,7 @@ async fn search(
             ),
             matches: Box::new(move |run| run.input_datasets.contains(&used)),
             ranked: true,
+            single_client: false,
             target: "",
         },
         Search {
@@ -1580,6 +1640,7 @@ async fn search(
             ),
             matches: Box::new(|run| run.status == v1::RunStatus::Completed as i32),
             ranked: true,
+            single_client: false,
             target: "",
         },
     ];
@@ -1623,56 +1684,70 @@ async fn search(
                 search.name
             );
         }
-        // The baseline right before each search, so that both see the
-        // same machine (a shared one, whose load drifts within a run).
-        let (baseline_qps, baseline) = grpc_load(
-            lineaged,
-            args.clients,
-            args.seconds,
-            None,
-            Reading::Decoded,
-            &|_| GrpcQuery::Entity(entity.clone()),
-        )
-        .await;
-        let (qps, samples) = grpc_load(
-            lineaged,
-            args.clients,
-            args.seconds,
-            None,
-            Reading::Decoded,
-            &|_| GrpcQuery::Search(search.request.clone()),
-        )
-        .await;
-        anyhow::ensure!(
-            samples.len() > 0,
-            "SearchRuns, {}: no call answered",
-            search.name
-        );
-        let figure = |what: &str| format!("SearchRuns, {}, {what}", search.name);
-        report.add(
-            "8 search",
-            figure("qps"),
-            qps,
-            "qps",
-            Some(baseline_qps),
-            "",
-        );
-        report.add(
-            "8 search",
-            figure("p50"),
-            samples.quantile_us(0.5),
-            "µs",
-            Some(baseline.quantile_us(0.5)),
-            "",
-        );
-        report.add(
-            "8 search",
-            figure("p99"),
-            samples.quantile_us(0.99),
-            "µs",
-            Some(baseline.quantile_us(0.99)),
-            search.target,
-        );
+        // At the mix's concurrency and, for the selective search, with one
+        // client: there the clients do not take the server's cores, and
+        // the p99 is the service's rather than the scheduler's.
+        let single = [args.clients, 1];
+        let concurrencies = if search.single_client {
+            &single[..]
+        } else {
+            &single[..1]
+        };
+        for &clients in concurrencies {
+            // The baseline right before each search, so that both see the
+            // same machine (a shared one, whose load drifts within a run).
+            let (baseline_qps, baseline) = grpc_load(
+                lineaged,
+                clients,
+                args.seconds,
+                None,
+                Reading::Decoded,
+                &|_| GrpcQuery::Entity(entity.clone()),
+            )
+            .await;
+            let (qps, samples) = grpc_load(
+                lineaged,
+                clients,
+                args.seconds,
+                None,
+                Reading::Decoded,
+                &|_| GrpcQuery::Search(search.request.clone()),
+            )
+            .await;
+            anyhow::ensure!(
+                samples.len() > 0,
+                "SearchRuns, {}: no call answered",
+                search.name
+            );
+            let figure = |what: &str| {
+                let alone = if clients == 1 { ", 1 client" } else { "" };
+                format!("SearchRuns, {}{alone}, {what}", search.name)
+            };
+            report.add(
+                "8 search",
+                figure("qps"),
+                qps,
+                "qps",
+                Some(baseline_qps),
+                "",
+            );
+            report.add(
+                "8 search",
+                figure("p50"),
+                samples.quantile_us(0.5),
+                "µs",
+                Some(baseline.quantile_us(0.5)),
+                "",
+            );
+            report.add(
+                "8 search",
+                figure("p99"),
+                samples.quantile_us(0.99),
+                "µs",
+                Some(baseline.quantile_us(0.99)),
+                search.target,
+            );
+        }
         report.notes.push(format!(
             "search, {}: {:?} answered {} runs{} from {} candidates",
             search.name,
@@ -1686,7 +1761,10 @@ async fn search(
             checked.candidates
         ));
     }
-    Ok(())
+    Ok(searches
+        .into_iter()
+        .map(|search| (search.name, search.request))
+        .collect())
 }
 
 /// How the load generator's clients read their answers.
