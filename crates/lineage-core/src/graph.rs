@@ -1188,7 +1188,7 @@ impl LineageGraph {
             }
         }
         self.applied_seq = self.applied_seq.max(seq);
-        self.reindex_run_touched_by(event, run_entries_before);
+        self.reindex_run_touched_by(run_entries_before);
     }
 
     /// Erases the fields' values on the entity, current and displaced (as

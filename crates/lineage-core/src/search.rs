@@ -59,7 +59,7 @@ use crate::filter::{
     Attribute, Comparison, Condition, Filter, FilterError, LineageBounds, TextTest, UpstreamRuns,
     parse_number, run_holds, upstream_runs,
 };
-use crate::graph::{EdgeKind, Facts, LineageGraph, Name, Node};
+use crate::graph::{EdgeKind, Facts, LineageGraph, MetricSeries, Name, Node};
 use crate::id::{self, EntityKey, EntityKind, Workspace};
 use crate::redaction::PersonalField;
 
@@ -194,12 +194,17 @@ fn metric_position(value: f64) -> u32 {
 }
 
 /// Metric values are indexed by bucket, 16 to a power of two (each a
-/// sixteenth of the values between 2^n and 2^(n+1)): a run's latest value
-/// moves at every step, but mostly within its bucket, so a metrics event
-/// seldom moves the run in the index; and a set of runs per bucket costs a
-/// few bytes per run where an ordered entry per run would cost several
-/// times that. A range term takes the buckets the range touches, whose
-/// runs the check of each candidate then sorts out.
+/// sixteenth of the values between 2^n and 2^(n+1)): a set of runs per
+/// bucket costs a few bytes per run, where an ordered entry per run would
+/// cost several times that. A range term takes the buckets the range
+/// touches, whose runs the check of each candidate then sorts out.
+///
+/// Only finished runs are in buckets. A running run's latest values move
+/// at every step (most metrics events are a running run's), and moving it
+/// between buckets each time doubled the cost of applying them; so a
+/// metric term takes the workspace's running runs (its `STARTED` status
+/// set) as candidates besides the buckets, and a run enters the buckets
+/// once, when it finishes.
 const METRIC_BUCKET_SHIFT: u32 = 19;
 
 /// The bucket of a metric value (see [`METRIC_BUCKET_SHIFT`]).
@@ -308,7 +313,9 @@ pub(crate) struct RunIndex {
 }
 
 /// The part of a run an event can change, so that re-indexing takes only
-/// that part (a metrics event, the most common, touches only its metrics).
+/// that part: a metrics event, the most common, touches only its metrics.
+/// Keys are sorted and distinct.
+#[derive(Debug)]
 enum Scope<'e> {
     Whole,
     Params(Vec<&'e str>),
@@ -316,13 +323,34 @@ enum Scope<'e> {
     Metrics(Vec<&'e str>),
 }
 
+/// What a run is indexed under, in one part.
+#[derive(Debug, PartialEq)]
+enum Entries {
+    /// Everything, in no order.
+    Whole(Vec<IndexEntry>),
+    /// One per key of the scope, in its order; `None` where the run has
+    /// no value for the key.
+    Keyed(Vec<Option<IndexEntry>>),
+}
+
 /// What the run an event is about was indexed under, in the part the
 /// event can change, before the graph applied it.
 #[derive(Debug)]
-pub(crate) struct RunEntriesBefore {
+pub(crate) struct RunEntriesBefore<'e> {
+    /// The run, to find it after the event when it did not exist before.
+    key: EntityKey,
     /// The run, if it existed before the event.
     run: Option<NodeIndex>,
-    entries: Vec<IndexEntry>,
+    scope: Scope<'e>,
+    entries: Entries,
+}
+
+/// Sorted, distinct keys.
+fn sorted_keys<'e>(keys: impl Iterator<Item = &'e str>) -> Vec<&'e str> {
+    let mut keys: Vec<&str> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// The run an event changes indexed facts of, and which part.
@@ -333,25 +361,21 @@ fn indexed_part_of(event: &Event) -> Option<(EntityKey, Scope<'_>)> {
         Payload::RunFinished(finished) => (EntityKey::run(ws, &finished.run_id), Scope::Whole),
         Payload::ParamsLogged(logged) => (
             EntityKey::run(ws, &logged.run_id),
-            Scope::Params(logged.params.keys().map(String::as_str).collect()),
+            Scope::Params(sorted_keys(logged.params.keys().map(String::as_str))),
         ),
         Payload::MetricsLogged(logged) => (
             EntityKey::run(ws, &logged.run_id),
-            Scope::Metrics(logged.metrics.iter().map(|p| p.key.as_str()).collect()),
+            Scope::Metrics(sorted_keys(logged.metrics.iter().map(|p| p.key.as_str()))),
         ),
         Payload::TagsSet(set) if set.entity.kind == EntityKind::Run => (
             set.entity.clone(),
-            Scope::Tags(set.tags.keys().map(String::as_str).collect()),
+            Scope::Tags(sorted_keys(set.tags.keys().map(String::as_str))),
         ),
         Payload::RedactionRequested(requested) if requested.entity.kind == EntityKind::Run => {
-            let keys: Vec<&str> = requested
-                .fields
-                .iter()
-                .filter_map(|field| match field {
-                    PersonalField::Tag(key) => Some(key.as_str()),
-                    _ => None,
-                })
-                .collect();
+            let keys = sorted_keys(requested.fields.iter().filter_map(|field| match field {
+                PersonalField::Tag(key) => Some(key.as_str()),
+                _ => None,
+            }));
             if keys.is_empty() {
                 return None;
             }
@@ -380,37 +404,61 @@ impl RunIndex {
     }
 
     /// What a run is indexed under, in the part `scope` names: nothing
-    /// for a placeholder, which no search returns.
-    fn entries(&self, node: &Node, scope: &Scope<'_>, out: &mut Vec<IndexEntry>) {
-        let Facts::Run(facts) = &node.facts else {
-            return;
+    /// for a placeholder (or a run not there yet), which no search returns.
+    fn entries(&self, node: Option<&Node>, scope: &Scope<'_>) -> Entries {
+        let facts = match node {
+            Some(node) if !node.is_placeholder() => match &node.facts {
+                Facts::Run(facts) => Some((node, facts)),
+                _ => None,
+            },
+            _ => None,
         };
-        if node.is_placeholder() {
-            return;
-        }
-        let param = |key: &str| {
-            facts
-                .params
-                .get(key)
-                .map(|value| IndexEntry::Exact(self.exact(Field::Param, key, &value.value)))
+        let keyed = |keys: &[&str]| -> Vec<Option<IndexEntry>> { vec![None; keys.len()] };
+        let Some((node, facts)) = facts else {
+            return match scope {
+                Scope::Whole => Entries::Whole(Vec::new()),
+                Scope::Params(keys) | Scope::Tags(keys) | Scope::Metrics(keys) => {
+                    Entries::Keyed(keyed(keys))
+                }
+            };
         };
-        let tag = |key: &str| {
-            node.tags
-                .get(key)
-                .map(|value| IndexEntry::Exact(self.exact(Field::Tag, key, &value.value)))
-        };
-        let metric = |key: &str| {
-            facts.metric(key).map(|series| IndexEntry::Metric {
-                key: self.metric_key(key),
-                bucket: metric_bucket(series.latest().value),
-            })
+        let finished = facts.finished.is_some();
+        let param =
+            |key: &str, value: &Name| IndexEntry::Exact(self.exact(Field::Param, key, value));
+        let tag = |key: &str, value: &Name| IndexEntry::Exact(self.exact(Field::Tag, key, value));
+        let metric = |series: &MetricSeries| IndexEntry::Metric {
+            key: self.metric_key(series.key()),
+            bucket: metric_bucket(series.latest().value),
         };
         match scope {
-            Scope::Params(keys) => out.extend(keys.iter().filter_map(|key| param(key))),
-            Scope::Tags(keys) => out.extend(keys.iter().filter_map(|key| tag(key))),
-            Scope::Metrics(keys) => out.extend(keys.iter().filter_map(|key| metric(key))),
+            Scope::Params(keys) => Entries::Keyed(
+                keys.iter()
+                    .map(|key| facts.params.get(key).map(|value| param(key, &value.value)))
+                    .collect(),
+            ),
+            Scope::Tags(keys) => Entries::Keyed(
+                keys.iter()
+                    .map(|key| node.tags.get(key).map(|value| tag(key, &value.value)))
+                    .collect(),
+            ),
+            // A running run's metrics are not in buckets (see
+            // `METRIC_BUCKET_SHIFT`): nothing to walk.
+            Scope::Metrics(keys) if !finished => Entries::Keyed(keyed(keys)),
+            Scope::Metrics(keys) => {
+                // Both sorted by key: one merge, rather than a search per
+                // key (twice per metrics event).
+                let mut series = facts.metrics().map(|(_, series)| series).peekable();
+                Entries::Keyed(
+                    keys.iter()
+                        .map(|&key| {
+                            while series.next_if(|series| series.key() < key).is_some() {}
+                            series.next_if(|series| series.key() == key).map(metric)
+                        })
+                        .collect(),
+                )
+            }
             Scope::Whole => {
-                out.push(IndexEntry::Run);
+                let mut out = vec![IndexEntry::Run];
                 if let Some(status) = facts.status() {
                     let hash = self.exact(Field::Status, status_name(status), "");
                     out.push(IndexEntry::Exact(hash));
@@ -439,48 +487,77 @@ impl RunIndex {
                 if let Some(finished) = &facts.finished {
                     out.push(IndexEntry::EndedAt(finished.stamp.occurred_at));
                 }
-                out.extend(facts.params.iter().filter_map(|(key, _)| param(key)));
-                out.extend(node.tags.iter().filter_map(|(key, _)| tag(key)));
-                out.extend(facts.metrics().filter_map(|(key, _)| metric(key)));
+                out.extend(
+                    facts
+                        .params
+                        .iter()
+                        .map(|(key, value)| param(key, &value.value)),
+                );
+                out.extend(node.tags.iter().map(|(key, value)| tag(key, &value.value)));
+                if finished {
+                    out.extend(facts.metrics().map(|(_, series)| metric(series)));
+                }
+                Entries::Whole(out)
             }
         }
     }
 
-    /// Moves `run` from the entries it left to those it gained.
-    fn update(
-        &mut self,
-        workspace: &Workspace,
-        run: NodeIndex,
-        mut before: Vec<IndexEntry>,
-        mut after: Vec<IndexEntry>,
-    ) {
-        before.sort_unstable();
-        before.dedup();
-        after.sort_unstable();
-        after.dedup();
+    /// Moves `run` from the entries it left to those it gained: those in
+    /// `before` and not in `after`, and the other way round.
+    fn update(&mut self, workspace: &Workspace, run: NodeIndex, before: Entries, after: Entries) {
         if before == after {
             return;
         }
-        let runs = self.workspaces.entry(workspace.clone()).or_default();
-        let (mut left, mut gained) = (before.iter().peekable(), after.iter().peekable());
-        loop {
-            match (left.peek(), gained.peek()) {
-                (Some(old), Some(new)) if old == new => {
-                    left.next();
-                    gained.next();
+        let (left, gained) = match (before, after) {
+            (Entries::Keyed(before), Entries::Keyed(after)) => {
+                // Aligned by key: only the keys whose entry changed count,
+                // each checked against the whole other side (two keys may,
+                // however unlikely, hash alike).
+                let mut left = Vec::new();
+                let mut gained = Vec::new();
+                for (old, new) in before.iter().zip(&after) {
+                    if old == new {
+                        continue;
+                    }
+                    if let Some(old) = old
+                        && !after.contains(&Some(*old))
+                    {
+                        left.push(*old);
+                    }
+                    if let Some(new) = new
+                        && !before.contains(&Some(*new))
+                    {
+                        gained.push(*new);
+                    }
                 }
-                (Some(old), new) if new.is_none_or(|new| old < new) => {
-                    let removed = runs.remove(**old, run);
-                    debug_assert!(removed, "{old:?} of {run:?} was indexed");
-                    left.next();
-                }
-                (_, Some(new)) => {
-                    runs.insert(**new, run);
-                    gained.next();
-                }
-                (None, None) => break,
-                (Some(_), None) => unreachable!("the arm above takes what is left"),
+                (left, gained)
             }
+            (Entries::Whole(mut before), Entries::Whole(mut after)) => {
+                before.sort_unstable();
+                before.dedup();
+                after.sort_unstable();
+                after.dedup();
+                let left = before
+                    .iter()
+                    .filter(|entry| after.binary_search(entry).is_err())
+                    .copied()
+                    .collect();
+                let gained = after
+                    .iter()
+                    .filter(|entry| before.binary_search(entry).is_err())
+                    .copied()
+                    .collect();
+                (left, gained)
+            }
+            _ => unreachable!("both sides are taken in the same scope"),
+        };
+        let runs = self.workspaces.entry(workspace.clone()).or_default();
+        for entry in left {
+            let removed = runs.remove(entry, run);
+            debug_assert!(removed, "{entry:?} of {run:?} was indexed");
+        }
+        for entry in gained {
+            runs.insert(entry, run);
         }
         if runs.is_empty() {
             self.workspaces.remove(workspace);
@@ -492,37 +569,32 @@ impl LineageGraph {
     /// What the run `event` is about is indexed under, in the part the
     /// event can change, taken before the graph applies it; `None` for an
     /// event that changes no indexed fact of a run.
-    pub(crate) fn run_entries_before(&self, event: &Event) -> Option<RunEntriesBefore> {
+    pub(crate) fn run_entries_before<'e>(&self, event: &'e Event) -> Option<RunEntriesBefore<'e>> {
         let (key, scope) = indexed_part_of(event)?;
         let run = self.find(&key);
-        let mut entries = Vec::new();
-        if let Some(run) = run {
-            self.run_index
-                .entries(&self.graph[run], &scope, &mut entries);
-        }
-        Some(RunEntriesBefore { run, entries })
+        let entries = self
+            .run_index
+            .entries(run.map(|run| &self.graph[run]), &scope);
+        Some(RunEntriesBefore {
+            key,
+            run,
+            scope,
+            entries,
+        })
     }
 
-    /// Re-indexes the run `event` changed, once the graph applied it:
+    /// Re-indexes the run an event changed, once the graph applied it:
     /// from the entries noted before ([`Self::run_entries_before`]) to
     /// those of the run now.
-    pub(crate) fn reindex_run_touched_by(
-        &mut self,
-        event: &Event,
-        before: Option<RunEntriesBefore>,
-    ) {
+    pub(crate) fn reindex_run_touched_by(&mut self, before: Option<RunEntriesBefore<'_>>) {
         let Some(before) = before else {
             return;
         };
-        let Some((key, scope)) = indexed_part_of(event) else {
-            return;
-        };
-        let Some(run) = before.run.or_else(|| self.find(&key)) else {
+        let Some(run) = before.run.or_else(|| self.find(&before.key)) else {
             return;
         };
         let node = &self.graph[run];
-        let mut after = Vec::new();
-        self.run_index.entries(node, &scope, &mut after);
+        let after = self.run_index.entries(Some(node), &before.scope);
         let workspace = node.key.workspace.clone();
         self.run_index
             .update(&workspace, run, before.entries, after);
@@ -543,21 +615,21 @@ impl LineageGraph {
             workspaces: HashMap::new(),
         };
         let mut staged: HashMap<Workspace, Staged> = HashMap::new();
-        let mut entries = Vec::new();
         for run in self.graph.node_indices() {
             let node = &self.graph[run];
             if node.key.kind != EntityKind::Run {
                 continue;
             }
-            entries.clear();
-            index.entries(node, &Scope::Whole, &mut entries);
+            let Entries::Whole(entries) = index.entries(Some(node), &Scope::Whole) else {
+                unreachable!("the whole run is taken whole");
+            };
             if entries.is_empty() {
                 continue;
             }
             let workspace = &node.key.workspace;
             let runs = index.workspaces.entry(workspace.clone()).or_default();
             let staged = staged.entry(workspace.clone()).or_default();
-            for &entry in &entries {
+            for entry in entries {
                 match entry {
                     IndexEntry::StartedAt(time) => staged.started_at.push((time, run)),
                     IndexEntry::EndedAt(time) => staged.ended_at.push((time, run)),
@@ -1190,8 +1262,12 @@ pub struct SearchPage {
 enum Candidates<'g> {
     /// Disjoint sorted sets.
     Sets(Vec<&'g [NodeIndex]>),
-    /// A range of a metric's buckets.
-    Metric(btree_map::Range<'g, u32, RunSet>),
+    /// A range of a metric's buckets, and the runs still running, whose
+    /// metrics are not in buckets yet.
+    Metric {
+        buckets: btree_map::Range<'g, u32, RunSet>,
+        running: &'g [NodeIndex],
+    },
     /// A range of runs by start or end time.
     Times(btree_set::Range<'g, (EventTime, NodeIndex)>),
     /// Runs by run id (the runs-by-dataset indexes).
@@ -1206,7 +1282,13 @@ impl Candidates<'_> {
     fn size(&self, cap: usize) -> usize {
         match self {
             Candidates::Sets(sets) => sets.iter().map(|set| set.len()).sum(),
-            Candidates::Metric(range) => range.clone().map(|(_, set)| set.as_slice().len()).sum(),
+            Candidates::Metric { buckets, running } => {
+                running.len()
+                    + buckets
+                        .clone()
+                        .map(|(_, set)| set.as_slice().len())
+                        .sum::<usize>()
+            }
             Candidates::Times(range) => range.clone().take(cap.saturating_add(1)).count(),
             Candidates::ByRunId(runs) => runs.len(),
             Candidates::Nodes(nodes) => nodes.len(),
@@ -1266,18 +1348,21 @@ impl<'g> Search<'g, '_> {
                 comparison,
                 value,
             } => {
+                let started = index.exact(Field::Status, status_name(RunStatus::Started), "");
+                let running = runs.exact(started);
                 let Some(buckets) = runs.metrics.get(&index.metric_key(key)) else {
-                    return Some(Candidates::Nodes(Vec::new()));
+                    return Some(Candidates::Sets(vec![running]));
                 };
                 // The bucket of the value itself holds values on both sides
                 // of it: every range includes it.
                 let bucket = metric_bucket(*value);
-                Candidates::Metric(match comparison {
+                let buckets = match comparison {
                     Comparison::Equal => buckets.range(bucket..=bucket),
                     Comparison::Less | Comparison::LessOrEqual => buckets.range(..=bucket),
                     Comparison::Greater | Comparison::GreaterOrEqual => buckets.range(bucket..),
                     Comparison::NotEqual => buckets.range(..),
-                })
+                };
+                Candidates::Metric { buckets, running }
             }
             Condition::Param {
                 key,
@@ -1576,8 +1661,11 @@ fn search(graph: &LineageGraph, query: &SearchQuery, budget: Option<usize>) -> O
                 consider(run);
             }
         }
-        Candidates::Metric(range) => {
-            for &run in range.flat_map(|(_, set)| set.as_slice()) {
+        Candidates::Metric { buckets, running } => {
+            for &run in running
+                .iter()
+                .chain(buckets.flat_map(|(_, set)| set.as_slice()))
+            {
                 consider(run);
             }
         }
