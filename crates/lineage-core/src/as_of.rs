@@ -35,9 +35,9 @@ use petgraph::graph::{EdgeIndex, NodeIndex};
 
 use crate::event::{EventTime, Stamp};
 use crate::graph::{
-    CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeEnds, EdgeKind, Facts, LineageGraph, Lww,
-    MetricPointFacts, MetricSeries, Name, Node, Registers, RegistrationFacts, RunFacts,
-    RunStartFacts, StampRef,
+    CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeEnds, EdgeKind, Facts,
+    LineageGraph, Lww, MetricPointFacts, MetricSeries, Name, Node, Registers, RegistrationFacts,
+    RunFacts, RunStartFacts, StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
 

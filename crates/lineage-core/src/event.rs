@@ -648,7 +648,10 @@ mod tests {
             endpoint: "scoring".into(),
             deployment: "d".into(),
         }));
-        assert_eq!(deployed.subject(), Some(EntityKey::endpoint(&ws, "scoring")));
+        assert_eq!(
+            deployed.subject(),
+            Some(EntityKey::endpoint(&ws, "scoring"))
+        );
         let logged = event_of(Payload::ArtifactLogged(ArtifactLogged {
             run_id: "r1".into(),
             name: "model.pkl".into(),

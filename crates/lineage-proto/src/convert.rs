@@ -15,10 +15,10 @@
 use lineage_core::AsOf;
 use lineage_core::chain::SignedCheckpoint;
 use lineage_core::compare::RunComparison;
-use lineage_core::promotion::{PromotionCheck, production_status};
 use lineage_core::diff::{Change, LineageDiff};
 use lineage_core::event::{ModelStage, RunStatus, Severity};
 use lineage_core::graph::{DeploymentFacts, EdgeKind, Facts, Lww, MetricPointFacts, Node};
+use lineage_core::promotion::{PromotionCheck, production_status};
 use lineage_core::{EdgeIndex, NodeIndex};
 use lineage_core::{EntityKey, EntityKind, EventTime, ModelTrace, Subgraph};
 
@@ -637,7 +637,12 @@ pub(crate) fn promotion_status(graph: &AsOf<'_>, model: NodeIndex) -> Option<v1:
 }
 
 /// A promotion check's verdicts and evidence.
-pub fn promotion_check(graph: &AsOf<'_>, check: &PromotionCheck, criteria: &str, criteria_event_id: &str) -> v1::PromotionCheck {
+pub fn promotion_check(
+    graph: &AsOf<'_>,
+    check: &PromotionCheck,
+    criteria: &str,
+    criteria_event_id: &str,
+) -> v1::PromotionCheck {
     let key = graph.key(check.model_version);
     v1::PromotionCheck {
         model: Some(v1::ModelVersionRef {

@@ -13,8 +13,7 @@ use lineage_core::event::{
     ArtifactLogged, ArtifactRef, DatasetVersionRef, DatasetVersionRegistered, EntityFlagged,
     EnvironmentRef, ExperimentCreated, MetricPoint, MetricsLogged, ModelDeployed, ModelRegistered,
     ModelStage, ModelStageChanged, ModelVersionRef, ParamsLogged, PromotionCriteriaSet,
-    RedactionRequested, RunFinished,
-    RunInputsDeclared, RunStarted, RunStatus, Severity, TagsSet,
+    RedactionRequested, RunFinished, RunInputsDeclared, RunStarted, RunStatus, Severity, TagsSet,
 };
 use lineage_core::filter::Filter;
 use lineage_core::id::{self, IdError};
