@@ -4,7 +4,8 @@
 //! model version against its promotion criteria and who approved it
 //! (question 6), and the promotion status a production model version
 //! carries into impact answers (the "in production without meeting its
-//! criteria" of question 8's incidents).
+//! criteria" of question 8's incidents), and a live watch of the flagged
+//! dataset (question 8).
 //!
 //! Every expected answer is computed here from the history file itself
 //! ([`Demo`]: the events folded by event time, as the service folds them),
@@ -1177,4 +1178,116 @@ async fn production_versions_say_whether_they_meet_their_criteria() {
     let details = model_details(&archived);
     assert_eq!(details.stage, v1::ModelStage::Archived as i32);
     assert!(details.promotion.is_none(), "{details:?}");
+}
+
+/// Question 8 on the demo: a watch of the flagged applications@3 first
+/// hands over everything downstream of it (what Impact answers), then,
+/// live, a run that reads it anyway and the model registered from that
+/// run, each with the path that ties it to the flagged dataset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_on_the_flagged_dataset_reports_what_comes_to_depend_on_it() {
+    use lineage_e2e::events::{event, inputs, registered, run_started};
+
+    let demo = Demo::load();
+    let (nats, _data, lineaged) = demo_stack(&demo).await;
+    let mut client = lineaged.client().await;
+    let root = entity(LENDER, K::DatasetVersion, "applications", "3");
+    let wait = std::time::Duration::from_secs(10);
+
+    let impact = client
+        .impact(v1::TraversalRequest {
+            root: Some(root.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("impact of applications@3")
+        .into_inner();
+    assert!(!impact.truncated);
+    let mut downstream: BTreeSet<String> = impact.nodes.iter().skip(1).map(label).collect();
+
+    let mut watch = client
+        .watch_impact(v1::WatchImpactRequest {
+            root: Some(root.clone()),
+            from_seq: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("a watch opens")
+        .into_inner();
+    let mut next = async || {
+        tokio::time::timeout(wait, watch.message())
+            .await
+            .expect("the watch delivers within 10 s")
+            .expect("an event, not an error")
+            .expect("an event, not the end")
+    };
+    // Everything downstream now, each once, each with a path from the root.
+    let mut last_seq = 0;
+    while !downstream.is_empty() {
+        let arrived = next().await;
+        let name = label(arrived.entity.as_ref().expect("an entity"));
+        assert!(
+            downstream.remove(&name),
+            "{name} reported once, and is downstream"
+        );
+        assert!(arrived.seq >= last_seq, "in sequence order");
+        last_seq = arrived.seq;
+        assert_eq!(
+            arrived.path.first(),
+            Some(&root),
+            "{name}: path from the root"
+        );
+        assert_eq!(arrived.path.len(), arrived.edges.len() + 1);
+    }
+
+    // Then, live: a new run reads the flagged dataset, and a model version
+    // is registered from it.
+    let js = jetstream::new(nats.client().await);
+    let story = [
+        event(
+            "watch-1",
+            LENDER,
+            0,
+            run_started("cr-rerun-1201", "", &[("lr", "0.03")]),
+        ),
+        event(
+            "watch-2",
+            LENDER,
+            1,
+            inputs("cr-rerun-1201", &[("applications", "3")]),
+        ),
+        event(
+            "watch-3",
+            LENDER,
+            2,
+            registered("credit-risk", "99", "cr-rerun-1201", ""),
+        ),
+    ];
+    for published in &story {
+        assert!(!lineage_e2e::publish(&js, published).await, "not a duplicate");
+    }
+    let run = next().await;
+    assert_eq!(
+        label(run.entity.as_ref().expect("an entity")),
+        "run:cr-rerun-1201"
+    );
+    assert!(
+        run.root_flagged,
+        "the root was flagged when the run came to read it"
+    );
+    assert_eq!(
+        run.path,
+        [root.clone(), entity(LENDER, K::Run, "cr-rerun-1201", "")]
+    );
+    assert_eq!(run.edges, [v1::EdgeKind::Input as i32]);
+    let model = next().await;
+    assert_eq!(
+        label(model.entity.as_ref().expect("an entity")),
+        "model:credit-risk@99"
+    );
+    assert_eq!(
+        model.edges,
+        [v1::EdgeKind::Input as i32, v1::EdgeKind::Registered as i32]
+    );
+    assert!(model.seq > run.seq && run.seq > last_seq);
 }
