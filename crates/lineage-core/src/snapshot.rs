@@ -75,10 +75,10 @@ use crate::event::{
     DatasetVersionRef, EnvironmentRef, EventId, EventTime, ModelStage, RunStatus, Severity, Stamp,
 };
 use crate::graph::{
-    ArtifactFacts, CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeKind, ExperimentFacts,
-    Facts, FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries, ModelFacts, Name, Node,
-    Redaction, Redactions, Registers, RegistrationFacts, RunFacts, RunFinishFacts, RunStartFacts,
-    StageChangeFacts, StampRef,
+    ArtifactFacts, CriteriaFacts, DatasetFacts, DeploymentFacts, Displaced, Edge, EdgeKind,
+    ExperimentFacts, Facts, FlagFacts, LineageGraph, Lww, MetricPointFacts, MetricSeries,
+    ModelFacts, Name, Node, Redaction, Redactions, Registers, RegistrationFacts, RunFacts,
+    RunFinishFacts, RunStartFacts, StageChangeFacts, StampRef,
 };
 use crate::id::{EntityKey, EntityKind, Workspace};
 use crate::series;
