@@ -1264,7 +1264,10 @@ async fn a_watch_on_the_flagged_dataset_reports_what_comes_to_depend_on_it() {
         ),
     ];
     for published in &story {
-        assert!(!lineage_e2e::publish(&js, published).await, "not a duplicate");
+        assert!(
+            !lineage_e2e::publish(&js, published).await,
+            "not a duplicate"
+        );
     }
     let run = next().await;
     assert_eq!(
