@@ -6,8 +6,10 @@
 //! - what equality terms look up: experiment, status, code version,
 //!   compute target, environment (by name, and by name and version),
 //!   parent run, and each (parameter key, value) and (tag key, value);
-//! - what range terms walk, in order: per metric key the runs by their
-//!   latest value, and the runs by start time and by end time.
+//! - what range terms walk, in order: per metric key the finished runs by
+//!   the bucket of their latest value (a running run's metrics move at
+//!   every step; a metric term takes the running runs as candidates too,
+//!   see [`METRIC_BUCKET_SHIFT`]), and the runs by start and by end time.
 //!
 //! Runs by the dataset (version) they read are the graph's own indexes;
 //! model inputs, produced datasets and `upstream of model` come from the
@@ -16,24 +18,26 @@
 //! all, the workspace's list of runs) supplies.
 //!
 //! The index holds no string. Equality entries are 64-bit hashes of the
-//! (field, key, value) they stand for, and metric values are kept at
-//! `f32` precision: both may admit a run that does not satisfy the term
-//! (a collision, a value within rounding), never miss one that does, and
-//! every candidate is checked against every term anyway. So the index
-//! costs a few bytes per entry, and an erased tag value is not kept
-//! alive by it.
+//! (field, key, value) they stand for, and metric values are bucketed:
+//! both may admit a run that does not satisfy the term (a collision, a
+//! value in the same bucket), never miss one that does, and every
+//! candidate is checked against every term anyway. So the index costs a
+//! few bytes per entry (about 24 per event at 1 M events of the benchmark
+//! workload), and an erased tag value is not kept alive by it.
 //!
 //! It is kept current by [`LineageGraph::apply`]: before an event that
 //! changes a run's indexed facts, the graph notes what the run is indexed
-//! under in the part the event can change (its metrics' latest values,
-//! say); after, it takes the same part again and moves the run from the
-//! entries that went to those that came. Both come from the run's facts
-//! by one function, so removal is exact without a copy of each run's
-//! entries in memory. The index is derived state: not in snapshots, not
-//! in the state digest; a decoded snapshot rebuilds it.
+//! under in the part the event can change (its status and end time for a
+//! finish, the parameters it names...); after, it takes the same part
+//! again and moves the run from the entries that went to those that came.
+//! Both come from the run's facts by one function, so removal is exact
+//! without a copy of each run's entries in memory. A metrics event of a
+//! running run, the most common event, changes nothing indexed and costs
+//! one lookup of its run. The index is derived state: not in snapshots,
+//! not in the state digest; a decoded snapshot rebuilds it.
 //!
 //! A search ([`search_runs`]) plans on sizes: each indexed term names its
-//! candidate set (a range term counts its range, up to the smallest size
+//! candidate set (a time range counts its range, up to the smallest size
 //! so far), the smallest drives, and every other term, the `experiments`
 //! of the request and placeholders are checked on each candidate in one
 //! pass, which keeps only the page in a bounded heap of `page_size + 1`
@@ -59,7 +63,7 @@ use crate::filter::{
     Attribute, Comparison, Condition, Filter, FilterError, LineageBounds, TextTest, UpstreamRuns,
     parse_number, run_holds, upstream_runs,
 };
-use crate::graph::{EdgeKind, Facts, LineageGraph, MetricSeries, Name, Node};
+use crate::graph::{EdgeKind, Facts, LineageGraph, MetricSeries, Name, Node, RunFacts};
 use crate::id::{self, EntityKey, EntityKind, Workspace};
 use crate::redaction::PersonalField;
 
@@ -90,7 +94,7 @@ enum Field {
 
 /// One thing a run is indexed under.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub(crate) enum IndexEntry {
+enum IndexEntry {
     /// The workspace's list of runs, which searches without an indexed
     /// term walk.
     Run,
@@ -318,6 +322,9 @@ pub(crate) struct RunIndex {
 #[derive(Debug)]
 enum Scope<'e> {
     Whole,
+    /// What a run's end changes once it has started: its status, its end
+    /// time, and its metrics (which enter their buckets).
+    Finish,
     Params(Vec<&'e str>),
     Tags(Vec<&'e str>),
     Metrics(Vec<&'e str>),
@@ -353,36 +360,61 @@ fn sorted_keys<'e>(keys: impl Iterator<Item = &'e str>) -> Vec<&'e str> {
     keys
 }
 
+/// Which part of a run an event can change.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Part {
+    Whole,
+    Finish,
+    Params,
+    Tags,
+    Metrics,
+}
+
 /// The run an event changes indexed facts of, and which part.
-fn indexed_part_of(event: &Event) -> Option<(EntityKey, Scope<'_>)> {
+fn indexed_part_of(event: &Event) -> Option<(EntityKey, Part)> {
     let ws = &event.workspace;
     Some(match &event.payload {
-        Payload::RunStarted(started) => (EntityKey::run(ws, &started.run_id), Scope::Whole),
-        Payload::RunFinished(finished) => (EntityKey::run(ws, &finished.run_id), Scope::Whole),
-        Payload::ParamsLogged(logged) => (
-            EntityKey::run(ws, &logged.run_id),
-            Scope::Params(sorted_keys(logged.params.keys().map(String::as_str))),
-        ),
-        Payload::MetricsLogged(logged) => (
-            EntityKey::run(ws, &logged.run_id),
-            Scope::Metrics(sorted_keys(logged.metrics.iter().map(|p| p.key.as_str()))),
-        ),
-        Payload::TagsSet(set) if set.entity.kind == EntityKind::Run => (
-            set.entity.clone(),
-            Scope::Tags(sorted_keys(set.tags.keys().map(String::as_str))),
-        ),
-        Payload::RedactionRequested(requested) if requested.entity.kind == EntityKind::Run => {
-            let keys = sorted_keys(requested.fields.iter().filter_map(|field| match field {
-                PersonalField::Tag(key) => Some(key.as_str()),
-                _ => None,
-            }));
-            if keys.is_empty() {
-                return None;
-            }
-            (requested.entity.clone(), Scope::Tags(keys))
+        Payload::RunStarted(started) => (EntityKey::run(ws, &started.run_id), Part::Whole),
+        Payload::RunFinished(finished) => (EntityKey::run(ws, &finished.run_id), Part::Finish),
+        Payload::ParamsLogged(logged) => (EntityKey::run(ws, &logged.run_id), Part::Params),
+        Payload::MetricsLogged(logged) => (EntityKey::run(ws, &logged.run_id), Part::Metrics),
+        Payload::TagsSet(set) if set.entity.kind == EntityKind::Run => {
+            (set.entity.clone(), Part::Tags)
+        }
+        Payload::RedactionRequested(requested)
+            if requested.entity.kind == EntityKind::Run
+                && requested
+                    .fields
+                    .iter()
+                    .any(|field| matches!(field, PersonalField::Tag(_))) =>
+        {
+            (requested.entity.clone(), Part::Tags)
         }
         _ => return None,
     })
+}
+
+/// The keys of `part` an event names.
+fn scope_of(event: &Event, part: Part) -> Scope<'_> {
+    match (&event.payload, part) {
+        (Payload::ParamsLogged(logged), Part::Params) => {
+            Scope::Params(sorted_keys(logged.params.keys().map(String::as_str)))
+        }
+        (Payload::MetricsLogged(logged), Part::Metrics) => {
+            Scope::Metrics(sorted_keys(logged.metrics.iter().map(|p| p.key.as_str())))
+        }
+        (Payload::TagsSet(set), Part::Tags) => {
+            Scope::Tags(sorted_keys(set.tags.keys().map(String::as_str)))
+        }
+        (Payload::RedactionRequested(requested), Part::Tags) => Scope::Tags(sorted_keys(
+            requested.fields.iter().filter_map(|field| match field {
+                PersonalField::Tag(key) => Some(key.as_str()),
+                _ => None,
+            }),
+        )),
+        (_, Part::Finish) => Scope::Finish,
+        _ => Scope::Whole,
+    }
 }
 
 fn status_name(status: RunStatus) -> &'static str {
@@ -416,7 +448,7 @@ impl RunIndex {
         let keyed = |keys: &[&str]| -> Vec<Option<IndexEntry>> { vec![None; keys.len()] };
         let Some((node, facts)) = facts else {
             return match scope {
-                Scope::Whole => Entries::Whole(Vec::new()),
+                Scope::Whole | Scope::Finish => Entries::Whole(Vec::new()),
                 Scope::Params(keys) | Scope::Tags(keys) | Scope::Metrics(keys) => {
                     Entries::Keyed(keyed(keys))
                 }
@@ -457,12 +489,14 @@ impl RunIndex {
                         .collect(),
                 )
             }
+            Scope::Finish => {
+                let mut out = Vec::with_capacity(2 + facts.metrics.len());
+                self.finish_entries(facts, &mut out);
+                Entries::Whole(out)
+            }
             Scope::Whole => {
                 let mut out = vec![IndexEntry::Run];
-                if let Some(status) = facts.status() {
-                    let hash = self.exact(Field::Status, status_name(status), "");
-                    out.push(IndexEntry::Exact(hash));
-                }
+                self.finish_entries(facts, &mut out);
                 if let Some(started) = &facts.started {
                     out.push(IndexEntry::StartedAt(started.stamp.occurred_at));
                     let start = &started.value;
@@ -484,9 +518,6 @@ impl RunIndex {
                         exact(Field::Parent, parent, "");
                     }
                 }
-                if let Some(finished) = &facts.finished {
-                    out.push(IndexEntry::EndedAt(finished.stamp.occurred_at));
-                }
                 out.extend(
                     facts
                         .params
@@ -494,11 +525,24 @@ impl RunIndex {
                         .map(|(key, value)| param(key, &value.value)),
                 );
                 out.extend(node.tags.iter().map(|(key, value)| tag(key, &value.value)));
-                if finished {
-                    out.extend(facts.metrics().map(|(_, series)| metric(series)));
-                }
                 Entries::Whole(out)
             }
+        }
+    }
+
+    /// The entries of [`Scope::Finish`]: status, end time, and the
+    /// metrics of a finished run.
+    fn finish_entries(&self, facts: &RunFacts, out: &mut Vec<IndexEntry>) {
+        if let Some(status) = facts.status() {
+            let hash = self.exact(Field::Status, status_name(status), "");
+            out.push(IndexEntry::Exact(hash));
+        }
+        if let Some(finished) = &facts.finished {
+            out.push(IndexEntry::EndedAt(finished.stamp.occurred_at));
+            out.extend(facts.metrics().map(|(key, series)| IndexEntry::Metric {
+                key: self.metric_key(key),
+                bucket: metric_bucket(series.latest().value),
+            }));
         }
     }
 
@@ -532,6 +576,9 @@ impl RunIndex {
                 }
                 (left, gained)
             }
+            // A run entering the index (its start, mostly) has nothing to
+            // leave; its entries may repeat, which inserting ignores.
+            (Entries::Whole(before), Entries::Whole(after)) if before.is_empty() => (before, after),
             (Entries::Whole(mut before), Entries::Whole(mut after)) => {
                 before.sort_unstable();
                 before.dedup();
@@ -570,8 +617,31 @@ impl LineageGraph {
     /// event can change, taken before the graph applies it; `None` for an
     /// event that changes no indexed fact of a run.
     pub(crate) fn run_entries_before<'e>(&self, event: &'e Event) -> Option<RunEntriesBefore<'e>> {
-        let (key, scope) = indexed_part_of(event)?;
+        let (key, mut part) = indexed_part_of(event)?;
         let run = self.find(&key);
+        let indexed = run
+            .map(|run| &self.graph[run])
+            .is_some_and(|node| !node.is_placeholder());
+        if part == Part::Finish && !indexed {
+            // Its end makes a placeholder a run: all of it enters.
+            part = Part::Whole;
+        }
+        if !matches!(part, Part::Whole | Part::Finish) {
+            // Only a run's start or end makes it more than a placeholder,
+            // and only its end puts its metrics in the index: no other
+            // event changes what a run is indexed under while it is not
+            // there, a placeholder, or (for its metrics) still running.
+            // Most events are metrics of a running run: this is their
+            // whole cost.
+            let node = &self.graph[run?];
+            let Facts::Run(facts) = &node.facts else {
+                return None;
+            };
+            if node.is_placeholder() || (part == Part::Metrics && facts.finished.is_none()) {
+                return None;
+            }
+        }
+        let scope = scope_of(event, part);
         let entries = self
             .run_index
             .entries(run.map(|run| &self.graph[run]), &scope);
@@ -1277,8 +1347,8 @@ enum Candidates<'g> {
 }
 
 impl Candidates<'_> {
-    /// The number of candidates, counted up to `cap` for a range (whose
-    /// size a B-tree does not keep).
+    /// The number of candidates, counted up to `cap` for a time range
+    /// (whose size a B-tree does not keep).
     fn size(&self, cap: usize) -> usize {
         match self {
             Candidates::Sets(sets) => sets.iter().map(|set| set.len()).sum(),
@@ -1296,17 +1366,13 @@ impl Candidates<'_> {
     }
 }
 
-/// The two ends of a range of `(value, run)` entries.
-type EntryRange<T> = (Bound<(T, NodeIndex)>, Bound<(T, NodeIndex)>);
+/// The two ends of a range of runs by time.
+type TimeRange = (Bound<(EventTime, NodeIndex)>, Bound<(EventTime, NodeIndex)>);
 
-/// The bounds of a range of `(value, run)` entries that holds every run
-/// whose value compares to `at` as `comparison` says (`None`: the whole).
-fn range_bounds<T: Copy>(
-    comparison: Comparison,
-    at: T,
-    first_run: NodeIndex,
-    last_run: NodeIndex,
-) -> Option<EntryRange<T>> {
+/// The range of `(time, run)` entries whose time compares to `at` as
+/// `comparison` says (`None`: all of them).
+fn time_range(comparison: Comparison, at: EventTime) -> Option<TimeRange> {
+    let (first_run, last_run) = (NodeIndex::new(0), NodeIndex::end());
     Some(match comparison {
         Comparison::Equal => (
             Bound::Included((at, first_run)),
@@ -1340,8 +1406,6 @@ impl<'g> Search<'g, '_> {
         let exact = |field, key: &str, value: &str| {
             Candidates::Sets(vec![runs.exact(index.exact(field, key, value))])
         };
-        let first_run = NodeIndex::new(0);
-        let last_run = NodeIndex::end();
         Some(match condition {
             Condition::Metric {
                 key,
@@ -1393,12 +1457,10 @@ impl<'g> Search<'g, '_> {
                     Condition::StartedAt { .. } => &runs.started_at,
                     _ => &runs.ended_at,
                 };
-                Candidates::Times(
-                    match range_bounds(*comparison, *time, first_run, last_run) {
-                        None => set.range(..),
-                        Some(bounds) => set.range(bounds),
-                    },
-                )
+                Candidates::Times(match time_range(*comparison, *time) {
+                    None => set.range(..),
+                    Some(bounds) => set.range(bounds),
+                })
             }
             Condition::Attribute {
                 attribute,
