@@ -11,6 +11,8 @@
 //! - [`encode`]: answers of many entities straight into protobuf bytes, the
 //!   same bytes as [`convert`]'s messages encoded.
 //! - [`prov`]: a subgraph as W3C PROV-JSON.
+//! - [`openlineage`]: OpenLineage events translated into `lineage.v1`
+//!   events.
 //!
 //! Architecture invariant: generated types never enter `lineage-core`; the
 //! server and CLI convert through this crate.
@@ -18,6 +20,7 @@
 pub mod convert;
 pub mod encode;
 pub mod fields;
+pub mod openlineage;
 pub mod prov;
 pub mod validate;
 
