@@ -124,8 +124,8 @@ impl OpenLineageEvent {
     /// Parses and checks the envelope (kind, `eventTime`, the namespace);
     /// [`translate`] checks the rest.
     pub fn parse(bytes: &[u8]) -> Result<Self, OpenLineageError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|error| OpenLineageError::Json(error.to_string()))?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|error| OpenLineageError::Json(error.to_string()))?;
         let Value::Object(object) = &value else {
             return Err(field_error("event", "must be a JSON object"));
         };
@@ -469,9 +469,7 @@ fn translate_run(object: &Map<String, Value>, out: &mut Builder) -> Result<(), O
                 Some(parent) => parent
                     .pointer("/run/runId")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        field_error("run.facets.parent", "has no run.runId string")
-                    })?
+                    .ok_or_else(|| field_error("run.facets.parent", "has no run.runId string"))?
                     .to_owned(),
                 None => String::new(),
             };
@@ -536,7 +534,12 @@ fn translate_run(object: &Map<String, Value>, out: &mut Builder) -> Result<(), O
     if !inputs.is_empty() {
         let mut declared = Vec::with_capacity(inputs.len());
         for (index, (reference, tags)) in inputs.into_iter().enumerate() {
-            out.tags(&format!("in.{index}"), dataset_entity(&reference), tags, "inputs");
+            out.tags(
+                &format!("in.{index}"),
+                dataset_entity(&reference),
+                tags,
+                "inputs",
+            );
             declared.push(v1::DatasetVersionRef {
                 dataset: reference.dataset,
                 version: reference.version,
@@ -594,7 +597,11 @@ fn translate_job(object: &Map<String, Value>, out: &mut Builder) -> Result<(), O
                 &format!("{side}.{index}"),
                 dataset_entity(&reference),
                 tags,
-                if side == "inputs" { "inputs" } else { "outputs" },
+                if side == "inputs" {
+                    "inputs"
+                } else {
+                    "outputs"
+                },
             );
         }
     }
@@ -619,11 +626,14 @@ fn experiment_entity(experiment: &str) -> v1::EntityRef {
     }
 }
 
+/// A dataset named by an event, with the tags its entity gets.
+type TaggedDataset = (DatasetReference, BTreeMap<String, String>);
+
 /// The datasets of `inputs` or `outputs`, each with its tags.
 fn datasets(
     object: &Map<String, Value>,
     side: &'static str,
-) -> Result<Vec<(DatasetReference, BTreeMap<String, String>)>, OpenLineageError> {
+) -> Result<Vec<TaggedDataset>, OpenLineageError> {
     let items = match object.get(side) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -632,7 +642,10 @@ fn datasets(
     if items.len() > MAX_DATASETS {
         return Err(field_error(
             side,
-            format!("names {} datasets, the limit is {MAX_DATASETS}", items.len()),
+            format!(
+                "names {} datasets, the limit is {MAX_DATASETS}",
+                items.len()
+            ),
         ));
     }
     items
@@ -652,7 +665,7 @@ fn datasets(
 fn dataset_facts(
     dataset: &Map<String, Value>,
     field: &str,
-) -> Result<(DatasetReference, BTreeMap<String, String>), OpenLineageError> {
+) -> Result<TaggedDataset, OpenLineageError> {
     let namespace = string_field(dataset, "namespace", &format!("{field}.namespace"))?;
     let name = string_field(dataset, "name", &format!("{field}.name"))?;
     let native = native_dataset_name(namespace, name)
@@ -728,12 +741,14 @@ fn facet_tags(facets: Option<&Map<String, Value>>) -> BTreeMap<String, String> {
 
 fn event_time(object: &Map<String, Value>) -> Result<Timestamp, OpenLineageError> {
     let text = string_field(object, "eventTime", "eventTime")?;
-    serde_json::from_value::<Timestamp>(Value::String(text.to_owned())).map_err(|error| {
-        field_error(
-            "eventTime",
-            format!("{text:?} is not an RFC 3339 time: {error}"),
-        )
-    })
+    parse_time(text).map_err(|error| field_error("eventTime", error))
+}
+
+/// An RFC 3339 time (`2026-03-01T10:00:00.123+02:00`), as OpenLineage and
+/// Marquez write them.
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    serde_json::from_value::<Timestamp>(Value::String(text.to_owned()))
+        .map_err(|error| format!("{text:?} is not an RFC 3339 time: {error}"))
 }
 
 fn object_field<'a>(
@@ -827,7 +842,8 @@ mod tests {
 
     #[test]
     fn a_start_becomes_a_run_with_its_job_parent_inputs_and_outputs() {
-        let translation = translate_value(&run_event("START", "r-1"), "food_delivery").expect("valid");
+        let translation =
+            translate_value(&run_event("START", "r-1"), "food_delivery").expect("valid");
         assert!(translation.id.starts_with("ol-") && translation.id.len() == 35);
         let payloads = payloads(&translation);
         let Payload::RunStarted(started) = payloads[0] else {
@@ -844,7 +860,10 @@ mod tests {
                 _ => None,
             })
             .expect("inputs declared");
-        assert_eq!(inputs.datasets[0].dataset, "postgres://db:5432/public.orders");
+        assert_eq!(
+            inputs.datasets[0].dataset,
+            "postgres://db:5432/public.orders"
+        );
         assert_eq!(inputs.datasets[0].version, "42");
         let output = payloads
             .iter()
@@ -860,7 +879,8 @@ mod tests {
             .iter()
             .find_map(|p| match p {
                 Payload::TagsSet(set)
-                    if set.entity.as_ref().map(|e| e.kind) == Some(v1::EntityKind::Experiment as i32) =>
+                    if set.entity.as_ref().map(|e| e.kind)
+                        == Some(v1::EntityKind::Experiment as i32) =>
                 {
                     Some(&set.tags)
                 }
@@ -887,7 +907,8 @@ mod tests {
             ("FAIL", v1::RunStatus::Failed, "division by zero"),
             ("ABORT", v1::RunStatus::Canceled, ""),
         ] {
-            let translation = translate_value(&run_event(kind, "r-2"), "food_delivery").expect(kind);
+            let translation =
+                translate_value(&run_event(kind, "r-2"), "food_delivery").expect(kind);
             let finished = payloads(&translation)
                 .into_iter()
                 .find_map(|p| match p {
@@ -895,13 +916,19 @@ mod tests {
                     _ => None,
                 })
                 .expect("finished");
-            assert_eq!((finished.status, finished.error.as_str()), (status as i32, error), "{kind}");
+            assert_eq!(
+                (finished.status, finished.error.as_str()),
+                (status as i32, error),
+                "{kind}"
+            );
         }
-        let running = translate_value(&run_event("RUNNING", "r-2"), "food_delivery").expect("running");
-        assert!(payloads(&running).iter().all(|p| !matches!(
-            p,
-            Payload::RunStarted(_) | Payload::RunFinished(_)
-        )));
+        let running =
+            translate_value(&run_event("RUNNING", "r-2"), "food_delivery").expect("running");
+        assert!(
+            payloads(&running)
+                .iter()
+                .all(|p| !matches!(p, Payload::RunStarted(_) | Payload::RunFinished(_)))
+        );
     }
 
     #[test]
@@ -909,15 +936,21 @@ mod tests {
         let event = run_event("COMPLETE", "r-3");
         let once = translate_value(&event, "ws").expect("valid");
         // Reordered keys: serialize by hand with the top-level keys reversed.
-        let Value::Object(object) = &event else { unreachable!() };
+        let Value::Object(object) = &event else {
+            unreachable!()
+        };
         let reversed: Vec<String> = object
             .iter()
             .rev()
             .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v))
             .collect();
         let bytes = format!("{{{}}}", reversed.join(","));
-        let again = translate(&OpenLineageEvent::parse(bytes.as_bytes()).expect("parses"), "ws", "")
-            .expect("valid");
+        let again = translate(
+            &OpenLineageEvent::parse(bytes.as_bytes()).expect("parses"),
+            "ws",
+            "",
+        )
+        .expect("valid");
         assert_eq!(once.id, again.id);
         assert_eq!(once.events, again.events);
         let elsewhere = translate_value(&event, "other-ws").expect("valid");
@@ -930,33 +963,53 @@ mod tests {
     #[test]
     fn content_versions_ignore_reporting_fields_and_volatile_facets() {
         let facets = |producer: &str, extra: bool| {
-            let mut facets = serde_json::json!({"schema": {"_producer": producer, "fields": [{"name": "a"}]}});
+            let mut facets =
+                serde_json::json!({"schema": {"_producer": producer, "fields": [{"name": "a"}]}});
             if extra {
-                facets["lifecycleStateChange"] = serde_json::json!({"lifecycleStateChange": "OVERWRITE"});
+                facets["lifecycleStateChange"] =
+                    serde_json::json!({"lifecycleStateChange": "OVERWRITE"});
             }
             facets
         };
         let version = |value: Value| content_version("ns", "t", value.as_object());
-        assert_eq!(version(facets("lib/1", false)), version(facets("lib/2", true)));
+        assert_eq!(
+            version(facets("lib/1", false)),
+            version(facets("lib/2", true))
+        );
         assert_ne!(
             version(facets("lib/1", false)),
             version(serde_json::json!({"schema": {"fields": [{"name": "b"}]}}))
         );
-        assert_ne!(content_version("ns", "t", None), content_version("ns", "u", None));
+        assert_ne!(
+            content_version("ns", "t", None),
+            content_version("ns", "u", None)
+        );
     }
 
     #[test]
     fn namespaces_become_workspaces_and_names_become_entity_names() {
-        assert_eq!(workspace_for_namespace("food_delivery").expect("ok"), "food_delivery");
-        assert_eq!(workspace_for_namespace("Airflow Prod").expect("ok"), "airflow-prod");
+        assert_eq!(
+            workspace_for_namespace("food_delivery").expect("ok"),
+            "food_delivery"
+        );
+        assert_eq!(
+            workspace_for_namespace("Airflow Prod").expect("ok"),
+            "airflow-prod"
+        );
         assert_eq!(
             workspace_for_namespace("postgres://db:5432").expect("ok"),
             "postgres---db-5432"
         );
         assert_eq!(workspace_for_namespace("__x").expect("ok"), "x");
-        assert_eq!(workspace_for_namespace(&"a".repeat(100)).expect("ok").len(), 64);
+        assert_eq!(
+            workspace_for_namespace(&"a".repeat(100)).expect("ok").len(),
+            64
+        );
         assert!(workspace_for_namespace("!!!").is_err());
-        assert_eq!(native_name("f", "my dag.task 1").expect("ok"), "my_dag.task_1");
+        assert_eq!(
+            native_name("f", "my dag.task 1").expect("ok"),
+            "my_dag.task_1"
+        );
         assert_eq!(native_name("f", "-x").expect("ok"), "_-x");
         assert_eq!(
             native_dataset_name("s3://bucket", "path/file.csv").expect("ok"),
@@ -974,7 +1027,10 @@ mod tests {
         let not_json = OpenLineageEvent::parse(b"{not json").expect_err("not JSON");
         assert!(not_json.to_string().starts_with("not JSON"), "{not_json}");
         assert!(refused(serde_json::json!([1])).contains("event"));
-        assert!(refused(serde_json::json!({"eventTime": "2026-01-01T00:00:00Z"})).contains("none of RunEvent"));
+        assert!(
+            refused(serde_json::json!({"eventTime": "2026-01-01T00:00:00Z"}))
+                .contains("none of RunEvent")
+        );
         let mut event = run_event("START", "r");
         event["eventTime"] = Value::String("yesterday".into());
         assert!(refused(event).starts_with("eventTime:"));
@@ -1008,7 +1064,10 @@ mod tests {
             panic!("one tags event: {translation:?}");
         };
         let entity = set.entity.as_ref().expect("entity");
-        assert_eq!((entity.name.as_str(), entity.version.as_str()), ("warehouse/orders", "7"));
+        assert_eq!(
+            (entity.name.as_str(), entity.version.as_str()),
+            ("warehouse/orders", "7")
+        );
         let job = serde_json::json!({
             "eventTime": "2026-03-01T10:00:00Z",
             "producer": "p",

@@ -74,6 +74,10 @@ pub enum Role {
     Auditor,
     /// Operate the service: its status.
     Admin,
+    /// Publish OpenLineage events over HTTP (`POST /api/v1/lineage`) into
+    /// its workspaces. Producers over NATS are authorized by the broker's
+    /// subject permissions instead.
+    Producer,
 }
 
 impl Role {
@@ -82,6 +86,7 @@ impl Role {
             Role::Reader => "reader",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Producer => "producer",
         }
     }
 }
@@ -107,7 +112,7 @@ impl Principal {
     pub fn anyone() -> Self {
         Self {
             name: "anyone".into(),
-            roles: [Role::Reader, Role::Auditor, Role::Admin].into(),
+            roles: [Role::Reader, Role::Auditor, Role::Admin, Role::Producer].into(),
             scope: Scope::Every,
         }
     }
@@ -310,7 +315,7 @@ impl Access {
     /// The principal of a call that sent `authorization` (the header's
     /// bytes) over a connection whose client presented `certificate` (its
     /// DER bytes).
-    fn principal_for(
+    pub(crate) fn principal_for(
         &self,
         authorization: Option<&[u8]>,
         certificate: Option<&[u8]>,

@@ -1153,7 +1153,7 @@ pub(crate) fn now_unix_nanos() -> i64 {
 }
 
 /// Header values are single lines of visible text; details may quote input.
-fn header_safe(text: &str) -> String {
+pub(crate) fn header_safe(text: &str) -> String {
     let mut safe: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

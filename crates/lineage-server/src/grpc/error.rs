@@ -60,6 +60,25 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The HTTP status of this error on the HTTP API: the same meaning as
+    /// its gRPC code below (the gRPC-HTTP mapping of google.rpc.Code).
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            ApiError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotReady(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotYet(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            ApiError::FailedPrecondition(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
         match &error {
