@@ -95,9 +95,9 @@ pub(super) async fn post_lineage(
     let published = publish(&jetstream, &subject, nats_headers.clone(), body.clone()).await;
     let ack = match published {
         Ok(ack) => ack,
-        // No stream yet (a fresh broker, the translator not yet started):
-        // create it and try once more.
-        Err(error) if error.contains("no responders") => {
+        // Most likely no stream yet (a fresh broker, the translator not yet
+        // started): make sure of it and try once more.
+        Err(_) => {
             ensure_stream(&jetstream, config)
                 .await
                 .map_err(ApiError::NotReady)?;
@@ -105,7 +105,6 @@ pub(super) async fn post_lineage(
                 .await
                 .map_err(ApiError::NotReady)?
         }
-        Err(error) => return Err(ApiError::NotReady(error).into()),
     };
     Ok((
         StatusCode::CREATED,
