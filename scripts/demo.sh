@@ -11,6 +11,8 @@ nats_port=${LINEAGE_DEMO_NATS_PORT:-4222}
 export LINEAGE_NATS_URL=${LINEAGE_NATS_URL:-nats://127.0.0.1:${nats_port}}
 export LINEAGE_GRPC_ADDR=${LINEAGE_GRPC_ADDR:-127.0.0.1:50051}
 export LINEAGE_DATA_DIR=${LINEAGE_DATA_DIR:-$state/lineaged}
+# /metrics, and the HTTP API: OpenLineage in, Marquez-shaped reads.
+export LINEAGE_HTTP_ADDR=${LINEAGE_HTTP_ADDR:-127.0.0.1:9464}
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -62,7 +64,7 @@ else
     running "$state/lineaged.pid" || { cat "$state/lineaged.log" >&2; echo "lineaged failed to start" >&2; exit 1; }
     sleep 0.1
   done
-  echo "lineaged serving gRPC on $LINEAGE_GRPC_ADDR (log in $LINEAGE_DATA_DIR, output in $state/lineaged.log)"
+  echo "lineaged serving gRPC on $LINEAGE_GRPC_ADDR, HTTP on $LINEAGE_HTTP_ADDR (log in $LINEAGE_DATA_DIR, output in $state/lineaged.log)"
 fi
 
 echo "loading the demo history..."
@@ -94,6 +96,10 @@ The stack is up. Try (the binaries are in $bin; stop with scripts/demo.sh stop):
   $bin/lineage -w credit-lender promotion check credit-risk@7
   # 8. Tell me as it happens when anything new depends on the flagged dataset (Ctrl-C stops)
   $bin/lineage -w credit-lender watch dataset:applications@3
+  # OpenLineage in over HTTP (any OpenLineage client's HTTP transport), and
+  # the lineage graph in Marquez's shape
+  curl -s -XPOST http://$LINEAGE_HTTP_ADDR/api/v1/lineage -H 'Content-Type: application/json' -d @deploy/demo/openlineage-run.json
+  curl -s "http://$LINEAGE_HTTP_ADDR/api/v1/lineage?nodeId=job:credit-lender:bureau_refresh.load_scores&depth=2"
   # Evidence for auditors: the log checked here, and W3C PROV of a model's origins
   $bin/lineage replay --verify > history.jsonl
   $bin/lineage -w credit-lender export --prov model:credit-risk@7 --out credit-risk-7.prov.json
