@@ -843,6 +843,9 @@ pub struct LineageGraph {
     pub(crate) runs_by_dataset_version: HashMap<NodeIndex, BTreeMap<Name, NodeIndex>>,
     /// The versions of each dataset ever referenced, per (workspace, dataset).
     pub(crate) versions_by_dataset: HashMap<(Workspace, String), BTreeMap<String, NodeIndex>>,
+    /// Every workspace a node belongs to: where a question that names no
+    /// workspace (the Marquez-shaped HTTP read) looks for an entity.
+    pub(crate) workspaces: BTreeSet<Workspace>,
     /// Every promotion criteria ever set, per (workspace, model), by stamp:
     /// the greatest a view admits stands, so earlier ones answer views as
     /// of earlier moments.
@@ -993,6 +996,11 @@ impl LineageGraph {
     ) -> Option<&BTreeMap<String, NodeIndex>> {
         self.versions_by_dataset
             .get(&(workspace.clone(), dataset.to_owned()))
+    }
+
+    /// Every workspace that holds an entity, sorted.
+    pub fn workspaces(&self) -> &BTreeSet<Workspace> {
+        &self.workspaces
     }
 
     pub(crate) fn runs_by_dataset_version(
@@ -1637,6 +1645,9 @@ impl LineageGraph {
             redactions: None,
         });
         self.index_node(index);
+        if !self.workspaces.contains(&key.workspace) {
+            self.workspaces.insert(key.workspace.clone());
+        }
         if kind == EntityKind::DatasetVersion {
             self.versions_by_dataset
                 .entry((key.workspace.clone(), key.name.clone()))

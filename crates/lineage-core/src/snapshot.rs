@@ -1454,14 +1454,17 @@ impl Reader<'_> {
     }
 }
 
-/// Rebuilds the indexes that are not written: dataset versions by dataset,
-/// and runs by the dataset (version) they read. Input edges are never
-/// retired, and a dataset version's Input edges are exactly the entries
-/// of the runs-by-dataset indexes.
+/// Rebuilds the indexes that are not written: the workspaces, dataset
+/// versions by dataset, and runs by the dataset (version) they read. Input
+/// edges are never retired, and a dataset version's Input edges are
+/// exactly the entries of the runs-by-dataset indexes.
 fn rebuild_indexes(graph: &mut LineageGraph) {
     let mut run_ids: Vec<Option<Name>> = vec![None; graph.node_count()];
     for dataset in graph.graph.node_indices() {
         let key = &graph.graph[dataset].key;
+        if !graph.workspaces.contains(&key.workspace) {
+            graph.workspaces.insert(key.workspace.clone());
+        }
         if key.kind != EntityKind::DatasetVersion {
             continue;
         }
@@ -1577,6 +1580,18 @@ mod tests {
             LineageGraph::decode_snapshot(&fixture).err(),
             Some(SnapshotError::UnsupportedVersion { found: 3 })
         );
+    }
+
+    #[test]
+    fn the_workspaces_are_rebuilt_from_the_nodes() {
+        let mut graph = metrics_out_of_order();
+        let mut other = metrics_event_of("r9", "e9", 400, &[("auc", 0.5, 1)]);
+        other.workspace = Workspace::parse("agri-yield").expect("valid");
+        graph.apply(4, &other);
+        let decoded = LineageGraph::decode_snapshot(&graph.encode_snapshot()).expect("decodes");
+        let names: Vec<&str> = decoded.workspaces().iter().map(Workspace::as_str).collect();
+        assert_eq!(names, ["agri-yield", "credit-lender"]);
+        assert_eq!(decoded.workspaces(), graph.workspaces());
     }
 
     #[test]

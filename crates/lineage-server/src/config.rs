@@ -1,5 +1,15 @@
-//! Every setting of `lineaged`, each a flag and a `LINEAGE_*` environment
-//! variable, with the bounds that keep the service's resources finite.
+//! Every setting of `lineaged`, each a flag, a `LINEAGE_*` environment
+//! variable and a key of the config file, with the bounds that keep the
+//! service's resources finite. [`layers`] puts the three sources together
+//! (a flag beats its variable, which beats the file, which beats the
+//! default).
+
+mod layers;
+
+pub use layers::{
+    CONFIG_FILE_ARG, ConfigError, EffectiveSetting, Layered, Origin, parse_layered,
+    render_effective,
+};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +18,18 @@ use std::time::Duration;
 /// The whole configuration. Tests build it with [`Config::for_tests`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
+    /// A TOML file of settings, each key a long flag without `--`
+    /// (`grpc-addr = "0.0.0.0:50051"`, `batch-size = 512`,
+    /// `allow-unauthenticated = true`). A flag beats its variable, which
+    /// beats the file, which beats the default.
+    #[arg(
+        id = CONFIG_FILE_ARG,
+        long = "config",
+        env = "LINEAGE_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config_file: Option<PathBuf>,
+
     /// NATS server(s) to consume from, comma-separated.
     #[arg(
         long,
@@ -101,6 +123,33 @@ pub struct Config {
         default_value = "lineage.dlq"
     )]
     pub dlq_subject_prefix: String,
+
+    /// JetStream stream holding OpenLineage events as they were received
+    /// (created if missing): the NATS subjects and `POST /api/v1/lineage`
+    /// both publish into it, and `GET /api/v1/events/lineage` reads it.
+    #[arg(
+        long,
+        env = "LINEAGE_OPENLINEAGE_STREAM",
+        default_value = "OPENLINEAGE_EVENTS"
+    )]
+    pub openlineage_stream: String,
+
+    /// Subject prefix of OpenLineage events: `<prefix>.<workspace>`.
+    #[arg(
+        long,
+        env = "LINEAGE_OPENLINEAGE_SUBJECT_PREFIX",
+        default_value = "openlineage.events"
+    )]
+    pub openlineage_subject_prefix: String,
+
+    /// Durable consumer translating OpenLineage events into lineage events.
+    /// Replicas share it, so each OpenLineage event is translated once.
+    #[arg(
+        long,
+        env = "LINEAGE_OPENLINEAGE_CONSUMER",
+        default_value = "lineaged-openlineage"
+    )]
+    pub openlineage_consumer: String,
 
     /// Durable pull consumer name (created if missing).
     #[arg(long, env = "LINEAGE_CONSUMER", default_value = "lineaged")]
@@ -258,16 +307,41 @@ impl Config {
     pub fn load_access(&self, listening_on: SocketAddr) -> Result<crate::auth::Access, String> {
         match &self.access_file {
             Some(path) => crate::auth::Access::load(path),
-            None if listening_on.ip().is_loopback() || self.allow_unauthenticated => {
-                Ok(crate::auth::Access::open())
-            }
-            None => Err(format!(
-                "--grpc-addr {} is not a loopback address and there is no --access-file: \
-                 anyone who can reach it could read every workspace; give an access file, \
-                 or --allow-unauthenticated if the network itself is the access control",
-                listening_on
-            )),
+            None => match self.open_service_refusal(listening_on) {
+                Some(refusal) => Err(refusal),
+                None => Ok(crate::auth::Access::open()),
+            },
         }
+    }
+
+    /// Why a service without an access file may not listen on
+    /// `listening_on`, if it may not.
+    fn open_service_refusal(&self, listening_on: SocketAddr) -> Option<String> {
+        if listening_on.ip().is_loopback() || self.allow_unauthenticated {
+            return None;
+        }
+        Some(format!(
+            "--grpc-addr {listening_on} is not a loopback address and there is no --access-file: \
+             anyone who can reach it could read every workspace; give an access file, \
+             or --allow-unauthenticated if the network itself is the access control"
+        ))
+    }
+
+    /// Checks what can be checked without the files the settings name
+    /// (`lineaged --check-config`): the NATS server list, and that a
+    /// service without an access file listens on loopback only unless
+    /// asked to. Clap has checked each value and which settings go
+    /// together. The access file, keys and certificates are read only
+    /// when the service starts: they may exist only where it runs (a
+    /// mounted secret), not where its configuration is checked.
+    pub fn check_without_files(&self) -> Result<(), String> {
+        crate::nats_connect::server_addrs(&self.nats_url).map_err(|error| error.to_string())?;
+        if self.access_file.is_none()
+            && let Some(refusal) = self.open_service_refusal(self.grpc_addr)
+        {
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     pub fn replay_stall(&self) -> Duration {

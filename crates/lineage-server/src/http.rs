@@ -1,7 +1,12 @@
 //! The HTTP listener beside gRPC (`--http-addr`, off unless set):
 //! `/metrics` for Prometheus, `/healthz` (the process answers) and
 //! `/readyz` (the log is replayed and queries are served) for supervisors
-//! and load balancers.
+//! and load balancers; and the HTTP API tools of the OpenLineage ecosystem
+//! speak: `POST /api/v1/lineage` and `GET /api/v1/events/lineage`
+//! ([`openlineage_api`]), `GET /api/v1/lineage` in Marquez's shape
+//! ([`marquez`]). The API authenticates like gRPC (a bearer token of the
+//! access file); its errors are `{"code": <HTTP status>, "message": ...}`,
+//! Marquez's shape, with the status [`ApiError::http_status`] gives.
 //!
 //! axum routes and hyper serves HTTP/1.1, both already built for tonic, so
 //! no second server is compiled in. Everything is bounded: at most
@@ -13,12 +18,12 @@
 //! the service: the accept loop ends at the stop signal, and connections
 //! in flight get [`SHUTDOWN_GRACE`] to finish.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper::server::conn::http1;
@@ -32,8 +37,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use crate::auth::{Access, Principal};
+use crate::config::Config;
+use crate::grpc::ApiError;
 use crate::metrics::ServiceSample;
 use crate::state::Shared;
+
+mod marquez;
+mod openlineage_api;
 
 /// Connections served at once: scrapers and probes are few.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -49,20 +60,77 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the routes read.
 #[derive(Clone)]
-struct HttpState {
+pub(crate) struct HttpState {
     /// The graph, the ingest status and the metrics.
-    shared: Arc<Shared>,
+    pub shared: Arc<Shared>,
     /// For the newest signed checkpoint, which the log keeps.
-    log: LogReader,
+    pub log: LogReader,
+    pub config: Arc<Config>,
+    /// Who may call the API.
+    pub access: Access,
+    /// The NATS connection, once made (after the log is replayed): the
+    /// API publishes and reads OpenLineage events through it.
+    pub nats: Arc<OnceLock<async_nats::Client>>,
+}
+
+impl HttpState {
+    /// The caller of `headers`' request, by its bearer token (the HTTP
+    /// listener has no TLS, so no client certificate names one).
+    pub fn caller(&self, headers: &HeaderMap) -> Result<Arc<Principal>, ApiError> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(|value| value.as_bytes());
+        self.access.principal_for(authorization, None)
+    }
+
+    /// The NATS connection; UNAVAILABLE until it is made.
+    pub fn nats(&self) -> Result<&async_nats::Client, ApiError> {
+        self.nats.get().ok_or_else(|| {
+            ApiError::NotReady("not connected to NATS yet: the log is being replayed".into())
+        })
+    }
+}
+
+/// An API error as Marquez writes one: `{"code": 404, "message": "..."}`.
+#[derive(Debug)]
+pub(crate) struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> Self {
+        HttpError(error)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let status = self.0.http_status();
+        let body = serde_json::json!({
+            "code": status.as_u16(),
+            "message": self.0.to_string(),
+        });
+        (status, axum::Json(body)).into_response()
+    }
 }
 
 /// The routes, on their own so tests can call them without a socket.
-fn router(shared: Arc<Shared>, log: LogReader) -> Router {
+fn router(state: HttpState) -> Router {
+    // Bodies larger than an event may be are refused before they are read
+    // whole.
+    let body_limit = state.config.max_event_bytes;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { shared, log })
+        .route(
+            "/api/v1/lineage",
+            get(marquez::lineage).post(openlineage_api::post_lineage),
+        )
+        .route(
+            "/api/v1/events/lineage",
+            get(openlineage_api::lineage_events),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state)
 }
 
 /// Serves the routes on `listener` until `stop` turns true (or its sender
@@ -70,11 +138,10 @@ fn router(shared: Arc<Shared>, log: LogReader) -> Router {
 /// [`SHUTDOWN_GRACE`].
 pub(crate) async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
-    log: LogReader,
+    state: HttpState,
     mut stop: watch::Receiver<bool>,
 ) {
-    let router = router(shared, log);
+    let router = router(state);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     loop {
@@ -238,7 +305,13 @@ mod tests {
         let log = lineage_log::Log::open(dir.path(), lineage_log::LogOptions::default())
             .expect("log opens");
         let shared = Arc::new(Shared::default());
-        let mut router = router(shared.clone(), log.reader());
+        let mut router = router(HttpState {
+            shared: shared.clone(),
+            log: log.reader(),
+            config: Arc::new(Config::for_tests("nats://127.0.0.1:1", dir.path().into())),
+            access: Access::open(),
+            nats: Arc::default(),
+        });
 
         assert_eq!(get(&mut router, "/healthz").await.0, StatusCode::OK);
         assert_eq!(

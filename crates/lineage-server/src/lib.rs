@@ -27,6 +27,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod nats_connect;
+pub mod openlineage;
 pub mod redact;
 pub mod snapshot;
 pub mod state;
@@ -200,6 +201,7 @@ pub async fn serve(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|e| ServerError::Grpc(e.to_string()))?;
+    let http_access = access.clone();
     let api = tonic::service::interceptor::InterceptedService::new(
         LineageServiceServer::new(LineageApi::new(
             shared.clone(),
@@ -239,16 +241,20 @@ pub async fn serve(
             }),
     );
     info!(addr = ?local_addr, "gRPC listening (not serving until the log is replayed)");
+    // Set once NATS is connected; the HTTP API answers UNAVAILABLE before.
+    let nats_client: Arc<std::sync::OnceLock<async_nats::Client>> = Arc::default();
     let http = http_listener.map(|http_listener| {
         if let Ok(addr) = http_listener.local_addr() {
-            info!(%addr, "HTTP listening (/metrics, /healthz, /readyz)");
+            info!(%addr, "HTTP listening (/metrics, /healthz, /readyz, /api/v1)");
         }
-        tokio::spawn(http::serve(
-            http_listener,
-            shared.clone(),
-            log.reader(),
-            stop.clone(),
-        ))
+        let state = http::HttpState {
+            shared: shared.clone(),
+            log: log.reader(),
+            config: config.clone(),
+            access: http_access,
+            nats: nats_client.clone(),
+        };
+        tokio::spawn(http::serve(http_listener, state, stop.clone()))
     });
 
     // The shutdown future may complete at any time from here on.
@@ -327,6 +333,14 @@ pub async fn serve(
         .await
         .map_err(|e| ServerError::Nats(e.to_string()))?
         .map_err(|e| ServerError::Nats(e.to_string()))?;
+    let _ = nats_client.set(client.clone());
+    let translator = ingest_runtime.spawn(
+        openlineage::Translator {
+            config: config.clone(),
+            client: client.clone(),
+        }
+        .run(stop.clone()),
+    );
     let ingest = ingest_runtime.spawn(
         Ingest {
             config: config.clone(),
@@ -345,6 +359,9 @@ pub async fn serve(
     shared.begin_shutdown();
     if let Err(e) = ingest.await {
         error!(error = %e, "ingest task failed");
+    }
+    if let Err(e) = translator.await {
+        error!(error = %e, "OpenLineage translator task failed");
     }
     // The last head, now that ingest has stopped, is signed too.
     if let Some(checkpoints) = checkpoints {

@@ -1,8 +1,11 @@
-//! The `lineaged` binary: flags, tracing (as text or JSON lines), the
-//! listeners, signals; everything else is [`lineage_server::serve`].
+//! The `lineaged` binary: settings (flags over `LINEAGE_*` variables over
+//! the `--config` file), tracing (as text or JSON lines), the listeners,
+//! signals; everything else is [`lineage_server::serve`].
+//! `--check-config` checks the settings and prints them instead.
 
 use anyhow::Context;
 use clap::Parser;
+use lineage_server::config::{ConfigError, parse_layered, render_effective};
 use lineage_server::{Config, Listeners, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -18,12 +21,37 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(flatten)]
     config: Config,
+
+    /// Check the settings (the --config file, LINEAGE_* variables and
+    /// flags), print them as a config file saying where each came from,
+    /// and exit: 0 when lineaged would start with them, 2 when not. The
+    /// files they name (access file, keys, certificates) are not read:
+    /// they may exist only where lineaged runs.
+    #[arg(long)]
+    check_config: bool,
 }
+
+/// The exit code of settings that cannot be used, as clap's for flags.
+const EXIT_BAD_SETTINGS: i32 = 2;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Flags first: they say how to log (clap reports its own errors).
-    let config = Cli::parse().config;
+    // Settings first: they say how to log (clap reports its own errors).
+    let layered = match parse_layered::<Cli>(std::env::args_os(), |name| std::env::var_os(name)) {
+        Ok(layered) => layered,
+        Err(ConfigError::CommandLine(error)) => error.exit(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(EXIT_BAD_SETTINGS);
+        }
+    };
+    let Cli {
+        config,
+        check_config,
+    } = layered.parsed;
+    if check_config {
+        check_and_print(&config, &layered.settings);
+    }
     init_tracing(config.log_format);
     let grpc = TcpListener::bind(config.grpc_addr)
         .await
@@ -38,6 +66,26 @@ async fn main() -> anyhow::Result<()> {
     };
     lineage_server::serve(config, Listeners { grpc, http }, shutdown_signal()).await?;
     Ok(())
+}
+
+/// `--check-config`: prints the settings in effect (a config file that
+/// reproduces them) to stdout, or why they cannot be used to stderr, and
+/// exits.
+#[allow(
+    clippy::print_stdout,
+    reason = "printing the settings is what --check-config is for"
+)]
+fn check_and_print(config: &Config, settings: &[lineage_server::config::EffectiveSetting]) -> ! {
+    match config.check_without_files() {
+        Ok(()) => {
+            print!("{}", render_effective(settings));
+            std::process::exit(0)
+        }
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            std::process::exit(EXIT_BAD_SETTINGS)
+        }
+    }
 }
 
 /// Log lines go to stderr, filtered by `LINEAGE_LOG` (`info` by default),

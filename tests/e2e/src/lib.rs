@@ -8,6 +8,7 @@
 //! is bounded, so tests run in parallel and never hang.
 
 pub mod events;
+pub mod http;
 mod nats;
 pub mod rng;
 pub mod store;

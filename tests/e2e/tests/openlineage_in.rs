@@ -311,6 +311,42 @@ async fn openlineage_events_become_lineage_over_http_and_nats() {
     );
     assert!(translated.contains(id.as_str()));
 
+    // Tools built for Marquez read the same lineage back by OpenLineage's
+    // names.
+    let (code, marquez) = http_json(
+        http,
+        "GET",
+        "/api/v1/lineage?nodeId=dataset:food_delivery:orders_daily&depth=2",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(code, 200, "{marquez}");
+    let nodes = marquez["graph"].as_array().expect("a graph");
+    let ids: Vec<&str> = nodes
+        .iter()
+        .filter_map(|node| node["id"].as_str())
+        .collect();
+    for expected in [
+        "dataset:food_delivery:orders_daily",
+        "job:food_delivery:etl_orders",
+        "dataset:postgres://db:5432:public.orders",
+    ] {
+        assert!(ids.contains(&expected), "{expected} in {ids:?}");
+    }
+    let job = nodes
+        .iter()
+        .find(|node| node["id"] == "job:food_delivery:etl_orders")
+        .expect("the job");
+    assert!(
+        job["outEdges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .any(|edge| edge["destination"] == "dataset:food_delivery:orders_daily"),
+        "{job}"
+    );
+
     // Bad events over HTTP: 400 naming the field, nothing published.
     for (body, expected) in [
         (b"{not json".to_vec(), "not JSON"),
