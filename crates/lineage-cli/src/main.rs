@@ -597,8 +597,8 @@ struct TokenArgs {
     #[arg(long)]
     name: String,
     /// Its roles: reader (queries), auditor (replay, verify, export),
-    /// admin (status).
-    #[arg(long = "role", required = true, value_parser = ["reader", "auditor", "admin"])]
+    /// admin (status), producer (OpenLineage events over HTTP).
+    #[arg(long = "role", required = true, value_parser = ["reader", "auditor", "admin", "producer"])]
     roles: Vec<String>,
     /// The workspaces it may read; `*` for every workspace.
     #[arg(long = "workspace-scope", required = true)]
