@@ -170,12 +170,18 @@ impl From<TransactionError<LogError>> for LogError {
 pub struct LogOptions {
     /// The most memory sled may use to cache pages of the store.
     pub cache_bytes: u64,
+    /// The secret a new store's field commitments are keyed with, instead
+    /// of a random one: replicas of one stream given the same secret write
+    /// the same records, hashes included. A store created with another
+    /// secret is refused.
+    pub field_secret: Option<[u8; 32]>,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
             cache_bytes: 64 * 1024 * 1024,
+            field_secret: None,
         }
     }
 }
@@ -202,6 +208,10 @@ pub struct NewRecord<'a> {
     /// transaction, so no crash or failed flush can keep the record and
     /// lose the mark (and with it the erasures it asks for).
     pub redaction: bool,
+    /// When its message was received (ns since the epoch): the stream's
+    /// timestamp of it, so that every replica consuming the stream stamps
+    /// it alike; 0 for the batch's `recorded_at`.
+    pub received_at: i64,
 }
 
 /// What happened to one message of a batch.
@@ -414,10 +424,25 @@ impl Loaded {
         let erased = db.open_tree("erased")?;
         let pending_redactions = db.open_tree("pending_redactions")?;
         let field_secret = match meta.get(FIELD_SECRET_KEY)? {
-            Some(secret) => secret.as_ref().try_into().map_err(|_| LogError::Corrupt {
-                seq: 0,
-                problem: "the field secret is not 32 bytes",
-            })?,
+            Some(secret) => {
+                let secret: [u8; 32] =
+                    secret.as_ref().try_into().map_err(|_| LogError::Corrupt {
+                        seq: 0,
+                        problem: "the field secret is not 32 bytes",
+                    })?;
+                if options.field_secret.is_some_and(|given| given != secret) {
+                    return Err(LogError::UnsupportedFormat(format!(
+                        "the store in {} was created with another field secret than the one given",
+                        dir.display()
+                    )));
+                }
+                secret
+            }
+            None if options.field_secret.is_some() => {
+                let secret = options.field_secret.unwrap_or_default();
+                meta.insert(FIELD_SECRET_KEY, &secret)?;
+                secret
+            }
             None => {
                 let mut secret = [0u8; 32];
                 getrandom::getrandom(&mut secret).map_err(|error| {
@@ -623,8 +648,9 @@ impl Log {
 
     /// Appends a batch in one transaction, in order. Not durable until
     /// [`Log::flush`] returns. On error nothing of the batch is stored.
-    /// The records are stamped `recorded_at`, or the last record's time if
-    /// that is later (a clock stepped back): recorded times never decrease.
+    /// Each record is stamped its `received_at` (or `recorded_at` when
+    /// that is 0), or the previous record's time if that is later (a clock
+    /// stepped back): recorded times never decrease.
     pub fn append_batch(
         &mut self,
         batch: &[NewRecord<'_>],
@@ -675,7 +701,8 @@ impl Log {
             }
         }
 
-        let (segments, head) = encode_segments(&staged, self.head, recorded_at);
+        let (segments, head, last_recorded_at) =
+            encode_segments(&staged, self.head, recorded_at, self.last_recorded_at);
         let collisions: Vec<&Staged<'_>> = staged.iter().filter(|s| s.collided).collect();
         let duplicates_changed = duplicates != self.duplicates;
         (
@@ -712,9 +739,7 @@ impl Log {
             }
         }
         self.head = head;
-        if !staged.is_empty() {
-            self.last_recorded_at = recorded_at;
-        }
+        self.last_recorded_at = last_recorded_at;
         self.duplicates = duplicates;
         Ok(outcomes)
     }
@@ -886,15 +911,26 @@ struct EncodedSegment {
 }
 
 /// Chains the staged records onto `head` and cuts them into segments.
+/// The records' segments, the new head, and the last record's time
+/// (`after`, the time of the record before them, when none is staged).
 fn encode_segments(
     staged: &[Staged<'_>],
     mut head: Head,
-    recorded_at: i64,
-) -> (Vec<EncodedSegment>, Head) {
+    batch_recorded_at: i64,
+    after: i64,
+) -> (Vec<EncodedSegment>, Head, i64) {
     let mut segments = Vec::new();
     let mut writer: Option<(u64, SegmentWriter, Vec<u8>)> = None;
+    let mut last_recorded_at = after;
     for record in staged {
         let new = record.new;
+        let recorded_at = if new.received_at == 0 {
+            batch_recorded_at
+        } else {
+            new.received_at
+        }
+        .max(last_recorded_at);
+        last_recorded_at = recorded_at;
         let payload_digest = new.payload_digest;
         let hash = record_hash(
             &head.hash,
@@ -948,7 +984,7 @@ fn encode_segments(
             key_hashes,
         });
     }
-    (segments, head)
+    (segments, head, last_recorded_at)
 }
 
 /// Reads records; cheap to clone, safe beside the writer.

@@ -16,6 +16,7 @@ fn new_record<'a>(stream_seq: u64, key: &'a str, content: &'a str) -> NewRecord<
         bytes: content.as_bytes(),
         payload_digest: digest(content),
         redaction: false,
+        received_at: 0,
     }
 }
 
@@ -784,4 +785,71 @@ fn a_stored_redaction_is_marked_pending_with_its_record_and_only_then() {
     // Durable together: the reopened log still owes the erasure.
     let log = Log::open(dir.path(), LogOptions::default()).expect("reopen");
     assert_eq!(log.reader().pending_redactions().expect("pending"), vec![2]);
+}
+
+#[test]
+fn records_are_stamped_when_received_and_never_earlier_than_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut log = Log::open(dir.path(), LogOptions::default()).expect("open");
+    let received = |stream_seq, key, received_at| NewRecord {
+        received_at,
+        ..new_record(stream_seq, key, key)
+    };
+    log.append_batch(&[received(1, "w\0a", 500), received(2, "w\0b", 0)], 300)
+        .expect("append");
+    // A receipt time before the last record's is raised to it.
+    log.append_batch(&[received(3, "w\0c", 200), received(4, "w\0d", 900)], 100)
+        .expect("append");
+    block_on(log.flush()).expect("flush");
+    let times: Vec<i64> = log
+        .reader()
+        .records_from(1)
+        .map(|record| record.expect("readable").recorded_at)
+        .collect();
+    assert_eq!(times, [500, 500, 500, 900]);
+}
+
+#[test]
+fn replicas_given_one_field_secret_write_the_same_hashes() {
+    let secret = [7u8; 32];
+    let options = || LogOptions {
+        field_secret: Some(secret),
+        ..LogOptions::default()
+    };
+    let heads: Vec<Head> = (0..2)
+        .map(|_| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut log = Log::open(dir.path(), options()).expect("open");
+            assert_eq!(log.field_secret(), secret);
+            let batch = [
+                NewRecord {
+                    received_at: 1_000,
+                    ..new_record(1, "w\0a", "A")
+                },
+                NewRecord {
+                    received_at: 2_000,
+                    ..new_record(2, "w\0b", "B")
+                },
+            ];
+            log.append_batch(&batch, 5_000).expect("append");
+            log.head()
+        })
+        .collect();
+    assert_eq!(heads[0], heads[1]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(Log::open(dir.path(), options()).expect("open"));
+    let other = LogOptions {
+        field_secret: Some([8u8; 32]),
+        ..LogOptions::default()
+    };
+    let refused = Log::open(dir.path(), other).expect_err("another secret");
+    assert!(refused.to_string().contains("field secret"), "{refused}");
+    // Without one given, the store's own is used.
+    assert_eq!(
+        Log::open(dir.path(), LogOptions::default())
+            .expect("open")
+            .field_secret(),
+        secret
+    );
 }

@@ -47,6 +47,14 @@ pub struct Config {
     #[arg(long, env = "LINEAGE_DATA_DIR", default_value = "./data/lineaged")]
     pub data_dir: PathBuf,
 
+    /// A file holding the secret (64 hex digits) a new log keys its
+    /// commitments to personal fields with, instead of a random one.
+    /// Replicas consuming one stream given the same secret write identical
+    /// logs, head hash included; keep it as secret as the data. A log
+    /// created with another secret is refused.
+    #[arg(long, env = "LINEAGE_FIELD_SECRET_FILE")]
+    pub field_secret_file: Option<PathBuf>,
+
     /// Memory sled may use to cache pages of the log, in MiB. The graph is
     /// answered from memory; this only speeds reading records back.
     #[arg(long, env = "LINEAGE_LOG_CACHE_MB", default_value_t = 64,
@@ -271,10 +279,25 @@ impl Config {
         Duration::from_secs(self.ack_wait_secs)
     }
 
-    pub fn log_options(&self) -> lineage_log::LogOptions {
-        lineage_log::LogOptions {
+    /// How the log opens, with the field secret read from its file.
+    pub fn log_options(&self) -> Result<lineage_log::LogOptions, String> {
+        let field_secret = match &self.field_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    format!("reading the field secret {}: {error}", path.display())
+                })?;
+                let mut secret = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut secret).map_err(|_| {
+                    format!("the field secret {} is not 64 hex digits", path.display())
+                })?;
+                Some(secret)
+            }
+            None => None,
+        };
+        Ok(lineage_log::LogOptions {
             cache_bytes: self.log_cache_mb * 1024 * 1024,
-        }
+            field_secret,
+        })
     }
 
     pub fn request_timeout(&self) -> Duration {

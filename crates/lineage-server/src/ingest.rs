@@ -512,6 +512,7 @@ impl Ingest {
                 encoding: valid.encoding.as_byte(),
                 bytes: &batch[*index].payload,
                 redaction: matches!(valid.event.payload, Payload::RedactionRequested(_)),
+                received_at: received_at(&batch[*index]),
             })
             .collect();
         let outcomes = log.append_batch(&new_records, now_unix_nanos());
@@ -1119,6 +1120,17 @@ fn classify(
         encoding,
         event,
     })
+}
+
+/// When JetStream stored `message` (ns since the epoch), the same for every
+/// replica consuming the stream; 0 (the log then uses its own clock) if the
+/// message says nothing.
+fn received_at(message: &jetstream::Message) -> i64 {
+    message
+        .info()
+        .ok()
+        .and_then(|info| i64::try_from(info.published.unix_timestamp_nanos()).ok())
+        .unwrap_or_default()
 }
 
 fn stream_seq(message: &jetstream::Message) -> u64 {

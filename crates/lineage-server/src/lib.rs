@@ -168,7 +168,7 @@ pub async fn serve(
     let snapshots = SnapshotStore::new(&config.data_dir);
     let decoding = SnapshotDecoding::start(&snapshots);
     let data_dir = config.data_dir.clone();
-    let log_options = config.log_options();
+    let log_options = config.log_options().map_err(ServerError::Config)?;
     let log = tokio::task::spawn_blocking(move || Log::open(&data_dir, log_options))
         .await
         .map_err(|e| ServerError::Replay(e.to_string()))?

@@ -78,6 +78,10 @@ async fn main() -> anyhow::Result<()> {
 fn check_and_print(config: &Config, settings: &[lineage_server::config::EffectiveSetting]) -> ! {
     match config.check_without_files() {
         Ok(()) => {
+            match &config.config_file {
+                Some(path) => println!("# lineaged settings, with {}", path.display()),
+                None => println!("# lineaged settings, without a config file"),
+            }
             print!("{}", render_effective(settings));
             std::process::exit(0)
         }

@@ -209,8 +209,15 @@ pub fn parse_layered<P: Parser>(
     }
 
     // The supplied settings go first: with every argument overriding
-    // itself, the command line's own flags, which come after, win.
+    // itself, the command line's own flags, which come after, win. The
+    // file's path goes too, so that `Config::config_file` names it
+    // wherever it was named.
     let mut layered_args = vec![args[0].clone()];
+    if let Some(path) = &config_file {
+        let mut flag = OsString::from("--config=");
+        flag.push(path);
+        layered_args.push(flag);
+    }
     for (key, (value, _)) in &supplied {
         match value {
             Supplied::Value(value) => {
@@ -651,6 +658,10 @@ mod tests {
         let variable = [("LINEAGE_CONFIG", from_variable.to_str().expect("UTF-8"))];
         let layered = parse(&[], &variable).expect("file from the variable");
         assert_eq!(layered.parsed.config.consumer, "named-by-variable");
+        assert_eq!(
+            layered.parsed.config.config_file,
+            Some(from_variable.clone())
+        );
         let flag = from_flag.to_str().expect("UTF-8");
         let layered = parse(&["--config", flag], &variable).expect("file from the flag");
         assert_eq!(layered.parsed.config.consumer, "named-by-flag");
