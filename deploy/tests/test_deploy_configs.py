@@ -141,6 +141,10 @@ def compose_services() -> dict[str, dict[str, Any]]:
 
 
 def is_lineaged(service: dict[str, Any]) -> bool:
+    """A service running lineaged: the image's, with its own entrypoint (a
+    one-shot helper on the same image replaces it)."""
+    if "entrypoint" in service:
+        return False
     build = service.get("build") or {}
     dockerfile = build.get("dockerfile", "") if isinstance(build, dict) else ""
     return dockerfile.endswith("deploy/container/Dockerfile") or str(
@@ -541,6 +545,25 @@ def test_each_lineaged_replica_has_its_own_consumer_and_data_volume(lineaged: Pa
         data_volumes[name] = volume[0]
     assert len(set(consumers.values())) == len(replicas), f"distinct consumers: {consumers}"
     assert len(set(data_volumes.values())) == len(replicas), f"distinct volumes: {data_volumes}"
+
+
+def test_the_replicas_share_one_field_secret_so_their_logs_are_identical() -> None:
+    sources = set()
+    for name, service in compose_services().items():
+        if not is_lineaged(service):
+            continue
+        config = mounted_config(service)
+        assert config is not None, name
+        secret_file = read_toml(config).get("field-secret-file")
+        assert secret_file, f"{name} names a field secret"
+        mounts = [
+            (src, target)
+            for src, target in bind_mounts(service)
+            if secret_file.startswith(target.rstrip("/") + "/")
+        ]
+        assert len(mounts) == 1, f"{name} mounts its field secret"
+        sources.add(mounts[0][0])
+    assert len(sources) == 1, f"one secret for every replica: {sources}"
 
 
 def test_the_replicas_use_every_nats_node_and_replicate_their_streams() -> None:
