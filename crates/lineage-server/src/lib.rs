@@ -338,6 +338,7 @@ pub async fn serve(
         openlineage::Translator {
             config: config.clone(),
             client: client.clone(),
+            shared: shared.clone(),
         }
         .run(stop.clone()),
     );

@@ -69,6 +69,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RpcLabels {
     rpc: Arc<str>,
 }
@@ -93,6 +98,10 @@ pub struct Metrics {
     /// [`RejectReason::ALL`], created up front so that every reason is
     /// reported (as 0 until it happens) and counting one is an atomic add.
     dead_letters: [Counter; RejectReason::ALL.len()],
+    /// OpenLineage events the translator published the translation of,
+    /// and those it dead-lettered.
+    openlineage_translated: Counter,
+    openlineage_dead_lettered: Counter,
     /// Messages per appended batch.
     batch_messages: Histogram,
     /// The committer's group flush, which makes appended batches durable.
@@ -170,6 +179,18 @@ impl Default for Metrics {
             "lineage_dead_letters",
             "Messages rejected and stored in the dead-letter stream, by reject reason",
             dead_letter_family,
+        );
+        let openlineage_events = Family::<OutcomeLabels, Counter>::default();
+        let openlineage_translated = openlineage_events.get_or_create_owned(&OutcomeLabels {
+            outcome: "translated",
+        });
+        let openlineage_dead_lettered = openlineage_events.get_or_create_owned(&OutcomeLabels {
+            outcome: "dead_lettered",
+        });
+        registry.register(
+            "lineage_openlineage_events",
+            "OpenLineage events the translator handled: translated (their lineage events published) or dead_lettered",
+            openlineage_events,
         );
         let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, 14));
         registry.register(
@@ -286,6 +307,8 @@ impl Default for Metrics {
             events_applied,
             duplicates,
             dead_letters,
+            openlineage_translated,
+            openlineage_dead_lettered,
             batch_messages,
             log_flush_seconds,
             commit_seconds,
@@ -315,6 +338,16 @@ impl Metrics {
 
     /// A message stored in the dead-letter stream (once per message, not
     /// per redelivery).
+    /// The translator published an OpenLineage event's translation.
+    pub fn openlineage_translated(&self) {
+        self.openlineage_translated.inc();
+    }
+
+    /// The translator dead-lettered an OpenLineage event.
+    pub fn openlineage_dead_lettered(&self) {
+        self.openlineage_dead_lettered.inc();
+    }
+
     pub fn dead_lettered(&self, reason: RejectReason) {
         if let Some(index) = RejectReason::ALL.iter().position(|known| *known == reason) {
             self.dead_letters[index].inc();

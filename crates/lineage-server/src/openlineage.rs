@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::ingest::dlq_headers;
+use crate::state::Shared;
 
 /// The header carrying the principal an HTTP caller authenticated as: the
 /// translated events' actor.
@@ -117,6 +118,8 @@ pub fn translate_message(
 pub(crate) struct Translator {
     pub config: Arc<Config>,
     pub client: async_nats::Client,
+    /// For the metrics.
+    pub shared: Arc<Shared>,
 }
 
 impl Translator {
@@ -223,6 +226,7 @@ impl Translator {
                     }
                 });
                 try_join_all(publications).await?;
+                self.shared.metrics().openlineage_translated();
                 debug!(
                     id = %translation.id,
                     events = translation.events.len(),
@@ -237,6 +241,7 @@ impl Translator {
                     "OpenLineage event dead-lettered"
                 );
                 self.dead_letter(jetstream, message, &rejection).await?;
+                self.shared.metrics().openlineage_dead_lettered();
             }
         }
         message

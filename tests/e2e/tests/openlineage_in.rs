@@ -311,6 +311,18 @@ async fn openlineage_events_become_lineage_over_http_and_nats() {
     );
     assert!(translated.contains(id.as_str()));
 
+    // What an operator sees: each OpenLineage event translated once (the
+    // retry was dropped before the translator), the bad one dead-lettered.
+    let (code, metrics) = http_request(http, "GET", "/metrics", &[], b"").await;
+    assert_eq!(code, 200);
+    let metrics = String::from_utf8(metrics).expect("text");
+    for line in [
+        "lineage_openlineage_events_total{outcome=\"translated\"} 5",
+        "lineage_openlineage_events_total{outcome=\"dead_lettered\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
     // Tools built for Marquez read the same lineage back by OpenLineage's
     // names.
     let (code, marquez) = http_json(
@@ -508,8 +520,17 @@ async fn only_a_producer_of_the_workspace_may_post() {
     elsewhere["job"]["namespace"] = json!("payments");
     let (code, answer) = post(http, &elsewhere, &[("Authorization", &producer)]).await;
     assert_eq!(code, 403, "another workspace: {answer}");
-    let (code, answer) = post(http, &event, &[("Authorization", &producer)]).await;
-    assert_eq!(code, 201, "{answer}");
+    // Until lineaged has connected to NATS (after its log is replayed), a
+    // post is 503, which a client retries.
+    let answer = wait_for("a post once NATS is connected", || {
+        let (event, producer) = (&event, &producer);
+        async move {
+            let (code, answer) = post(http, event, &[("Authorization", producer)]).await;
+            (code != 503).then_some((code, answer))
+        }
+    })
+    .await;
+    assert_eq!(answer.0, 201, "{}", answer.1);
 
     // The reader may read the events back; without a token nobody may.
     let (code, _) = http_json(http, "GET", "/api/v1/events/lineage", &[], b"").await;
