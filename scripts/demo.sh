@@ -98,7 +98,7 @@ The stack is up. Try (the binaries are in $bin; stop with scripts/demo.sh stop):
   $bin/lineage -w credit-lender watch dataset:applications@3
   # OpenLineage in over HTTP (any OpenLineage client's HTTP transport), and
   # the lineage graph in Marquez's shape
-  curl -s -XPOST http://$LINEAGE_HTTP_ADDR/api/v1/lineage -H 'Content-Type: application/json' -d @deploy/demo/openlineage-run.json
+  for state in start complete; do curl -s -XPOST http://$LINEAGE_HTTP_ADDR/api/v1/lineage -H 'Content-Type: application/json' -d @deploy/demo/openlineage-$state.json; echo; done
   curl -s "http://$LINEAGE_HTTP_ADDR/api/v1/lineage?nodeId=job:credit-lender:bureau_refresh.load_scores&depth=2"
   # Evidence for auditors: the log checked here, and W3C PROV of a model's origins
   $bin/lineage replay --verify > history.jsonl
