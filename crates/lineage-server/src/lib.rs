@@ -1,8 +1,12 @@
 //! `lineaged`: consumes lineage events from NATS JetStream into a durable,
 //! hash-chained log, projects the log into the lineage graph, and answers
-//! gRPC queries.
+//! gRPC queries (and, over HTTP, OpenLineage producers and Marquez-shaped
+//! reads).
 //!
-//! - [`config`]: every setting, as flags and `LINEAGE_*` variables.
+//! - [`config`]: every setting, as flags, `LINEAGE_*` variables and keys
+//!   of the `--config` TOML file.
+//! - [`openlineage`]: the translator of OpenLineage events into lineage
+//!   events, published like any producer's.
 //! - [`nats_connect`]: the NATS server list, credentials and TLS.
 //! - [`ingest`]: the two-stage JetStream consumer (append, then flush,
 //!   apply and ack) and the replay of log records into the graph.
@@ -14,7 +18,8 @@
 //! - [`auth`]: principals, their tokens, roles and workspaces.
 //! - [`state`]: what ingest and queries share.
 //! - [`metrics`]: what is counted and timed, and the gRPC layer that times
-//!   each call; [`http`]: `/metrics`, `/healthz` and `/readyz`.
+//!   each call; [`http`]: `/metrics`, `/healthz`, `/readyz` and the
+//!   HTTP API (`/api/v1`).
 //!
 //! [`run`] is the whole service as a function: the binary only parses flags,
 //! sets up tracing and calls it; tests bind port 0 and call the same.
