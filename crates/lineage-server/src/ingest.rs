@@ -826,18 +826,7 @@ impl Ingest {
             .and_then(|rest| rest.strip_prefix('.'))
             .filter(|rest| !rest.is_empty())
             .unwrap_or("unknown");
-        let seq = stream_seq(message);
-        let mut headers = async_nats::HeaderMap::new();
-        // Deduplicated by the dead-letter stream, so a redelivery after a
-        // crash does not dead-letter the same message twice.
-        headers.insert(
-            "Nats-Msg-Id",
-            format!("{}-{seq}", self.config.stream).as_str(),
-        );
-        headers.insert(dlq_headers::REASON, rejection.reason.code());
-        headers.insert(dlq_headers::DETAIL, header_safe(&rejection.detail).as_str());
-        headers.insert(dlq_headers::ORIGINAL_SUBJECT, subject);
-        headers.insert(dlq_headers::ORIGINAL_STREAM_SEQ, seq.to_string().as_str());
+        let mut headers = dead_letter_headers(&self.config.stream, message, rejection);
         if let Some(content_type) = message.headers.as_ref().and_then(|h| h.get("Content-Type")) {
             headers.insert("Content-Type", content_type.as_str());
         }
@@ -1122,6 +1111,25 @@ fn classify(
     })
 }
 
+/// The headers of `message`'s dead letter: why it was rejected, and where
+/// it came from (`stream`, its subject and sequence).
+pub(crate) fn dead_letter_headers(
+    stream: &str,
+    message: &jetstream::Message,
+    rejection: &Rejection,
+) -> async_nats::HeaderMap {
+    let seq = stream_seq(message);
+    let mut headers = async_nats::HeaderMap::new();
+    // Deduplicated by the dead-letter stream, so a redelivery after a
+    // crash does not dead-letter the same message twice.
+    headers.insert("Nats-Msg-Id", format!("{stream}-{seq}").as_str());
+    headers.insert(dlq_headers::REASON, rejection.reason.code());
+    headers.insert(dlq_headers::DETAIL, header_safe(&rejection.detail).as_str());
+    headers.insert(dlq_headers::ORIGINAL_SUBJECT, message.subject.as_str());
+    headers.insert(dlq_headers::ORIGINAL_STREAM_SEQ, seq.to_string().as_str());
+    headers
+}
+
 /// When JetStream stored `message` (ns since the epoch), the same for every
 /// replica consuming the stream; 0 (the log then uses its own clock) if the
 /// message says nothing.
@@ -1165,7 +1173,7 @@ pub(crate) fn now_unix_nanos() -> i64 {
 }
 
 /// Header values are single lines of visible text; details may quote input.
-pub(crate) fn header_safe(text: &str) -> String {
+fn header_safe(text: &str) -> String {
     let mut safe: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

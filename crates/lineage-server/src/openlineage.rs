@@ -29,7 +29,6 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::ingest::dlq_headers;
 use crate::state::Shared;
 
 /// The header carrying the principal an HTTP caller authenticated as: the
@@ -258,22 +257,8 @@ impl Translator {
     ) -> Result<(), String> {
         let subject = message.subject.as_str();
         let workspace = subject_workspace(&self.config, subject).unwrap_or("unknown");
-        let seq = message
-            .info()
-            .map(|info| info.stream_sequence)
-            .unwrap_or_default();
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            "Nats-Msg-Id",
-            format!("{}-{seq}", self.config.openlineage_stream).as_str(),
-        );
-        headers.insert(dlq_headers::REASON, rejection.reason.code());
-        headers.insert(
-            dlq_headers::DETAIL,
-            crate::ingest::header_safe(&rejection.detail).as_str(),
-        );
-        headers.insert(dlq_headers::ORIGINAL_SUBJECT, subject);
-        headers.insert(dlq_headers::ORIGINAL_STREAM_SEQ, seq.to_string().as_str());
+        let mut headers =
+            crate::ingest::dead_letter_headers(&self.config.openlineage_stream, message, rejection);
         headers.insert("Content-Type", "application/json");
         let ack = jetstream
             .publish_with_headers(
